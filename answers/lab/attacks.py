@@ -1,0 +1,129 @@
+"""Evasion attacks with one small interface, in the spirit of torchattacks: the base class owns the device,
+the [0, 1] input range, targeted mode and restoring the model's train/eval mode; each attack writes only its
+constructor and ``perturb``. All attacks are batched (no Python loop over images).
+
+Shape: images ``(N, C, H, W)`` in [0, 1], labels ``(N,)``; the result has the same shape and range.
+Introduced for q08 (PGD to measure what preprocessing buys, a patch attack for PatchCleanser).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Attack:
+    """Base: ``attack(images, labels)`` returns adversarial images. ``targeted=True`` makes ``labels`` the
+    target classes (the attack then lowers their loss instead of raising the true class's)."""
+
+    def __init__(self, model: nn.Module, targeted: bool = False):
+        self.model, self.targeted = model, targeted
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            device = next(self.model.parameters()).device
+        except StopIteration:
+            device = images.device
+        try:
+            with torch.enable_grad():
+                adv = self.perturb(images.detach().to(device), labels.to(device))
+        finally:
+            self.model.train(was_training)
+        return adv.detach().clamp(0, 1)
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss_grad(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Gradient of the attacker's objective (ascend it) w.r.t. ``x``."""
+        x = x.clone().requires_grad_(True)
+        loss = F.cross_entropy(self.model(x), labels, reduction="sum")
+        if self.targeted:
+            loss = -loss
+        (grad,) = torch.autograd.grad(loss, x)
+        return grad
+
+
+class FGSM(Attack):
+    """Fast gradient sign method [@goodfellow2015explaining]; threat model L∞ ball of radius ``eps``.
+
+    Args: eps (default 8/255)."""
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, targeted: bool = False):
+        super().__init__(model, targeted)
+        self.eps = eps
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return images + self.eps * self.loss_grad(images, labels).sign()
+
+
+class PGD(Attack):
+    """Projected gradient descent [@madry2018towards] in the L∞ or L2 ball of radius ``eps``.
+
+    Args: eps (8/255), alpha step size (2/255), steps (10), norm ("Linf" or "L2"), random_start (True)."""
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
+                 norm: str = "Linf", random_start: bool = True, targeted: bool = False):
+        super().__init__(model, targeted)
+        if norm not in ("Linf", "L2"):
+            raise ValueError(f"unknown norm {norm!r}; choose Linf or L2")
+        self.eps, self.alpha, self.steps, self.norm, self.random_start = eps, alpha, steps, norm, random_start
+
+    def _project(self, delta: torch.Tensor) -> torch.Tensor:
+        if self.norm == "Linf":
+            return delta.clamp(-self.eps, self.eps)
+        norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+        return delta * (self.eps / norms).clamp(max=1.0)
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        delta = torch.zeros_like(images)
+        if self.random_start:
+            if self.norm == "Linf":
+                delta.uniform_(-self.eps, self.eps)
+            else:
+                delta = self._project(torch.randn_like(images) * self.eps)
+        x = (images + delta).clamp(0, 1)
+        for _ in range(self.steps):
+            g = self.loss_grad(x, labels)
+            if self.norm == "Linf":
+                step = g.sign()
+            else:
+                step = g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+            x = (images + self._project(x + self.alpha * step - images)).clamp(0, 1)
+        return x
+
+
+class PatchPGD(Attack):
+    """A square adversarial patch [@brown2017adversarial] of ``size`` pixels at a random position per image,
+    its pixels optimised by signed-gradient ascent (unbounded in value, bounded in area).
+
+    Args: size (patch side, pixels), steps (40), alpha (0.1), tries (random positions tried; the best kept)."""
+
+    def __init__(self, model: nn.Module, size: int = 4, steps: int = 40, alpha: float = 0.1, tries: int = 2,
+                 seed: int = 0, targeted: bool = False):
+        super().__init__(model, targeted)
+        self.size, self.steps, self.alpha, self.tries, self.seed = size, steps, alpha, tries, seed
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = images.shape
+        g = torch.Generator().manual_seed(self.seed)
+        best, best_loss = images.clone(), torch.full((n,), -float("inf"), device=images.device)
+        for _ in range(self.tries):
+            top = torch.randint(0, h - self.size + 1, (n,), generator=g)
+            left = torch.randint(0, w - self.size + 1, (n,), generator=g)
+            rows = torch.arange(h)[None, :, None]
+            cols = torch.arange(w)[None, None, :]
+            mask = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + self.size)
+                    & (cols >= left[:, None, None]) & (cols < left[:, None, None] + self.size))
+            mask = mask[:, None].to(images.device, images.dtype)
+            x = images * (1 - mask) + torch.rand_like(images) * mask
+            for _ in range(self.steps):
+                x = (x + self.alpha * self.loss_grad(x, labels).sign() * mask).clamp(0, 1)
+            with torch.no_grad():
+                loss = F.cross_entropy(self.model(x), labels, reduction="none")
+                loss = -loss if self.targeted else loss
+            better = loss > best_loss
+            best[better], best_loss[better] = x[better], loss[better]
+        return best

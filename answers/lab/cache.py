@@ -1,0 +1,119 @@
+"""The one weight cache. Key = hash of (what is trained, its config, data fingerprint, code version).
+
+Entries are written atomically (temp file + fsync + rename) under a per-key file lock, so two concurrent
+builds neither train twice nor see a partial file; a sidecar holds the file's sha256, checked before every
+``torch.load(weights_only=True)``. A corrupt or truncated entry is reported in one line and rebuilt, never
+trusted. Introduced for q08; every trained model goes through it."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Mapping
+
+import torch
+from filelock import FileLock
+from platformdirs import user_cache_dir
+
+State = dict[str, torch.Tensor]
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was unusable and is being rebuilt."""
+
+
+def cache_dir() -> Path:
+    """``ANSWERS_CACHE_DIR`` if set, else the platform's user cache folder for ``answers``."""
+    root = Path(os.environ.get("ANSWERS_CACHE_DIR") or Path(user_cache_dir("answers")) / "weights")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def code_version(*modules: ModuleType) -> str:
+    """Short hash of the modules' source: editing the model, data or training code invalidates old weights."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(inspect.getsource(m).encode())
+    return h.hexdigest()[:12]
+
+
+def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: str) -> str:
+    blob = json.dumps([what, dict(config), data_fingerprint, code_version], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(path: Path) -> State:
+    """The state stored at ``path``; raises ValueError saying why it cannot be trusted."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if not sidecar.is_file():
+        raise ValueError("no checksum file")
+    if _digest(path) != sidecar.read_text().strip():
+        raise ValueError("checksum mismatch")
+    try:
+        blob = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # any unreadable file is corrupt, whatever torch calls it
+        raise ValueError(f"unreadable: {type(exc).__name__}") from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("state"), dict):
+        raise ValueError("not a cache entry")
+    return blob["state"]
+
+
+def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_version: str,
+                  create: Callable[[], State], *, root: Path | None = None) -> State:
+    """The cached state for this key, or ``create()``'s result, stored for next time."""
+    root = Path(root) if root else cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{what}-{cache_key(what, config, data_fingerprint, code_version)}.pt"
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            try:
+                return _load(path)
+            except ValueError as why:
+                warnings.warn(f"answers cache: {path} is corrupt ({why}); retraining", CacheWarning, stacklevel=2)
+                path.unlink(missing_ok=True)
+        state = {k: v.detach().cpu() for k, v in create().items()}
+        meta = {"what": what, "config": json.loads(json.dumps(dict(config), default=str)),
+                "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time()}
+        _atomic_write(path, lambda tmp: torch.save({"state": state, "meta": meta}, tmp))
+        _atomic_write(path.with_name(path.name + ".sha256"), lambda tmp: tmp.write_text(_digest(path)))
+        return state
+
+
+def entries(root: Path | None = None) -> list[dict]:
+    """What the cache holds: path, what, size in bytes, modification time."""
+    root = Path(root) if root else cache_dir()
+    return [{"path": str(p), "what": p.name.rsplit("-", 1)[0], "size": p.stat().st_size,
+             "created": p.stat().st_mtime} for p in sorted(root.glob("*.pt"))]
+
+
+def clear(root: Path | None = None) -> int:
+    """Delete every entry; returns how many were removed."""
+    root = Path(root) if root else cache_dir()
+    n = 0
+    for p in root.glob("*.pt*"):
+        p.unlink(missing_ok=True)
+        n += p.suffix == ".pt"
+    return n

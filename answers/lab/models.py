@@ -1,0 +1,80 @@
+"""Small image classifiers for 32×32 inputs in [0, 1] (normalisation lives inside the model, so attacks and
+defenses work in pixel space). Introduced for q08; shared by every answer."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Normalize(nn.Module):
+    def __init__(self, mean: float = 0.5, std: float = 0.25):
+        super().__init__()
+        self.mean, self.std = mean, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks and a linear head (≈ 24 k parameters at width 16). ``features`` is the last conv block, the layer
+    fine-pruning [@liu2018fine] prunes."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        w = width
+        self.norm = _Normalize()
+        self.block1 = nn.Sequential(nn.Conv2d(3, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
+                                    nn.MaxPool2d(2))
+        self.block2 = nn.Sequential(nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+                                    nn.MaxPool2d(2))
+        self.features = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.block2(self.block1(self.norm(x))))
+        return self.head(self.pool(x).flatten(1))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (nn.Identity() if stride == 1 and cin == cout else
+                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class TinyResNet(nn.Module):
+    """A three-stage ResNet [@he2016deep] with one basic block per stage (widths w, 2w, 4w)."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        w = width
+        self.norm = _Normalize()
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+        self.stage1 = _BasicBlock(w, w, 1)
+        self.stage2 = _BasicBlock(w, 2 * w, 2)
+        self.features = _BasicBlock(2 * w, 4 * w, 2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.stage2(self.stage1(self.stem(self.norm(x)))))
+        return self.head(self.pool(x).flatten(1))
+
+
+ARCHITECTURES = {"small_cnn": SmallCNN, "tiny_resnet": TinyResNet}
+
+
+def build(arch: str, num_classes: int = 10, **kwargs) -> nn.Module:
+    """A fresh model by name; the error names the valid choices."""
+    try:
+        cls = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}") from None
+    return cls(num_classes=num_classes, **kwargs)

@@ -1,0 +1,69 @@
+"""Figures shared by the answers (matplotlib). Labels are English: the default fonts have no CJK glyphs,
+and the page around each figure gives the Chinese. Introduced for q08."""
+from __future__ import annotations
+
+import re
+
+from matplotlib.figure import Figure
+
+
+def _figure() -> tuple[Figure, object]:
+    # Figure() without pyplot: nothing global to leak, and a notebook shows only what the page displays
+    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    return fig, fig.subplots()
+
+
+def ascii_label(name: str) -> str:
+    """The English part of a bilingual label such as "中值滤波 median 3×3"."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\x00-\x7F×]+", " ", name)).strip(" ()")
+
+
+def pareto(rows: list[dict]) -> Figure:
+    """Latency multiplier (log x) against robust-accuracy gain under each defense's threat model."""
+    fig, ax = _figure()
+    for r in rows:
+        ax.scatter(r["latency_multiplier"], r["gain"] * 100, s=40)
+        ax.annotate(f"{ascii_label(r['防御 defense'])}\n({r['threat']})", (r["latency_multiplier"], r["gain"] * 100),
+                    fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("latency multiplier vs no defense (per image, batch 64, log scale)")
+    ax.set_ylabel("robust accuracy gained (points)")
+    ax.set_title("What each defense costs and buys")
+    fig.tight_layout()
+    return fig
+
+
+def calls_vs_k(rows: list[dict]) -> Figure:
+    """PatchCleanser model calls per image against k: measured min/mean/max, worst case and certification."""
+    ks = [r["k"] for r in rows]
+    fig, ax = _figure()
+    for r in rows:
+        ax.scatter([r["k"]] * len(r["calls_per_image"]), r["calls_per_image"], s=8, alpha=0.3, color="C0")
+    ax.plot(ks, [r["mean_calls"] for r in rows], "o-", label="measured mean (dots: each image)")
+    ax.plot(ks, [r["worst_case_counted"] for r in rows], "s--", label="worst case (adversarial model, counted)")
+    ax.plot(ks, [r["cert_calls_per_image"] for r in rows], "^:", label="certification (counted)")
+    ax.plot(ks, [r["masks"] for r in rows], "k.", label="first round k²")
+    ax.set_yscale("log")
+    ax.set_xlabel("k (k × k masks)")
+    ax.set_ylabel("model calls per image (log)")
+    ax.legend(fontsize=8)
+    ax.set_title("PatchCleanser: model calls vs k")
+    fig.tight_layout()
+    return fig
+
+
+def latency_vs_calls(rows: list[dict]) -> Figure:
+    """Each image's measured latency (batch 1) against its counted model calls, coloured by k."""
+    fig, ax = _figure()
+    for r in rows:
+        ax.scatter(r["calls_per_image"], [t * 1e3 for t in r["seconds_per_image"]], s=10, alpha=0.6,
+                   label=f"k={r['k']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("model calls for the image (counted)")
+    ax.set_ylabel("latency for the image, ms (batch 1)")
+    ax.legend(fontsize=8)
+    ax.set_title("PatchCleanser: latency vs calls, one dot per image")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,151 @@
+"""The one trainer (with progress bar) and the one way to get a trained model: ``trained_model(spec, split)``,
+which trains on first use and then loads from the weight cache. Introduced for q08; shared by every answer."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import cache, data, models
+
+Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train and how. Every field goes into the cache key.
+
+    Augmentations, each applied to a random half of every batch: ``noise_sigma`` > 0 adds Gaussian noise (the
+    base classifier randomized smoothing needs [@cohen2019certified]); ``cutout`` > 0 paints a grey square of
+    that side at a random place (so masked images stay classifiable, as PatchCleanser needs
+    [@xiang2022patchcleanser]). ``adv_eps`` > 0 instead trains on L∞ PGD examples with ``adv_steps`` steps
+    (PGD-AT, [@madry2018towards])."""
+
+    arch: str = "small_cnn"
+    width: int = 16
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    noise_sigma: float = 0.0
+    cutout: int = 0
+    adv_eps: float = 0.0
+    adv_steps: int = 0
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        kind = "pgdat" if self.adv_eps else ("aug" if self.noise_sigma or self.cutout else "std")
+        return f"{self.arch}-{kind}"
+
+
+def _code_version() -> str:
+    from . import attacks
+    return cache.code_version(models, data, attacks, sys.modules[__name__])
+
+
+def batch_transform(spec: TrainSpec) -> Perturb | None:
+    """The per-batch input transformation a spec trains on (None for standard training)."""
+    if spec.adv_eps:
+        from .attacks import PGD
+        eps, steps = spec.adv_eps, max(1, spec.adv_steps)
+
+        def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)(x, y)
+        return pgd
+    if spec.noise_sigma or spec.cutout:
+        sigma, side = spec.noise_sigma, spec.cutout
+
+        def augment(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            n, _, h, w = x.shape
+            rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+            x = x.clone()
+            if sigma:
+                noisy = torch.rand(n) < 0.5
+                x[noisy] = x[noisy] + sigma * torch.randn_like(x[noisy])
+            if side:
+                # two boxes, like the two masks of PatchCleanser's second round
+                for _ in range(2):
+                    top = torch.randint(-side + 1, h, (n, 1, 1))
+                    left = torch.randint(-side + 1, w, (n, 1, 1))
+                    box = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+                    box &= (torch.rand(n) < 0.5)[:, None, None]
+                    x = torch.where(box[:, None], torch.full_like(x, 0.5), x)
+            return x
+        return augment
+    return None
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 128,
+        lr: float = 0.05, weight_decay: float = 5e-4, perturb: Perturb | None = None, seed: int = 0,
+        device: str = "cpu", progress: bool | None = None, desc: str = "train",
+        schedule: bool = True) -> list[float]:
+    """Train ``model`` in place with SGD + momentum (one-cycle schedule when ``schedule``); returns the mean
+    loss of each epoch. ``perturb(model, xb, yb)`` replaces each batch's inputs (noise, adversarial examples)."""
+    g = torch.Generator().manual_seed(seed)
+    model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    steps_per_epoch = max(1, -(-len(x) // batch_size))
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+             if schedule else None)
+    losses = []
+    bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=_quiet(progress), leave=False, unit="batch")
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        total = 0.0
+        for i in range(0, len(x), batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            if perturb is not None:
+                model.eval()  # perturb with fixed BN statistics, then train on the result
+                xb = perturb(model, xb, yb).detach()
+                model.train()
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total += loss.item() * len(idx)
+            bar.update(1)
+        losses.append(total / len(x))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    model.eval()
+    return losses
+
+
+def _quiet(progress: bool | None) -> bool | None:
+    # tqdm: disable=None hides the bar when stderr is not a terminal (site builds, CI logs)
+    return None if progress is None else not progress
+
+
+def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
+                  progress: bool | None = None) -> nn.Module:
+    """A model trained by ``spec`` on ``split`` — from the cache when it has one, else trained and cached."""
+    model = models.build(spec.arch, split.num_classes, width=spec.width)
+
+    def create() -> dict[str, torch.Tensor]:
+        torch.manual_seed(spec.seed)
+        fresh = models.build(spec.arch, split.num_classes, width=spec.width)
+        fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+            weight_decay=spec.weight_decay, perturb=batch_transform(spec), seed=spec.seed, device=device,
+            progress=progress, desc=f"train {spec.name}")
+        return {k: v.detach().cpu() for k, v in fresh.state_dict().items()}
+
+    state = cache.get_or_create(spec.name, asdict(spec), split.fingerprint, _code_version(), create)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def time_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, **kwargs) -> float:
+    """Wall-clock seconds of one training epoch of ``fit`` (used to express training costs as ratios)."""
+    t0 = time.perf_counter()
+    fit(model, x, y, epochs=1, **kwargs)
+    return time.perf_counter() - t0

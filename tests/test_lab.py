@@ -1,0 +1,181 @@
+"""The shared lab: data, models, attacks, defenses, PatchCleanser, smoothing, repair, metrics."""
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+from answers.lab import data, metrics, models, patchcleanser as pc, repair
+from answers.lab.attacks import FGSM, PGD, PatchPGD
+from answers.lab.defenses import BitDepth, Defended, JPEG, MedianFilter, PixelDeflection, wavelet_denoise
+from answers.lab.instrument import count_calls
+from answers.lab.smoothing import ABSTAIN, Smoothed
+
+
+def test_signs_shape_range_balance_and_seed():
+    x, y = data.make_signs(200, seed=3)
+    assert x.shape == (200, 3, 32, 32) and x.dtype == torch.float32
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    assert torch.bincount(y, minlength=data.NUM_CLASSES).tolist() == [20] * data.NUM_CLASSES
+    x2, y2 = data.make_signs(200, seed=3)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert not torch.equal(x, data.make_signs(200, seed=4)[0])
+
+
+def test_signs_vary_in_background_and_position():
+    x, y = data.make_signs(100, seed=0)
+    corner = x[:, :, :4, :4].mean(dim=(1, 2, 3))
+    assert corner.std() > 0.05                                   # backgrounds differ
+    same = x[y == 0]
+    centre_of_mass = (same.std(1).sum(1) > 0).float().mean()     # not all pixels identical
+    assert centre_of_mass > 0
+
+
+def test_split_has_no_overlap_and_a_fingerprint():
+    s = data.signs(50, 20, seed=1)
+    assert len(s.x_train) == 50 and len(s.x_test) == 20 and len(s.fingerprint) == 16
+    assert s.fingerprint != data.signs(50, 20, seed=2).fingerprint
+
+
+def test_models_map_images_to_logits():
+    for arch in models.ARCHITECTURES:
+        out = models.build(arch).eval()(torch.rand(4, 3, 32, 32))
+        assert out.shape == (4, 10)
+
+
+def test_unknown_architecture_names_choices():
+    try:
+        models.build("vgg99")
+    except ValueError as exc:
+        assert "small_cnn" in str(exc)
+    else:
+        raise AssertionError("expected ValueError")
+
+
+def _model():
+    torch.manual_seed(0)
+    return models.build("small_cnn").eval()
+
+
+def test_attacks_stay_in_their_ball_and_range():
+    m, x, y = _model(), torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    for attack in (FGSM(m, eps=4 / 255), PGD(m, eps=4 / 255, steps=3)):
+        adv = attack(x, y)
+        assert (adv - x).abs().max() <= 4 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    adv = PGD(m, eps=0.5, alpha=0.2, steps=3, norm="L2")(x, y)
+    assert ((adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all()
+    patch = PatchPGD(m, size=4, steps=2)(x, y)
+    changed = ((patch - x).abs().sum(1) > 0).flatten(1).sum(1)
+    assert (changed <= 16).all()
+
+
+def test_pgd_lowers_accuracy_and_restores_train_mode():
+    m = _model()
+    x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    y = metrics.predict(m, x)  # labels the model gets right
+    m.train()
+    adv = PGD(m, eps=16 / 255, steps=5)(x, y)
+    assert m.training
+    m.eval()
+    assert metrics.accuracy(metrics.predict(m, adv), y) < 1.0
+
+
+def test_preprocessors_keep_shape_and_range():
+    x = torch.rand(3, 3, 32, 32)
+    for t in (JPEG(75), MedianFilter(3), BitDepth(3), PixelDeflection()):
+        out = t(x)
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert len(torch.unique(BitDepth(2)(x))) <= 4
+    flat = torch.full((1, 3, 32, 32), 0.3)
+    assert torch.allclose(MedianFilter(3)(flat), flat) and torch.allclose(wavelet_denoise(flat), flat, atol=1e-6)
+
+
+def test_defended_calls_the_model_once_per_image():
+    m = _model()
+    with count_calls(m) as c:
+        Defended(m, JPEG(50))(torch.rand(5, 3, 32, 32))
+    assert (c.images, c.forwards) == (5, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(8, 40), st.data())
+def test_mask_set_covers_every_patch(n, draw):
+    p = draw.draw(st.integers(1, n))
+    k = draw.draw(st.integers(1, 7))
+    ms = pc.MaskSet(n, p, k)
+    masks = ms.masks
+    assert len(masks) == len(ms) <= k * k
+    top, left = draw.draw(st.integers(0, n - p)), draw.draw(st.integers(0, n - p))
+    patch = torch.zeros(n, n, dtype=torch.bool)
+    patch[top:top + p, left:left + p] = True
+    assert ((masks & patch).flatten(1).sum(1) == p * p).any()
+
+
+class _TableModel(nn.Module):
+    """Answers a label looked up from which mask regions are fully greyed: an arbitrary masked-image classifier."""
+
+    def __init__(self, masks: pc.MaskSet, table: torch.Tensor, classes: int):
+        super().__init__()
+        self.regions, self.table, self.classes = masks.masks, table, classes
+
+    def forward(self, x):
+        grey = (x == 0.5).all(1)
+        covered = ~(self.regions[None] & ~grey[:, None]).flatten(2).any(2)
+        code = (covered.long() * (torch.arange(covered.shape[1]) + 1)).sum(1) % len(self.table)
+        return nn.functional.one_hot(self.table[code], self.classes).float()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 4), st.integers(2, 12), st.integers(0, 2**31 - 1))
+def test_double_masking_never_exceeds_the_worst_case_and_implementations_agree(k, classes, seed):
+    ms = pc.MaskSet(16, 3, k)
+    g = torch.Generator().manual_seed(seed)
+    model = _TableModel(ms, torch.randint(0, classes, (97,), generator=g), classes)
+    x = torch.rand(3, 3, 16, 16, generator=g) * 0.4
+    with count_calls(model) as loop:
+        a = pc.double_masking_loop(model, x, ms)
+    with count_calls(model) as batched:
+        b = pc.double_masking_batched(model, x, ms, chunk=50)
+    assert torch.equal(a, b) and loop.images == batched.images
+    assert loop.images <= 3 * pc.worst_case_calls(k, classes)
+    y = torch.randint(0, classes, (3,), generator=g)
+    assert torch.equal(pc.certify_loop(model, x, y, ms), pc.certify_batched(model, x, y, ms, chunk=50))
+
+
+def test_disagreeing_model_reaches_the_worst_case():
+    for k, classes in ((3, 10), (6, 10), (6, 40)):
+        ms = pc.MaskSet(32, 3, k)
+        m = pc.DisagreeingModel(ms, classes)
+        with count_calls(m) as c:
+            pc.double_masking_batched(m, torch.full((1, 3, 32, 32), 0.25), ms)
+        assert c.images == pc.worst_case_calls(k, classes)
+    assert pc.worst_case_calls(6, 10) == 1188 and pc.worst_case_calls(6, 36) == 1296
+    assert pc.certification_calls(6) == 666
+
+
+def test_smoothing_counts_and_certify():
+    m = _model()
+    sm = Smoothed(m, sigma=0.1, batch=64)
+    x = torch.rand(5, 3, 32, 32)
+    with count_calls(m) as c:
+        counts = sm.counts(x, 20, torch.Generator().manual_seed(0))
+    assert counts.sum(1).tolist() == [20] * 5 and c.images == 100
+    labels, radius = sm.certify(x, n0=8, n=50, generator=torch.Generator().manual_seed(0))
+    assert ((labels == ABSTAIN) == (radius == 0)).all() and (radius >= 0).all()
+
+
+def test_metrics():
+    y = torch.tensor([0, 1, 2, 3])
+    assert metrics.accuracy(torch.tensor([0, 1, 0, ABSTAIN]), y) == 0.5
+    assert metrics.certified_accuracy(y, torch.tensor([True, False, True, True]), y) == 0.75
+    assert metrics.attack_success_rate(torch.tensor([1, 1, 2, 0]), y) == 0.75
+    assert metrics.attack_success_rate(torch.tensor([5, 5, 2, 5]), y, target=torch.full((4,), 5)) == 0.75
+
+
+def test_fine_prune_prunes_dormant_channels_and_keeps_them_pruned():
+    m = _model()
+    x, y = data.make_signs(64, seed=0)
+    m, frac = repair.fine_prune(m, m.features, x, y, max_drop=1.0, step=0.25, epochs=1)
+    assert 0 < frac < 1
+    acts = repair.channel_activity(m.eval(), m.features, x)
+    assert (acts == 0).sum() >= int(frac * len(acts))
