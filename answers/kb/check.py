@@ -1,0 +1,86 @@
+"""``answers check``: verify the spine — every answer has a page and a test, every cited key is in
+references.bib, every bib entry is cited somewhere, every course-page asker is answered or an open slot."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course, registry, site
+from .citations import BibError, find_keys, load_bib
+
+
+def project_root() -> Path:
+    """The checkout holding mkdocs.yml: ANSWERS_ROOT, else the nearest parent of the cwd or of the package."""
+    if os.environ.get("ANSWERS_ROOT"):
+        return Path(os.environ["ANSWERS_ROOT"])
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            if (d / "mkdocs.yml").is_file() and (d / "answers").is_dir():
+                return d
+    raise FileNotFoundError("no project checkout found (a folder with mkdocs.yml and answers/); "
+                            "run from the repository or set ANSWERS_ROOT")
+
+
+@dataclass
+class Report:
+    ok: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def expect(self, cond: bool, good: str, bad: str) -> None:
+        (self.ok if cond else self.problems).append(good if cond else bad)
+
+
+def run_checks(root: Path | None = None) -> Report:
+    root = root or project_root()
+    rep = Report()
+    try:
+        bib = load_bib(root / "references.bib")
+    except BibError as exc:
+        rep.problems.append(str(exc))
+        return rep
+    docs = root / "docs"
+    pages = {p: p.read_text(encoding="utf-8") for p in sorted(docs.rglob("*")) if p.suffix in (".md", ".py", ".ipynb")}
+    tests = {p.name: p.read_text(encoding="utf-8") for p in sorted((root / "tests").glob("test_*.py"))}
+    cited: dict[str, set[str]] = {}
+    for p, text in pages.items():
+        if site.INDEX_MARKER in text:
+            text += site.index_markdown()
+        for key in find_keys(text):
+            cited.setdefault(key, set()).add(str(p.relative_to(root)))
+
+    for a in registry.all_answers():
+        q = a.question
+        page = docs / q.page
+        rep.expect(page.is_file(), f"{q.id}: page docs/{q.page}", f"{q.id}: missing page docs/{q.page} "
+                   "(see docs/contributing.md)")
+        if page.is_file():
+            rep.expect(a.module.__name__ in pages[page], f"{q.id}: page runs {a.module.__name__}",
+                       f"{q.id}: docs/{q.page} never imports {a.module.__name__}: the page must run the answer")
+        named = [n for n in tests if n.startswith(f"test_{q.id}")]
+        rep.expect(bool(named), f"{q.id}: tests/{named[0] if named else ''}",
+                   f"{q.id}: no tests/test_{q.id}_*.py asserting its claims")
+        unknown = [k for k in q.cites if k not in bib]
+        rep.expect(not unknown, f"{q.id}: {len(q.cites)} cited keys in references.bib",
+                   f"{q.id}: QUESTION.cites has keys missing from references.bib: {', '.join(unknown)}")
+        on_course = [e for e in course.ENTRIES if e.qid == q.id]
+        rep.expect(bool(on_course) and on_course[0].asker == q.asker, f"{q.id}: on the course page ({q.asker})",
+                   f"{q.id}: asker {q.asker!r} does not match the course page entry for {q.id} in answers/kb/course.py")
+
+    unknown = sorted(k for k in cited if k not in bib)
+    rep.expect(not unknown, "every key cited on a page is in references.bib",
+               "keys cited but missing from references.bib: " + ", ".join(
+                   f"{k} ({', '.join(sorted(cited[k]))})" for k in unknown))
+    uncited = sorted(k for k in bib if k not in cited)
+    rep.expect(not uncited, f"all {len(bib)} references.bib entries are cited by a page",
+               "references.bib entries no page cites: " + ", ".join(uncited))
+    answered = set(registry.ids())
+    slots = [e for e in course.ENTRIES if not e.qid]
+    pending = [e.qid for e in course.questions() if e.qid not in answered]
+    rep.ok.append(f"course page: {len(course.questions())} questions ({len(answered)} answered, "
+                  f"{len(pending)} shown as not yet: {', '.join(pending) or '-'}), {len(slots)} open slots")
+    index = docs / "index.md"
+    rep.expect(index.is_file() and site.INDEX_MARKER in index.read_text(encoding="utf-8"),
+               "docs/index.md shows the generated course table",
+               f"docs/index.md must contain {site.INDEX_MARKER} so every asker is listed")
+    return rep

@@ -1,0 +1,168 @@
+"""The ``answers`` command: list the answers, run one, check the spine, scaffold a new one.
+
+Exit codes: 0 success; 1 a claim does not hold / the spine check found problems; 2 bad input (unknown id,
+profile, seed or device — one line naming the valid choices)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .question import PROFILES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: use a non-negative integer such as 0")
+    return value
+
+
+def _device(text: str) -> str:
+    import torch
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"invalid device {text!r}: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"device {text!r} is not available here: use cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"device {text!r} is not supported: use cpu, cuda or cuda:N")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="answers", description="攻防问答: students' questions on attacking and defending image "
+                "recognition, each answered by an experiment that runs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    ls = sub.add_parser("list", help="list the answers", description="List every answer module with its "
+                        "asker, question and page.")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    run = sub.add_parser("run", help="run one answer and print its tables and claims",
+                         description="Run an answer's experiment; prints its tables and claims (✓/✗). "
+                         "Exit 1 if a claim does not hold.")
+    run.add_argument("id", help="question id, e.g. q08 (see 'answers list')")
+    run.add_argument("--profile", default="site", choices=PROFILES,
+                     help="tiny: seconds, for tests; site: what the site shows (≤ 1 min); full: paper scale")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed ⇒ same numbers")
+    run.add_argument("--device", type=_device, default="cpu", help="torch device (default cpu)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON (claims with values and "
+                     "whether each holds)")
+    run.add_argument("--figures", metavar="DIR", help="also save the figures as PNG files in DIR")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    chk = sub.add_parser("check", help="verify the spine (pages, tests, citations, course coverage)",
+                         description="Check that every answer has a page and a test, every cited key is in "
+                         "references.bib, every entry is cited, and every course-page asker is covered.")
+    chk.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"list": _list, "run": _run, "check": _check}[args.command](args)
+    except KeyboardInterrupt:
+        print("answers: interrupted", file=sys.stderr)
+        return 130
+
+
+def _list(args: argparse.Namespace) -> int:
+    from . import registry
+    answers = registry.all_answers()
+    if args.json:
+        print(json.dumps([{"id": a.id, "slug": a.question.slug, "asker": a.question.asker,
+                           "section": a.question.section, "question": a.question.question_zh,
+                           "title_en": a.question.title_en, "title_zh": a.question.title_zh,
+                           "page": f"docs/{a.question.page}", "cites": list(a.question.cites)} for a in answers],
+                         ensure_ascii=False, indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+    t = Table("id", "提问者 asker", "问题 question", "title", "page")
+    for a in answers:
+        q = a.question
+        t.add_row(q.id, q.asker, q.question_zh, f"{q.title_zh}\n{q.title_en}", f"docs/{q.page}")
+    Console().print(t)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import registry
+    try:
+        answer = registry.get(args.id)
+    except registry.UnknownQuestion as exc:
+        print(f"answers: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    t0 = time.perf_counter()
+    result = answer.run(profile=args.profile, seed=args.seed, device=args.device,
+                        progress=False if (args.no_progress or args.json) else None)
+    result.meta["seconds"] = round(time.perf_counter() - t0, 2)
+    if args.figures:
+        from pathlib import Path
+        out = Path(args.figures)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in result.figures.items():
+            fig.savefig(out / f"{result.question_id}-{name}.png")
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_result(result)
+    return EXIT_OK if result.all_hold else EXIT_FAILED
+
+
+def _print_result(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .result import fmt
+    console = Console()
+    console.print(f"[bold]{result.question_id}[/bold] profile={result.profile} seed={result.seed} "
+                  f"({result.meta.get('seconds', '?')} s)")
+    for tab in result.tables.values():
+        t = Table(title=tab.title, title_justify="left")
+        for col in tab.columns:  # fold long headers and cells instead of cutting them off
+            t.add_column(col, overflow="fold")
+        for row in tab.rows:
+            t.add_row(*(fmt(row.get(c, "")) for c in tab.columns))
+        console.print(t)
+        if tab.note:
+            console.print(tab.note, style="dim")
+    held = sum(c.holds for c in result.claims)
+    console.print(f"\n[bold]claims: {held}/{len(result.claims)} hold[/bold]")
+    for c in result.claims:
+        mark = "[green]✓[/green]" if c.holds else "[red]✗[/red]"
+        vals = ", ".join(f"{k}={fmt(v)}" for k, v in c.values.items())
+        console.print(f"{mark} {c.id}: {c.zh}\n    {c.en}\n    [dim]{vals}  ⟸ {c.rule}[/dim]")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import run_checks
+    try:
+        rep = run_checks()
+    except FileNotFoundError as exc:
+        print(f"answers: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps({"ok": rep.ok, "problems": rep.problems}, ensure_ascii=False, indent=2))
+    else:
+        for line in rep.ok:
+            print(f"✓ {line}")
+        for line in rep.problems:
+            print(f"✗ {line}")
+        print(f"answers check: {len(rep.problems)} problem(s)")
+    return EXIT_FAILED if rep.problems else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

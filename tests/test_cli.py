@@ -1,0 +1,72 @@
+"""The `answers` command: help, listing, errors (one line, exit 2), claim failures (exit 1), JSON."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from answers.kb import cli, registry
+from answers.kb.result import Result
+
+
+def answers(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "answers", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["run", "--help"], ["check", "--help"]])
+def test_help_everywhere(args):
+    proc = answers(*args)
+    assert proc.returncode == 0 and "usage:" in proc.stdout
+
+
+def test_list_json_names_q08():
+    proc = answers("list", "--json")
+    assert proc.returncode == 0
+    rows = json.loads(proc.stdout)
+    q08 = next(r for r in rows if r["id"] == "q08")
+    assert q08["asker"] == "黄兆辉" and q08["page"] == "docs/q08-defense-cost.py"
+
+
+@pytest.mark.parametrize("args, names", [
+    (["run", "q99"], ["q99", "q08"]),
+    (["run", "q08", "--profile", "huge"], ["huge", "tiny", "site", "full"]),
+    (["run", "q08", "--seed", "abc"], ["abc", "non-negative"]),
+    (["run", "q08", "--seed", "-3"], ["-3", "non-negative"]),
+    (["run", "q08", "--device", "tpu9"], ["tpu9", "cpu"]),
+    (["frobnicate"], ["frobnicate", "list", "run", "check"]),
+])
+def test_bad_input_is_one_line_naming_the_choices(args, names):
+    proc = answers(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for n in names:
+        assert n in lines[0]
+
+
+def test_run_tiny_json_reports_every_claim(tiny_result):
+    tiny_result("q08")  # warms the weight cache shared with the subprocess
+    proc = answers("run", "q08", "--profile", "tiny", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["question"] == "q08" and out["profile"] == "tiny" and out["all_hold"] is True
+    assert all({"id", "zh", "en", "rule", "values", "holds"} <= set(c) for c in out["claims"])
+
+
+def test_a_claim_that_does_not_hold_exits_1(monkeypatch, capsys):
+    def run(profile="site", seed=0, device="cpu", progress=None):
+        r = Result("q08", profile, seed)
+        r.claim("never", "不成立", "does not hold", {"measured": 1.0}, "measured > 2")
+        return r
+
+    fake = registry.Answer(registry.get("q08").question, type("M", (), {"run": staticmethod(run)}))
+    monkeypatch.setattr(registry, "get", lambda qid: fake)
+    assert cli.main(["run", "q08", "--profile", "tiny"]) == 1
+    assert "✗" in capsys.readouterr().out
+
+
+def test_check_exits_0_on_this_repository():
+    proc = answers("check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
