@@ -1,0 +1,47 @@
+"""q08's claims at the tiny profile, and the invariants its tables must satisfy."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+CLAIMS = ["calls_dominate_cost", "smoothing_calls", "pc_slowest", "at_buys_linf", "jpeg_nonadaptive",
+          "median_nonadaptive", "first_round_is_k2", "first_round_usually_enough", "course_nine_is_3x3",
+          "worst_case_reached", "worst_case_many_classes", "no_input_exceeds_worst", "certification_calls",
+          "loop_equals_batched", "batched_faster", "latency_rises_with_calls", "certified_below_empirical",
+          "pgd_at_epoch_cost", "at_costlier_than_repair"]
+
+
+@pytest.fixture(scope="module")
+def result(tiny_result):
+    return tiny_result("q08")
+
+
+def test_every_expected_claim_is_made(result):
+    assert [c.id for c in result.claims] == CLAIMS
+
+
+@pytest.mark.parametrize("claim_id", CLAIMS)
+def test_claim_holds(result, claim_id):
+    claim = next(c for c in result.claims if c.id == claim_id)
+    assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"
+
+
+def test_tables_and_figures_present(result):
+    assert {"inference", "patchcleanser", "calls_distribution", "loop_vs_batched", "training"} <= set(result.tables)
+    assert {"pareto", "calls_vs_k", "latency_vs_calls"} <= set(result.figures)
+
+
+def test_inference_rows_are_sane(result):
+    for row in result.tables["inference"].rows:
+        assert 0 <= row["clean_acc"] <= 1 and 0 <= row["robust_acc"] <= 1
+        assert row["latency_b1_ms"] > 0 and row["latency_b64_ms"] > 0 and row["peak_mb"] >= 0
+        assert row["calls_per_image"] >= 1
+        assert math.isclose(row["throughput"] * row["latency_b64_ms"] / 1e3, 1, rel_tol=1e-6)
+
+
+def test_calls_distribution_counts_every_image(result):
+    dist = result.tables["calls_distribution"].rows
+    k6 = next(r for r in result.tables["patchcleanser"].rows if r["k"] == 6)
+    assert math.isclose(sum(r["fraction"] for r in dist), 1.0)
+    assert min(r["calls"] for r in dist) == k6["min_calls"] and max(r["calls"] for r in dist) == k6["max_calls"]
