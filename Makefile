@@ -1,0 +1,26 @@
+# The two commands of the README:  make serve  (build the site executing every answer, then serve it)
+#                                  make test   (the whole test suite; what CI runs)
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+PROFILE  ?= site
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: serve build test setup clean
+
+setup:
+	@scripts/bootstrap.sh
+
+serve: setup
+	ANSWERS_PROFILE=$(PROFILE) $(BIN)/mkdocs serve --strict
+
+build: setup
+	ANSWERS_PROFILE=$(PROFILE) $(BIN)/mkdocs build --strict
+
+# tests train their small models into a cache inside the checkout, so a run never depends on leftovers
+test: setup
+	@scripts/ensure-chromium.sh
+	ANSWERS_CACHE_DIR=$(CURDIR)/.cache/weights $(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf site .cache .pytest_cache

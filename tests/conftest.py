@@ -1,0 +1,45 @@
+"""Shared fixtures: one tiny run per answer, one strict site build, both reused by several test files."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    # tests never touch the user's weight cache; `make test` points this at .cache/ so reruns are warm
+    if "ANSWERS_CACHE_DIR" not in os.environ:
+        os.environ["ANSWERS_CACHE_DIR"] = str(tmp_path_factory.mktemp("weights"))
+    yield
+
+
+_results: dict = {}
+
+
+@pytest.fixture(scope="session")
+def tiny_result():
+    """``tiny_result("q08")``: that answer's Result at the tiny profile, computed once per session."""
+    from answers.kb import registry
+
+    def get(qid: str):
+        if qid not in _results:
+            _results[qid] = registry.get(qid).run(profile="tiny", seed=0, progress=False)
+        return _results[qid]
+    return get
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The whole site built with ``mkdocs build --strict`` at the tiny profile (answers executed)."""
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "ANSWERS_PROFILE": "tiny", "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return out
