@@ -168,7 +168,7 @@ def test_metrics():
     y = torch.tensor([0, 1, 2, 3])
     assert metrics.accuracy(torch.tensor([0, 1, 0, ABSTAIN]), y) == 0.5
     assert metrics.certified_accuracy(y, torch.tensor([True, False, True, True]), y) == 0.75
-    assert metrics.attack_success_rate(torch.tensor([1, 1, 2, 0]), y) == 0.75
+    assert metrics.attack_success_rate(torch.tensor([1, 1, 2, 0]), y) == 0.5
     assert metrics.attack_success_rate(torch.tensor([5, 5, 2, 5]), y, target=torch.full((4,), 5)) == 0.75
 
 

@@ -153,11 +153,11 @@ class Result:
                 "figures": sorted(self.figures), "claims": [c.to_dict() for c in self.claims]}
 
     # -- rendering used by pages (mkdocs-jupyter shows Markdown outputs as HTML) --
-    def show(self, name: str):
-        """A table (as Markdown) or a figure (as PNG) for a notebook page to display."""
+    def show(self, name: str, columns: Sequence[str] | None = None):
+        """A table (as Markdown, optionally only ``columns``) or a figure (as PNG) for a notebook page."""
         from IPython.display import Image, Markdown
         if name in self.tables:
-            return Markdown(self.table_markdown(name))
+            return Markdown(self.table_markdown(name, columns))
         if name in self.figures:
             import io
             buf = io.BytesIO()
@@ -170,9 +170,9 @@ class Result:
         from IPython.display import Markdown
         return Markdown(self.claims_markdown())
 
-    def table_markdown(self, name: str) -> str:
+    def table_markdown(self, name: str, columns: Sequence[str] | None = None) -> str:
         t = self.tables[name]
-        cols = t.columns
+        cols = list(columns) if columns else t.columns
         lines = [f"**{t.title}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in t.rows]
         if t.note:

@@ -28,7 +28,8 @@ class Attack:
             device = images.device
         try:
             with torch.enable_grad():
-                adv = self.perturb(images.detach().to(device), labels.to(device))
+                # clones: inputs made under inference_mode cannot enter autograd otherwise
+                adv = self.perturb(images.detach().clone().to(device), labels.clone().to(device))
         finally:
             self.model.train(was_training)
         return adv.detach().clamp(0, 1)

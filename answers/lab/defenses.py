@@ -1,7 +1,7 @@
 """Input-preprocessing defenses as ``nn.Module`` transforms on ``(N, C, H, W)`` images in [0, 1], and
 ``Defended(model, transform)`` which classifies ``model(transform(x))``. Introduced for q08.
 
-* JPEG re-encoding [@guo2018countering] (real libjpeg through torchvision, so not differentiable);
+* JPEG re-encoding [@guo2018countering] (real libjpeg through Pillow, so not differentiable);
 * median filter and bit-depth reduction, the "feature squeezers" of [@xu2018feature];
 * pixel deflection [@prakash2018deflecting]: move random pixels to a random neighbour's value, then soft-
   threshold wavelet denoising. Simplified: deflection sites are uniform (the paper weights them with a class
@@ -9,10 +9,13 @@
 """
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.io import decode_jpeg, encode_jpeg
+from PIL import Image
 
 
 class JPEG(nn.Module):
@@ -21,9 +24,13 @@ class JPEG(nn.Module):
         self.quality = quality
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        as_bytes = [img for img in (x.detach().cpu() * 255).round().to(torch.uint8)]
-        decoded = decode_jpeg(encode_jpeg(as_bytes, quality=self.quality))
-        return torch.stack(decoded).to(x.device, x.dtype) / 255
+        pixels = (x.detach().cpu() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        out = []
+        for img in pixels:  # libjpeg works image by image
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG", quality=self.quality)
+            out.append(torch.from_numpy(np.array(Image.open(buf).convert("RGB"))))
+        return torch.stack(out).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255
 
 
 class MedianFilter(nn.Module):

@@ -163,17 +163,20 @@ def certify_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, masks: Mask
 
 
 @torch.inference_mode()
-def certify_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor, masks: MaskSet, fill: float = 0.5,
-                    chunk: int = 2048) -> torch.Tensor:
-    """Same certificates as :func:`certify_loop`, all pairs of an image in large forward passes."""
+def two_mask_predictions(model: nn.Module, x: torch.Tensor, masks: MaskSet, fill: float = 0.5,
+                         chunk: int = 2048) -> torch.Tensor:
+    """``(N, k²(k²+1)/2)`` labels of every two-mask image (pairs with repetition), each image's pairs batched."""
     mk = masks.masks
     ii, jj = _pairs(len(mk))
     pair_masks = mk[ii] | mk[jj]                                             # (P, H, W)
-    out = []
-    for img, label in zip(x, y):
-        preds = _classify(model, apply_masks(img, pair_masks, fill), chunk)
-        out.append(bool((preds == label).all()))
-    return torch.tensor(out, dtype=torch.bool)
+    out = [_classify(model, apply_masks(img, pair_masks, fill), chunk) for img in x]
+    return torch.stack(out) if out else torch.empty(0, len(ii), dtype=torch.long)
+
+
+def certify_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor, masks: MaskSet, fill: float = 0.5,
+                    chunk: int = 2048) -> torch.Tensor:
+    """Same certificates as :func:`certify_loop`, all pairs of an image in large forward passes."""
+    return (two_mask_predictions(model, x, masks, fill, chunk) == y.to(x.device)[:, None]).all(1).cpu()
 
 
 class DisagreeingModel(nn.Module):

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _figure() -> tuple[Figure, object]:
-    # Figure() without pyplot: nothing global to leak, and a notebook shows only what the page displays
+    # Figure() without pyplot: nothing global to leak, and a notebook shows only what the page displays;
+    # imported here so that answers that draw nothing do not pay matplotlib's start-up
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(6.4, 4.2), dpi=110)
     return fig, fig.subplots()
 
