@@ -34,9 +34,13 @@
 # %%
 import os
 
+from IPython.display import Markdown
+
 from answers.q08_defense_cost import run
 
 result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+pc = {r["k"]: r for r in result.tables["patchcleanser"].rows}  # rows by k, for the sentences below
+many_classes = next(c for c in result.claims if c.id == "worst_case_many_classes").values["counted_40_classes"]
 print(f"profile={result.profile}, seed={result.seed}, threads={result.meta['threads']}, model={result.meta['train']}")
 
 # %% [markdown]
@@ -73,25 +77,6 @@ result.show("patchcleanser", ["k", "masks", "mask_px", "min_calls", "mean_calls"
                               "worst_case_formula", "worst_case_counted", "cert_calls_per_image", "cert_formula"])
 
 # %%
-result.show("patchcleanser", ["k", "mask_px", "pc_acc", "two_mask_acc", "certified_acc", "latency_b1_ms"])
-
-# %%
-pc_row = next(r for r in result.tables["inference"].rows if r["防御 defense"] == "PatchCleanser k=6")
-Markdown(
-    f"**发现：代价是确定的，收益取决于模型。** 在我们的小 CNN 上，k=6 的认证准确率只有 **{pc[6]['certified_acc'] * 100:.0f}%**；"
-    f"在（不知道防御存在的）{result.meta['patch']}×{result.meta['patch']} 补丁攻击下，PatchCleanser 的准确率为 "
-    f"{pc_row['robust_acc'] * 100:.0f}%，无防御模型为 {pc_row['undefended_robust_acc'] * 100:.0f}%。原因在于认证要求**全部** "
-    f"{pc[6]['cert_formula']} 个双掩码图像都分类正确：单个双掩码预测的准确率是 {pc[6]['two_mask_acc'] * 100:.0f}%，"
-    f"但 {pc[6]['mask_px']}×{pc[6]['mask_px']} 像素的两个掩码足以遮住 32×32 小图中标志的关键部分，总有某一对会出错。"
-    "论文在 224×224 的 ImageNet 图像上使用大模型，补丁和掩码相对物体小得多，认证准确率也高得多 [@xiang2022patchcleanser]。"
-    "所以 PatchCleanser 的推理代价（k² 起步的调用次数）与模型无关，而它能换来多少鲁棒性，取决于基础模型在遮挡下有多准。"
-)
-
-# %%
-from IPython.display import Markdown
-
-pc = {r["k"]: r for r in result.tables["patchcleanser"].rows}
-many_classes = next(c for c in result.claims if c.id == "worst_case_many_classes").values["counted_40_classes"]
 Markdown(
     f"实测：k=3 时每张图最少 **{pc[3]['min_calls']}** 次（课程说的“九次”）；论文默认的 k=6 最少 **{pc[6]['min_calls']}** 次，"
     f"平均 **{pc[6]['mean_calls']:.1f}** 次，{pc[6]['first_round_only'] * 100:.0f}% 的图片第一轮就结束；"
@@ -107,6 +92,21 @@ result.show("calls_vs_k")
 
 # %%
 result.show("latency_vs_calls")
+
+# %%
+result.show("patchcleanser", ["k", "mask_px", "pc_acc", "two_mask_acc", "certified_acc", "latency_b1_ms"])
+
+# %%
+pc_row = next(r for r in result.tables["inference"].rows if r["防御 defense"] == "PatchCleanser k=6")
+Markdown(
+    f"**发现：代价是确定的，收益取决于模型。** 在我们的小 CNN 上，k=6 的认证准确率只有 **{pc[6]['certified_acc'] * 100:.0f}%**；"
+    f"在（不知道防御存在的）{result.meta['patch']}×{result.meta['patch']} 补丁攻击下，PatchCleanser 的准确率为 "
+    f"{pc_row['robust_acc'] * 100:.0f}%，无防御模型为 {pc_row['undefended_robust_acc'] * 100:.0f}%。原因在于认证要求**全部** "
+    f"{pc[6]['cert_formula']} 个双掩码图像都分类正确：单个双掩码预测的准确率是 {pc[6]['two_mask_acc'] * 100:.0f}%，"
+    f"但 {pc[6]['mask_px']}×{pc[6]['mask_px']} 像素的两个掩码足以遮住 32×32 小图中标志的关键部分，总有某一对会出错。"
+    "论文在 224×224 的 ImageNet 图像上使用大模型，补丁和掩码相对物体小得多，认证准确率也高得多 [@xiang2022patchcleanser]。"
+    "所以 PatchCleanser 的推理代价（k² 起步的调用次数）与模型无关，而它能换来多少鲁棒性，取决于基础模型在遮挡下有多准。"
+)
 
 # %% [markdown]
 # 两种实现——逐掩码循环（每次调用一张图）与批量实现（一轮的所有掩码图像一次前向）——必须给出完全相同的预测和认证结果；

@@ -54,9 +54,11 @@ def test_home_lists_q08(page, server):
 
 
 def test_chinese_search_finds_q08(page, server):
-    page.goto(server + "/")
+    page.goto(server + "/", wait_until="networkidle")
     page.locator("label.md-search__icon, .md-search__input").first.click()
-    page.locator("input.md-search__input").fill("防御")
+    box = page.locator("input.md-search__input")
+    box.fill("防御")
+    box.press("End")  # Material searches on key events; fill() alone sends none
     result = page.locator('.md-search-result__item a[href*="q08-defense-cost"]').first
     result.wait_for(state="attached", timeout=15000)
     assert result.count() == 1
@@ -75,7 +77,7 @@ def test_citation_link_lands_on_its_reference(page, server):
 def test_q08_figures_load(page, server):
     page.goto(server + "/q08-defense-cost/")
     images = page.locator("img")
-    assert images.count() >= 4
+    assert images.count() >= 3  # pareto, calls vs k, latency vs calls
     widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
     assert all(w > 0 for w in widths), widths
     assert page.console_errors == []

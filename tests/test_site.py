@@ -22,7 +22,7 @@ def test_home_page_lists_every_course_question_and_open_slot(built_site):
 def test_q08_page_shows_measured_evidence(built_site):
     html = (built_site / "q08-defense-cost" / "index.html").read_text(encoding="utf-8")
     assert "黄兆辉" in html
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 4
+    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) >= 3  # pareto, calls vs k, latency vs calls
     assert "✓" in html and "✗" not in html.split("结论与判定")[1].split("在本地运行")[0]
     assert 'id="ref-xiang2022patchcleanser"' in html and 'href="#ref-xiang2022patchcleanser"' in html
     assert "Traceback" not in html and "Error" not in re.sub(r"<[^>]+>", "", html).split("参考文献")[0][-0:]

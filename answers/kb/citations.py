@@ -17,10 +17,22 @@ REQUIRED = ("author", "title", "year")
 _KEY = r"[A-Za-z0-9_:.\-]+"
 # [@key] or [@a; @b]; the @ must open the bracket or follow "; " so e-mail addresses never match
 CITE_RE = re.compile(r"\[@(" + _KEY + r")((?:\s*;\s*@" + _KEY + r")*)\]")
+REFERENCES_HEADING = '<h2 id="references">参考文献 References</h2>'
 
 
 class BibError(Exception):
     """references.bib cannot be used; the message is one line naming the file, line and problem."""
+
+
+class UnknownKey(KeyError):
+    """A citation names a key the .bib does not hold (raised by :func:`resolve` when ``strict``)."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"unknown citation key {self.key!r}"
 
 
 @dataclass(frozen=True)
@@ -33,9 +45,43 @@ class Reference:
         return self.fields.get(name, default)
 
 
+_LATEX_ESCAPES = {r"\&": "&", r"\%": "%", r"\_": "_", r"\$": "$", r"\#": "#", "~": " "}
+
+
 def _plain(value: str) -> str:
-    """Field text for display: BibTeX grouping braces and doubled spaces removed."""
+    """Field text for display: grouping braces, common LaTeX escapes and doubled spaces removed."""
+    for tex, char in _LATEX_ESCAPES.items():
+        value = value.replace(tex, char)
     return re.sub(r"\s+", " ", value.replace("{", "").replace("}", "")).strip()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _parse(path: Path, text: str):
+    parser_log = logging.getLogger("bibtexparser")
+    level = parser_log.level
+    parser_log.setLevel(logging.CRITICAL)  # we report failed blocks ourselves, once and in one line
+    try:
+        return bibtexparser.parse_string(text)
+    except Exception as exc:  # a parser bug must still reach the user as one line, not a traceback
+        raise BibError(f"{path}: cannot be parsed ({type(exc).__name__}: {_one_line(exc) or 'no detail'})") from None
+    finally:
+        parser_log.setLevel(level)
+
+
+def _failure(block) -> str:
+    error = getattr(block, "error", None)
+    if type(block).__name__ == "DuplicateBlockKeyBlock":
+        return f"duplicate key {block.key!r}"
+    if type(block).__name__ == "DuplicateFieldKeyBlock":
+        entry = getattr(block, "ignore_error_block", None)
+        fields = ", ".join(sorted(getattr(block, "duplicate_keys", ()) or ())) or "a field"
+        return f"entry {getattr(entry, 'key', '?')!r} repeats {fields}"
+    reason = getattr(error, "abort_reason", None) or _one_line(error or "")
+    head = _one_line((getattr(block, "raw", "") or "").split(",")[0])[:60]
+    return f"cannot parse {head or 'block'!r}: {reason or 'syntax error'}"
 
 
 def load_bib(path: str | Path) -> dict[str, Reference]:
@@ -47,18 +93,10 @@ def load_bib(path: str | Path) -> dict[str, Reference]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise BibError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    parser_log = logging.getLogger("bibtexparser")
-    level, parser_log.level = parser_log.level, logging.CRITICAL  # we report failed blocks ourselves, once
-    try:
-        library = bibtexparser.parse_string(text)
-    finally:
-        parser_log.setLevel(level)
+    library = _parse(path, text)
     for block in library.failed_blocks:
-        line = getattr(block, "start_line", 0) + 1
-        key = getattr(block, "key", None)
-        details = [ln.strip() for ln in str(getattr(block, "error", "") or "").splitlines() if ln.strip()]
-        problem = f"duplicate key {key!r}" if key else (details[-1] if details else "cannot be parsed")
-        raise BibError(f"{path}:{line}: {problem}")
+        line = (getattr(block, "start_line", None) or 0) + 1  # bibtexparser counts lines from 0
+        raise BibError(f"{path}:{line}: {_failure(block)}")
     refs: dict[str, Reference] = {}
     for entry in library.entries:
         fields = {name.lower(): _plain(f.value) for name, f in entry.fields_dict.items()}
@@ -87,7 +125,18 @@ def _keys_of(match: re.Match) -> list[str]:
     return [match.group(1), *rest]
 
 
-def _authors(raw: str) -> str:
+def _initials(first: str) -> str:
+    # "Pin-Yu" -> "P.-Y."; words that start with no letter (e.g. "{\'E}" leftovers) are skipped
+    words = []
+    for word in first.split():
+        parts = [p for p in word.split("-") if p and p[0].isalpha()]
+        if parts:
+            words.append("-".join(f"{p[0]}." for p in parts))
+    return " ".join(words)
+
+
+def author_names(raw: str) -> list[str]:
+    """Authors as "A. Name", in order; "others" is dropped."""
     names = []
     for person in [p.strip() for p in re.split(r"\s+and\s+", raw) if p.strip()]:
         if person.lower() == "others":
@@ -97,61 +146,79 @@ def _authors(raw: str) -> str:
         else:
             parts = person.split()
             last, first = parts[-1], " ".join(parts[:-1])
-        initials = " ".join(f"{w[0]}." for w in re.split(r"[\s]+", first) if w and w[0].isalpha())
-        initials = initials.replace(". -", ".-")
-        names.append(f"{initials} {last}".strip())
-    if len(names) > 6 or "others" in raw.lower().split():
+        names.append(f"{_initials(first)} {last}".strip())
+    return names
+
+
+def _authors(raw: str) -> str:
+    names = author_names(raw)
+    if not names:
+        return ""
+    if len(names) > 6 or re.search(r"\band\s+others\s*$", raw, re.I):
         return f"{names[0]} et al."
     if len(names) <= 2:
         return " and ".join(names)
     return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
+def _dashes(text: str) -> str:
+    return text.replace("---", "—").replace("--", "–")
+
+
 def _venue(ref: Reference) -> str:
     venue = ref.get("booktitle") or ref.get("journal") or ref.get("howpublished") or ref.get("publisher")
-    if ref.get("volume") and ref.get("journal"):
+    if venue and ref.get("volume"):
         venue += f", vol. {ref.get('volume')}"
         if ref.get("number"):
             venue += f", no. {ref.get('number')}"
-    return venue
+    return _dashes(venue)
 
 
 def links(ref: Reference) -> list[tuple[str, str]]:
     """(label, URL) pairs: DOI, arXiv, then any other URL."""
     out = []
-    if ref.get("doi"):
-        out.append(("DOI", "https://doi.org/" + ref.get("doi")))
+    doi = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", ref.get("doi"), flags=re.I)
+    if doi:
+        out.append(("DOI", "https://doi.org/" + doi))
     eprint = ref.get("eprint")
     if eprint and ref.get("archiveprefix", "arxiv").lower() == "arxiv":
         out.append(("arXiv", f"https://arxiv.org/abs/{eprint}"))
     url = ref.get("url")
-    if url and all(url != u for _, u in out):
+    if url and all(url.rstrip("/") != u for _, u in out):
         out.append(("URL", url))
     return out
 
 
 def format_reference(ref: Reference) -> str:
-    """The entry as an HTML fragment: authors, “title”, venue, pages, year, and its links."""
+    """The entry as an HTML fragment: authors, “title”, venue, pages, year, and its links (all escaped)."""
     e = html.escape
-    parts = [e(_authors(ref.get("author"))), f"“{e(ref.get('title'))}”"]
+    parts = [e(_authors(ref.get("author"))), f"“{e(_dashes(ref.get('title')))}”"]
     if _venue(ref):
         parts.append(f"<em>{e(_venue(ref))}</em>")
     if ref.get("pages"):
-        parts.append(f"pp. {e(ref.get('pages').replace('--', '–'))}")
+        parts.append(f"pp. {e(_dashes(ref.get('pages')))}")
     parts.append(e(ref.get("year")))
-    text = ", ".join(parts) + "."
+    text = ", ".join(p for p in parts if p) + "."
     anchors = " ".join(f'<a href="{e(url)}">{label}</a>' for label, url in links(ref))
     return f"{text} {anchors}".strip()
 
 
 _SKIP = re.compile(r"(<pre\b.*?</pre>|<code\b.*?</code>|<style\b.*?</style>|<script\b.*?</script>)", re.S | re.I)
+# a references heading already closing the page (written by hand, or the page was resolved once already)
+_TRAILING_HEADING = re.compile(r"<h2\b[^>]*>(?:(?!</h2>).)*(?:references|参考文献)(?:(?!</h2>).)*</h2>\s*$",
+                               re.S | re.I)
 
 
-def resolve(page_html: str, bib: dict[str, Reference], bib_page_url: str) -> tuple[str, list[str], list[str]]:
+def resolve(page_html: str, bib: dict[str, Reference], bib_page_url: str | None = None,
+            strict: bool = False) -> tuple[str, list[str], list[str]]:
     """Replace citations in ``page_html`` by numbered links to a reference list appended to the page.
 
-    Returns (new html, keys cited in order, unknown keys). Text inside ``<pre>``, ``<code>``, ``<style>`` and
-    ``<script>`` is left alone (a page may show the syntax); unknown keys stay visible as ``[?key]``."""
+    Numbers follow the order of first citation on this page; ``[@a; @b]`` becomes ``[1, 2]``. Returns
+    (new html, keys cited in order, unknown keys). Text inside ``<pre>``, ``<code>``, ``<style>`` and
+    ``<script>`` is left alone (a page may show the syntax). Unknown keys stay visible as ``[?key]``, or raise
+    :class:`UnknownKey` if ``strict``. Each list item links to ``{bib_page_url}#bib-<key>`` when a URL is given.
+    """
+    e = html.escape
     order: list[str] = []
     unknown: list[str] = []
 
@@ -159,30 +226,39 @@ def resolve(page_html: str, bib: dict[str, Reference], bib_page_url: str) -> tup
         out = []
         for key in _keys_of(match):
             if key not in bib:
+                if strict:
+                    raise UnknownKey(key)
                 if key not in unknown:
                     unknown.append(key)
-                out.append(f'<span class="citation-unknown">?{html.escape(key)}</span>')
+                out.append(f'<span class="citation-unknown" title="unknown citation key">?{e(key)}</span>')
                 continue
             if key not in order:
                 order.append(key)
             n = order.index(key) + 1
-            out.append(f'<a class="citation" href="#ref-{key}" title="{html.escape(bib[key].get("title"))}">{n}</a>')
+            out.append(f'<a class="citation" href="#ref-{e(key)}" title="{e(bib[key].get("title"))}">{n}</a>')
         return "[" + ", ".join(out) + "]"
 
     pieces = _SKIP.split(page_html)
-    for i in range(0, len(pieces), 2):  # even pieces are outside <pre>/<code>
+    for i in range(0, len(pieces), 2):  # even pieces lie outside <pre>/<code>/<style>/<script>
         pieces[i] = CITE_RE.sub(number, pieces[i])
     out = "".join(pieces)
-    if order and 'id="references"' not in out:
-        items = "\n".join(
-            f'<li id="ref-{k}">{format_reference(bib[k])} '
-            f'<a class="bib-link" href="{bib_page_url}#bib-{k}" title="参考文献页 bibliography">↗</a></li>'
-            for k in order)
-        out += f'\n<h2 id="references">参考文献 References</h2>\n<ol class="references">\n{items}\n</ol>\n'
+    if order:
+        items = "\n".join(f'<li id="ref-{e(k)}">{format_reference(bib[k])}{_bib_link(k, bib_page_url)}</li>'
+                          for k in order)
+        heading = "" if _TRAILING_HEADING.search(out) else REFERENCES_HEADING
+        out = out.rstrip() + f'\n{heading}\n<ol class="references">\n{items}\n</ol>\n'
     return out, order, unknown
 
 
+def _bib_link(key: str, bib_page_url: str | None) -> str:
+    if bib_page_url is None:
+        return ""
+    href = html.escape(f"{bib_page_url}#bib-{key}")
+    return f' <a class="bib-link" href="{href}" title="参考文献页 bibliography">↗</a>'
+
+
 def sort_key(ref: Reference) -> tuple[str, str, str]:
+    """First author's last name, then year, then key: the bibliography page's order."""
     first = re.split(r"\s+and\s+", ref.get("author"))[0]
     last = first.split(",")[0] if "," in first else (first.split() or [""])[-1]
-    return last.lower(), ref.get("year"), ref.key
+    return last.strip().lower(), ref.get("year"), ref.key
