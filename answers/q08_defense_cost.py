@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -43,6 +44,8 @@ class Settings:
     eval_images: int        # clean and attacked accuracy
     smooth_samples: int     # N noise samples per prediction
     smooth_images: int
+    certify_ns: tuple       # noise-sample counts N compared for smoothing's certificates
+    certify_images: int
     patch: int              # PatchCleanser's stated patch size (pixels per side)
     pc_images: int          # double-masking predictions per k
     cert_images: int        # certified accuracy per k (k²(k²+1)/2 calls each)
@@ -54,19 +57,20 @@ class Settings:
 
 PROFILES = {
     "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, eval_images=64, smooth_samples=16,
-                     smooth_images=64, patch=3, pc_images=12, cert_images=2, loop_images=1, repeats=1,
+                     smooth_images=64, certify_ns=(16, 64), certify_images=16, patch=3, pc_images=12, cert_images=2, loop_images=1, repeats=1,
                      time_subset=256, at_steps=2),
     "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, eval_images=500, smooth_samples=64,
-                     smooth_images=300, patch=3, pc_images=100, cert_images=20, loop_images=3, repeats=5,
+                     smooth_images=300, certify_ns=(16, 64, 256), certify_images=40, patch=3, pc_images=100, cert_images=20, loop_images=3, repeats=5,
                      time_subset=1024, at_steps=3),
     "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, eval_images=10000, smooth_samples=1000,
-                     smooth_images=1000, patch=3, pc_images=1000, cert_images=500, loop_images=20, repeats=20,
+                     smooth_images=1000, certify_ns=(100, 1000, 10000), certify_images=500, patch=3, pc_images=1000, cert_images=500, loop_images=20, repeats=20,
                      time_subset=10000, at_steps=7),
 }
 KS = (2, 3, 4, 5, 6)
 EPS = 4 / 255  # the L∞ budget: 8/255 leaves a 24k-parameter CNN no room to be robust at all
 SIGMA = 0.12
 L2_EPS = 0.25
+CERT_RADIUS = 0.1
 
 
 def specs(cfg: Settings, seed: int) -> tuple[TrainSpec, TrainSpec]:
@@ -90,6 +94,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     x, y = split.x_test.to(device), split.y_test.to(device)
     with torch_threads(default_threads()):
         inference_costs(res, cfg, model, at_model, x, y)
+        smoothing_certificates(res, cfg, model, x, y)
         patchcleanser_costs(res, cfg, model, x, y, split.num_classes)
         training_costs(res, cfg, model, split, device, progress)
     res.figure("pareto", pareto(res.tables["inference"].rows))
@@ -166,6 +171,43 @@ def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> None:
                   f"{key} beats no defense against non-adaptive PGD, at a clean-accuracy cost",
                   {"robust": row["robust_acc"], "undefended": row["undefended_robust_acc"],
                    "clean_cost": row["clean_cost"]}, "robust > undefended")
+    # the other defenses: their measured trade-off is stated as it came out (some buy little or nothing here);
+    # the rule checks the measurement is coherent — an attack never raises accuracy above the clean one
+    for key, row in (("bit_depth", by["位深 bit depth 3"]), ("deflection", by["像素偏转 pixel deflection"]),
+                     ("smoothing", sm), ("patchcleanser", by["PatchCleanser k=6"])):
+        res.claim(f"{key}_tradeoff", f"{row['防御 defense']}：干净准确率代价 {row['clean_cost'] * 100:.1f} 个百分点，"
+                  f"在 {row['threat']} 下准确率 {row['undefended_robust_acc'] * 100:.0f}% → {row['robust_acc'] * 100:.0f}%"
+                  f"（{row['gain'] * 100:+.0f} 点），延迟 ×{row['latency_multiplier']:.1f}",
+                  f"{key}: measured clean-accuracy cost, robustness gain and latency multiplier",
+                  {"clean_acc": row["clean_acc"], "clean_cost": row["clean_cost"], "robust_acc": row["robust_acc"],
+                   "gain": row["gain"], "latency_multiplier": row["latency_multiplier"]},
+                  "robust_acc <= clean_acc + 0.05")
+
+
+def smoothing_certificates(res: Result, cfg: Settings, model, x, y) -> None:
+    """Cohen et al.'s CERTIFY for several N: what more model calls buy in certified L2 radius."""
+    smoothed = Smoothed(model, SIGMA)
+    cx, cy = x[:cfg.certify_images], y[:cfg.certify_images]
+    rows = []
+    for n in cfg.certify_ns:
+        with count_calls(model) as c:
+            t0 = time.perf_counter()
+            label, radius = smoothed.certify(cx, n0=16, n=n, generator=torch.Generator().manual_seed(res.seed))
+            seconds = time.perf_counter() - t0
+        ok = label == cy
+        rows.append({"N": n, "calls_per_image": c.images / len(cx), "ms_per_image": seconds * 1e3 / len(cx),
+                     "max_radius_possible": SIGMA * NormalDist().inv_cdf(0.001 ** (1 / n)),
+                     "certified_acc_r0": float(ok.float().mean()),
+                     f"certified_acc_r{CERT_RADIUS}": float((ok & (radius >= CERT_RADIUS)).float().mean()),
+                     "mean_radius_when_correct": float(radius[ok].mean()) if ok.any() else 0.0})
+    res.table("smoothing", f"随机平滑的认证半径与调用次数（σ={SIGMA}，{len(cx)} 张图，α=0.001）"
+              "(randomized smoothing: certified L2 radius vs model calls)", rows,
+              note="每张图先用 16 个样本猜类别，再用 N 个样本给出 p_A 的 Clopper–Pearson 下界；半径 = σ·Φ⁻¹(p_A)。")
+    res.claim("smoothing_radius_costs_calls", "随机平滑：N 越大，能认证的 L2 半径越大，但模型调用按 16 + N 线性增长",
+              "randomized smoothing: a larger N certifies larger L2 radii, at 16 + N model calls per image",
+              {"N": list(cfg.certify_ns), "calls_per_image": [r["calls_per_image"] for r in rows],
+               "mean_radius": [r["mean_radius_when_correct"] for r in rows]},
+              "mean_radius[-1] > mean_radius[0] and all(c == 16 + n for c, n in zip(calls_per_image, N))")
 
 
 def _attack(attack, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -267,11 +309,13 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
               {"speedups": [round(r["speedup"], 1) for r in loop_rows]}, "min(speedups) > 1 and max(speedups) > 2")
     all_calls = [c for r in rows for c in r["calls_per_image"]]
     all_seconds = [t for r in rows for t in r["seconds_per_image"]]
-    res.claim("latency_rises_with_calls", "延迟随模型调用次数上升：逐图测得的延迟与调用次数高度秩相关，k=6 比 k=2 慢",
-              "latency rises with model calls: per-image latency is rank-correlated with calls; k=6 is slower than k=2",
-              {"rank_correlation": _spearman(all_calls, all_seconds),
-               "latency_b1_ms": [r["latency_b1_ms"] for r in rows]},
-              "rank_correlation > 0.8 and latency_b1_ms[-1] > latency_b1_ms[0]")
+    mean_ms = [float(np.mean(r["seconds_per_image"])) * 1e3 for r in rows]
+    res.claim("latency_rises_with_calls", "延迟随模型调用次数上升：各 k 的平均延迟与平均调用次数同序，逐图延迟也与调用次数正相关",
+              "latency rises with model calls: mean latency per k follows mean calls, and per image too",
+              {"mean_calls": [r["mean_calls"] for r in rows], "mean_latency_ms": mean_ms,
+               "rank_correlation_by_k": _spearman([r["mean_calls"] for r in rows], mean_ms),
+               "rank_correlation_per_image": _spearman(all_calls, all_seconds)},
+              "rank_correlation_by_k >= 0.9 and rank_correlation_per_image > 0.5")
     res.claim("certification_needs_every_pair", "认证要求全部 666 个双掩码预测都正确：即使单个双掩码预测的准确率很高，"
               "能被认证的图片也少得多",
               "certification needs all 666 two-mask predictions right: certified accuracy is far below the accuracy of "

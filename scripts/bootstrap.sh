@@ -24,4 +24,8 @@ echo "bootstrap: installing $torch_pins (about a minute)"
 "$VENV/bin/python" -m pip install --quiet $torch_pins
 echo "bootstrap: installing the project with its docs and test extras"
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+# torchattacks is the peer our attacks are compared with (tests and benchmarks only). It pins requests~=2.25,
+# which contradicts mkdocs-material's requests>=2.33, so it is installed without its dependencies: the parts we
+# use need only torch.
+"$VENV/bin/python" -m pip install --quiet --no-deps torchattacks==3.5.1
 echo "$want" > "$stamp"

@@ -6,7 +6,8 @@ import math
 import pytest
 
 CLAIMS = ["calls_dominate_cost", "smoothing_calls", "at_buys_linf", "jpeg_nonadaptive",
-          "median_nonadaptive", "first_round_is_k2", "first_round_usually_enough", "course_nine_is_3x3",
+          "median_nonadaptive", "bit_depth_tradeoff", "deflection_tradeoff", "smoothing_tradeoff",
+          "patchcleanser_tradeoff", "smoothing_radius_costs_calls", "first_round_is_k2", "first_round_usually_enough", "course_nine_is_3x3",
           "worst_case_reached", "worst_case_many_classes", "no_input_exceeds_worst", "certification_calls",
           "loop_equals_batched", "batched_faster", "latency_rises_with_calls", "certification_needs_every_pair", "certified_below_empirical",
           "pgd_at_epoch_cost", "at_costlier_than_repair"]
@@ -28,7 +29,8 @@ def test_claim_holds(result, claim_id):
 
 
 def test_tables_and_figures_present(result):
-    assert {"inference", "patchcleanser", "calls_distribution", "loop_vs_batched", "training"} <= set(result.tables)
+    assert {"inference", "smoothing", "patchcleanser", "calls_distribution", "loop_vs_batched",
+            "training"} <= set(result.tables)
     assert {"pareto", "calls_vs_k", "latency_vs_calls"} <= set(result.figures)
 
 

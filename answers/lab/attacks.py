@@ -3,7 +3,8 @@ the [0, 1] input range, targeted mode and restoring the model's train/eval mode;
 constructor and ``perturb``. All attacks are batched (no Python loop over images).
 
 Shape: images ``(N, C, H, W)`` in [0, 1], labels ``(N,)``; the result has the same shape and range.
-Introduced for q08 (PGD to measure what preprocessing buys, a patch attack for PatchCleanser).
+Introduced for q08 (PGD to measure what preprocessing buys, a patch attack for PatchCleanser); EOT, BPDA and
+the transfer attack were added for the adaptive-attack answers (q03, q07).
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from torch import nn
 
 class Attack:
     """Base: ``attack(images, labels)`` returns adversarial images. ``targeted=True`` makes ``labels`` the
-    target classes (the attack then lowers their loss instead of raising the true class's)."""
+    target classes (the attack then lowers their loss instead of raising the true class's). ``eot`` > 1 averages
+    every gradient over that many forward passes — Expectation over Transformation [@athalye2018synthesizing],
+    the adaptive attack on a randomized defense."""
 
-    def __init__(self, model: nn.Module, targeted: bool = False):
-        self.model, self.targeted = model, targeted
+    def __init__(self, model: nn.Module, targeted: bool = False, eot: int = 1):
+        self.model, self.targeted, self.eot = model, targeted, max(1, eot)
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         was_training = self.model.training
@@ -38,13 +41,15 @@ class Attack:
         raise NotImplementedError
 
     def loss_grad(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Gradient of the attacker's objective (ascend it) w.r.t. ``x``."""
-        x = x.clone().requires_grad_(True)
-        loss = F.cross_entropy(self.model(x), labels, reduction="sum")
-        if self.targeted:
-            loss = -loss
-        (grad,) = torch.autograd.grad(loss, x)
-        return grad
+        """Gradient of the attacker's objective (ascend it) w.r.t. ``x``, averaged over ``eot`` passes."""
+        grad = torch.zeros_like(x)
+        for _ in range(self.eot):
+            xi = x.clone().requires_grad_(True)
+            loss = F.cross_entropy(self.model(xi), labels, reduction="sum")
+            if self.targeted:
+                loss = -loss
+            grad += torch.autograd.grad(loss, xi)[0]
+        return grad / self.eot
 
 
 class FGSM(Attack):
@@ -52,8 +57,8 @@ class FGSM(Attack):
 
     Args: eps (default 8/255)."""
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, targeted: bool = False):
-        super().__init__(model, targeted)
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, targeted: bool = False, eot: int = 1):
+        super().__init__(model, targeted, eot)
         self.eps = eps
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -63,11 +68,12 @@ class FGSM(Attack):
 class PGD(Attack):
     """Projected gradient descent [@madry2018towards] in the L∞ or L2 ball of radius ``eps``.
 
-    Args: eps (8/255), alpha step size (2/255), steps (10), norm ("Linf" or "L2"), random_start (True)."""
+    Args: eps (8/255), alpha step size (2/255), steps (10), norm ("Linf" or "L2"), random_start (True),
+    eot (1; > 1 for randomized defenses)."""
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
-                 norm: str = "Linf", random_start: bool = True, targeted: bool = False):
-        super().__init__(model, targeted)
+                 norm: str = "Linf", random_start: bool = True, targeted: bool = False, eot: int = 1):
+        super().__init__(model, targeted, eot)
         if norm not in ("Linf", "L2"):
             raise ValueError(f"unknown norm {norm!r}; choose Linf or L2")
         self.eps, self.alpha, self.steps, self.norm, self.random_start = eps, alpha, steps, norm, random_start
@@ -128,3 +134,32 @@ class PatchPGD(Attack):
             better = loss > best_loss
             best[better], best_loss[better] = x[better], loss[better]
         return best
+
+
+class Transfer(Attack):
+    """A transfer attack [@papernot2016transferability]: craft the examples with ``attack`` on a ``surrogate``
+    model the attacker owns, then use them unchanged against ``model`` (which the attacker never queries).
+
+    Args: surrogate (nn.Module), attack (an Attack bound to the surrogate)."""
+
+    def __init__(self, model: nn.Module, attack: Attack):
+        super().__init__(model, attack.targeted)
+        self.attack = attack
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.attack(images, labels)
+
+
+class BPDA(nn.Module):
+    """Backward Pass Differentiable Approximation [@athalye2018obfuscated]: forward through a (possibly
+    non-differentiable) transform, backward as if it were the identity. Wrap a preprocessing defense in it and
+    any gradient attack becomes adaptive to that defense: ``PGD(Defended(model, BPDA(JPEG())))``."""
+
+    def __init__(self, transform: nn.Module):
+        super().__init__()
+        self.transform = transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.transform(x)
+        return x + (out - x).detach()
