@@ -19,6 +19,7 @@ from .lab import costs, data, metrics, patchcleanser as pc, repair
 from .lab.attacks import PGD, PatchPGD
 from .lab.defenses import Defended, preprocessors
 from .lab.instrument import count_calls
+from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
 from .lab.smoothing import Smoothed
 from .lab.timing import time_call, torch_threads
@@ -93,10 +94,11 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                                                    "patch": cfg.patch})
     x, y = split.x_test.to(device), split.y_test.to(device)
     with torch_threads(default_threads()):
-        inference_costs(res, cfg, model, at_model, x, y)
-        smoothing_certificates(res, cfg, model, x, y)
-        patchcleanser_costs(res, cfg, model, x, y, split.num_classes)
-        training_costs(res, cfg, model, split, device, progress)
+        run_steps([("inference costs", lambda: inference_costs(res, cfg, model, at_model, x, y)),
+                   ("smoothing certificates", lambda: smoothing_certificates(res, cfg, model, x, y)),
+                   ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, split.num_classes)),
+                   ("training costs", lambda: training_costs(res, cfg, model, split, device, progress))],
+                  f"q08 ({profile})", progress)
     res.figure("pareto", pareto(res.tables["inference"].rows))
     return res
 

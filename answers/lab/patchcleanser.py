@@ -112,7 +112,7 @@ def _classify(model: nn.Module, images: torch.Tensor, chunk: int) -> torch.Tenso
 
 @torch.inference_mode()
 def double_masking_batched(model: nn.Module, x: torch.Tensor, masks: MaskSet, fill: float = 0.5,
-                           chunk: int = 2048) -> torch.Tensor:
+                           chunk: int = 256) -> torch.Tensor:
     """Same predictions as the loop, with each round's masked images of all images in one forward pass.
 
     Second rounds run in waves: wave t tries the t-th disagreeing mask of every image still undecided, so
@@ -164,7 +164,7 @@ def certify_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, masks: Mask
 
 @torch.inference_mode()
 def two_mask_predictions(model: nn.Module, x: torch.Tensor, masks: MaskSet, fill: float = 0.5,
-                         chunk: int = 2048) -> torch.Tensor:
+                         chunk: int = 256) -> torch.Tensor:
     """``(N, k²(k²+1)/2)`` labels of every two-mask image (pairs with repetition), each image's pairs batched."""
     mk = masks.masks
     ii, jj = _pairs(len(mk))
@@ -174,7 +174,7 @@ def two_mask_predictions(model: nn.Module, x: torch.Tensor, masks: MaskSet, fill
 
 
 def certify_batched(model: nn.Module, x: torch.Tensor, y: torch.Tensor, masks: MaskSet, fill: float = 0.5,
-                    chunk: int = 2048) -> torch.Tensor:
+                    chunk: int = 256) -> torch.Tensor:
     """Same certificates as :func:`certify_loop`, all pairs of an image in large forward passes."""
     return (two_mask_predictions(model, x, masks, fill, chunk) == y.to(x.device)[:, None]).all(1).cpu()
 

@@ -10,9 +10,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from . import cache, data, models
+from .progress import bar as progress_bar
 
 Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -95,7 +95,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
              if schedule else None)
     losses = []
-    bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=_quiet(progress), leave=False, unit="batch")
+    bar = progress_bar(epochs * steps_per_epoch, desc, progress, unit="batch")
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=g)
         total = 0.0
@@ -119,11 +119,6 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     bar.close()
     model.eval()
     return losses
-
-
-def _quiet(progress: bool | None) -> bool | None:
-    # tqdm: disable=None hides the bar when stderr is not a terminal (site builds, CI logs)
-    return None if progress is None else not progress
 
 
 def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
