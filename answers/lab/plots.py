@@ -72,3 +72,19 @@ def latency_vs_calls(rows: list[dict]) -> Figure:
     ax.set_title("PatchCleanser: latency vs calls, one dot per image")
     fig.tight_layout()
     return fig
+
+
+def grouped_bars(rows: list[dict], label: str, series: list[str], ylabel: str, title: str) -> Figure:
+    """One group of bars per row (named by ``label``), one bar per column in ``series``. Introduced for q03."""
+    fig, ax = _figure()
+    width = 0.8 / len(series)
+    for i, col in enumerate(series):
+        ax.bar([j + i * width for j in range(len(rows))], [r[col] for r in rows], width, label=col)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))])
+    ax.set_xticklabels([ascii_label(str(r[label])) for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -25,7 +25,8 @@ class TrainSpec:
     base classifier randomized smoothing needs [@cohen2019certified]); ``cutout`` > 0 paints a grey square of
     that side at a random place (so masked images stay classifiable, as PatchCleanser needs
     [@xiang2022patchcleanser]). ``adv_eps`` > 0 instead trains on L∞ PGD examples with ``adv_steps`` steps
-    (PGD-AT, [@madry2018towards])."""
+    (PGD-AT, [@madry2018towards]). ``augment`` names a transform of :mod:`answers.lab.transforms` applied to
+    every training batch (training "on the same transforms" a preprocessing defense will apply)."""
 
     arch: str = "small_cnn"
     width: int = 16
@@ -35,6 +36,7 @@ class TrainSpec:
     weight_decay: float = 5e-4
     noise_sigma: float = 0.0
     cutout: int = 0
+    augment: str = ""
     adv_eps: float = 0.0
     adv_steps: int = 0
     seed: int = 0
@@ -42,12 +44,12 @@ class TrainSpec:
     @property
     def name(self) -> str:
         kind = "pgdat" if self.adv_eps else ("aug" if self.noise_sigma or self.cutout else "std")
-        return f"{self.arch}-{kind}"
+        return f"{self.arch}-{kind}" + (f"-{self.augment}" if self.augment else "")
 
 
 def _code_version() -> str:
-    from . import attacks
-    return cache.code_version(models, data, attacks, sys.modules[__name__])
+    from . import attacks, defenses, transforms
+    return cache.code_version(models, data, attacks, defenses, transforms, sys.modules[__name__])
 
 
 def batch_transform(spec: TrainSpec) -> Perturb | None:
@@ -59,6 +61,14 @@ def batch_transform(spec: TrainSpec) -> Perturb | None:
         def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)(x, y)
         return pgd
+    if spec.augment:
+        from .transforms import build
+        transform = build(spec.augment)
+
+        def same_transform(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return transform(x)
+        return same_transform
     if spec.noise_sigma or spec.cutout:
         sigma, side = spec.noise_sigma, spec.cutout
 

@@ -1,0 +1,38 @@
+"""q03's claims at the tiny profile, and the invariants its tables must satisfy."""
+from __future__ import annotations
+
+import pytest
+
+from answers.lab.transforms import PROACTIVE
+
+CLAIMS = ["adaptive_beats_every_defense", "naive_numbers_overstate", "training_recovers_clean_accuracy",
+          "rotation_is_an_attack", "certificate_covers_less_than_attacks"]
+
+
+@pytest.fixture(scope="module")
+def result(tiny_result):
+    return tiny_result("q03")
+
+
+def test_every_expected_claim_is_made(result):
+    assert [c.id for c in result.claims] == CLAIMS
+
+
+@pytest.mark.parametrize("claim_id", CLAIMS)
+def test_claim_holds(result, claim_id):
+    claim = next(c for c in result.claims if c.id == claim_id)
+    assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"
+
+
+def test_every_proactive_defense_is_measured(result):
+    rows = result.tables["preprocessing"].rows
+    assert [r["防御 defense"] for r in rows] == ["none", *PROACTIVE]
+    for r in rows:
+        for col in ("clean_untrained", "clean_trained", "naive_attack", "adaptive_attack"):
+            assert 0 <= r[col] <= 1
+    assert "defenses" in result.figures
+
+
+def test_rotation_table_covers_both_directions(result):
+    angles = [r["angle"] for r in result.tables["rotation"].rows]
+    assert min(angles) == -30 and max(angles) == 30 and 0 in angles
