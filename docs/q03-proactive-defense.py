@@ -52,7 +52,12 @@ result.show("defenses")
 
 # %%
 d = [r for name, r in rows.items() if name != "none"]
-mean = lambda key: sum(r[key] for r in d) / len(d)  # noqa: E731
+
+
+def mean(key):
+    return sum(r[key] for r in d) / len(d)
+
+
 best = max(d, key=lambda r: r["adaptive_attack"])
 Markdown(
     f"无防御时，PGD 下准确率为 {rows['none']['naive_attack'] * 100:.0f}%。加上预处理后，面对不知情的攻击者平均为 "
