@@ -16,7 +16,7 @@ from .kb.question import Question
 from .kb.result import Result
 from .lab import data, metrics
 from .lab import transforms as T
-from .lab.attacks import BPDA, PGD, PatchPGD
+from .lab.attacks import BPDA, PGD, PatchPGD, in_batches
 from .lab.defenses import Defended
 from .lab.plots import grouped_bars
 from .lab.progress import run_steps
@@ -83,7 +83,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
 # ---------------------------------------------------------------- preprocessing: cost, naive and adaptive attacks
 def preprocessing(res: Result, cfg: Settings, spec: TrainSpec, split, model, x, y, device, progress) -> None:
     ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
-    naive_adv = PGD(model, eps=EPS, alpha=EPS / 4, steps=cfg.steps)(ev_x, ev_y)
+    naive_adv = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=cfg.steps), ev_x, ev_y)
     clean = metrics.clean_accuracy(model, x, y)
     rows = [{"防御 defense": "none", "clean_untrained": clean, "clean_trained": clean,
              "naive_attack": metrics.accuracy(metrics.predict(model, naive_adv), ev_y),
@@ -97,7 +97,8 @@ def preprocessing(res: Result, cfg: Settings, spec: TrainSpec, split, model, x, 
         # where it cannot (BPDA), and averages over the defense's randomness (EOT)
         through = transform if differentiable else BPDA(transform)
         eot = cfg.eot if randomized else 1
-        adaptive_adv = PGD(Defended(model, through), eps=EPS, alpha=EPS / 4, steps=cfg.steps, eot=eot)(ev_x, ev_y)
+        adaptive_adv = in_batches(PGD(Defended(model, through), eps=EPS, alpha=EPS / 4, steps=cfg.steps, eot=eot),
+                                  ev_x, ev_y)
         rows.append({"防御 defense": name,
                      "clean_untrained": metrics.accuracy(metrics.predict(defended, x), y),
                      "clean_trained": metrics.accuracy(metrics.predict(Defended(trained, transform).eval(), x), y),

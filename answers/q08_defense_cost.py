@@ -16,7 +16,7 @@ import torch
 from .kb.question import Question
 from .kb.result import Result
 from .lab import costs, data, metrics, patchcleanser as pc, repair
-from .lab.attacks import PGD, PatchPGD
+from .lab.attacks import PGD, PatchPGD, in_batches
 from .lab.defenses import Defended, preprocessors
 from .lab.instrument import count_calls
 from .lab.progress import run_steps
@@ -106,10 +106,10 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
 # ---------------------------------------------------------------- inference: every defense, one harness
 def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> None:
     ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
-    adv_linf = _attack(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
-    adv_l2 = _attack(PGD(model, eps=L2_EPS, alpha=L2_EPS / 4, steps=10, norm="L2"), ev_x, ev_y)
+    adv_linf = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
+    adv_l2 = in_batches(PGD(model, eps=L2_EPS, alpha=L2_EPS / 4, steps=10, norm="L2"), ev_x, ev_y)
     patch_x, patch_y = x[:cfg.pc_images], y[:cfg.pc_images]
-    adv_patch = _attack(PatchPGD(model, size=cfg.patch, steps=30, tries=2, seed=res.seed), patch_x, patch_y)
+    adv_patch = in_batches(PatchPGD(model, size=cfg.patch, steps=30, tries=2, seed=res.seed), patch_x, patch_y)
     plain = lambda imgs: metrics.predict(model, imgs)  # noqa: E731
     none_under = {"linf": metrics.accuracy(plain(adv_linf), ev_y), "l2": metrics.accuracy(plain(adv_l2), ev_y),
                   "patch": metrics.accuracy(plain(adv_patch), patch_y)}
@@ -137,7 +137,7 @@ def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> None:
     masks = pc.MaskSet(x.shape[-1], cfg.patch, 6)
     add("PatchCleanser k=6", lambda imgs: pc.double_masking_batched(model, imgs, masks), model, "patch",
         patch_x, patch_y, adv_patch)
-    at_adv = _attack(PGD(at_model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
+    at_adv = in_batches(PGD(at_model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
     add("对抗训练 PGD-AT (白盒攻击 white-box)", lambda imgs: metrics.predict(at_model, imgs), at_model, "linf",
         ev_x, ev_y, at_adv)
     none = rows[0]
@@ -210,10 +210,6 @@ def smoothing_certificates(res: Result, cfg: Settings, model, x, y) -> None:
               {"N": list(cfg.certify_ns), "calls_per_image": [r["calls_per_image"] for r in rows],
                "mean_radius": [r["mean_radius_when_correct"] for r in rows]},
               "mean_radius[-1] > mean_radius[0] and all(c == 16 + n for c, n in zip(calls_per_image, N))")
-
-
-def _attack(attack, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([attack(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else x
 
 
 # ---------------------------------------------------------------- PatchCleanser: calls vs k, loop vs batched

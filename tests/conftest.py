@@ -43,3 +43,9 @@ def built_site(tmp_path_factory) -> Path:
                           env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return out
+
+
+def assert_claim_holds(result, claim_id: str) -> None:
+    """The named claim of ``result`` holds; the failure message shows its values and rule."""
+    claim = next(c for c in result.claims if c.id == claim_id)
+    assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"

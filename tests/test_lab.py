@@ -182,3 +182,16 @@ def test_fine_prune_prunes_dormant_channels_and_keeps_them_pruned():
     assert 0 < frac < 1
     acts = repair.channel_activity(m.eval(), m.features, x)
     assert (acts == 0).sum() >= int(frac * len(acts))
+
+
+def test_training_does_not_disturb_the_callers_random_stream(tmp_path, monkeypatch):
+    from answers.lab.train import TrainSpec, trained_model
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
+    split = data.signs(200, 20, seed=9)
+    spec = TrainSpec(width=8, epochs=1)
+    draws = []
+    for _ in range(2):  # first call trains, second loads from the cache
+        torch.manual_seed(123)
+        trained_model(spec, split)
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import assert_claim_holds
 
 from answers.lab.transforms import PROACTIVE
 
@@ -20,8 +21,7 @@ def test_every_expected_claim_is_made(result):
 
 @pytest.mark.parametrize("claim_id", CLAIMS)
 def test_claim_holds(result, claim_id):
-    claim = next(c for c in result.claims if c.id == claim_id)
-    assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"
+    assert_claim_holds(result, claim_id)
 
 
 def test_every_proactive_defense_is_measured(result):

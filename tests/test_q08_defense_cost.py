@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import assert_claim_holds
 
 CLAIMS = ["calls_dominate_cost", "smoothing_calls", "at_buys_linf", "jpeg_nonadaptive",
           "median_nonadaptive", "bit_depth_tradeoff", "deflection_tradeoff", "smoothing_tradeoff",
@@ -24,8 +25,7 @@ def test_every_expected_claim_is_made(result):
 
 @pytest.mark.parametrize("claim_id", CLAIMS)
 def test_claim_holds(result, claim_id):
-    claim = next(c for c in result.claims if c.id == claim_id)
-    assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"
+    assert_claim_holds(result, claim_id)
 
 
 def test_tables_and_figures_present(result):

@@ -52,6 +52,13 @@ class Attack:
         return grad / self.eot
 
 
+def in_batches(attack: "Attack", x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """``attack(x, y)`` run ``batch`` images at a time (bounded memory for large evaluation sets)."""
+    if len(x) == 0:
+        return x
+    return torch.cat([attack(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)])
+
+
 class FGSM(Attack):
     """Fast gradient sign method [@goodfellow2015explaining]; threat model L∞ ball of radius ``eps``.
 

@@ -29,7 +29,8 @@ def robust_accuracy(model: nn.Module, attack: Callable[[torch.Tensor, torch.Tens
                     defended: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     """Accuracy on ``attack(x, y)``. The attack is crafted against ``model``; ``defended`` (if given) is what
     classifies the adversarial images — a non-adaptive attacker who ignores the defense."""
-    adv = torch.cat([attack(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    from .attacks import in_batches
+    adv = in_batches(attack, x, y, batch_size)
     return accuracy(predict(defended or model, adv, batch_size), y)
 
 

@@ -137,11 +137,14 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
     model = models.build(spec.arch, split.num_classes, width=spec.width)
 
     def create() -> dict[str, torch.Tensor]:
-        torch.manual_seed(spec.seed)
-        fresh = models.build(spec.arch, split.num_classes, width=spec.width)
-        fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
-            weight_decay=spec.weight_decay, perturb=batch_transform(spec), seed=spec.seed, device=device,
-            progress=progress, desc=f"train {spec.name}")
+        # a private RNG stream: whether the weights come from the cache or from training must not change
+        # the random numbers the caller draws afterwards (same seed ⇒ same numbers, cold or warm)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            fresh = models.build(spec.arch, split.num_classes, width=spec.width)
+            fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+                weight_decay=spec.weight_decay, perturb=batch_transform(spec), seed=spec.seed, device=device,
+                progress=progress, desc=f"train {spec.name}")
         return {k: v.detach().cpu() for k, v in fresh.state_dict().items()}
 
     state = cache.get_or_create(spec.name, asdict(spec), split.fingerprint, _code_version(), create)
