@@ -150,21 +150,23 @@ result.show("training")
 # %%
 inf = {r["防御 defense"]: r for r in result.tables["inference"].rows}
 train = {r["训练侧防御 training-side defense"]: r for r in result.tables["training"].rows}
-cheapest = min((r for r in inf.values() if r["gain"] > 0), key=lambda r: r["latency_multiplier"])
+preprocessing = [r for n, r in inf.items() if r["calls_per_image"] == 1 and "PGD-AT" not in n and n != "无防御 none"]
+best_pre = max(preprocessing, key=lambda r: r["gain"])
 pgd7 = next(r for n, r in train.items() if "7 步" in n)
 at = next(r for n, r in inf.items() if "PGD-AT" in n)
 Markdown(
     f"1. **把代价挪到训练阶段。** 对抗训练的推理延迟是无防御的 {at['latency_multiplier']:.2f} 倍（基本不变），"
     f"白盒 PGD 下准确率 {at['robust_acc'] * 100:.0f}%（无防御 {inf['无防御 none']['robust_acc'] * 100:.0f}%），"
     f"代价是干净准确率下降 {at['clean_cost'] * 100:.1f} 个百分点，以及每个训练 epoch 约 {pgd7['ratio_to_normal_epoch']:.1f} 倍的时间（7 步 PGD）。\n"
-    f"2. **便宜的预处理只防“不知情”的攻击者。** 换来收益的防御中最便宜的是 {cheapest['防御 defense']}"
-    f"（{cheapest['latency_multiplier']:.1f} 倍延迟），但这是对非自适应攻击而言；攻击者把预处理纳入梯度（BPDA/EOT）后收益会大幅缩水"
-    f"（见 q03，[@athalye2018obfuscated]）。\n"
+    f"2. **便宜的预处理只防“不知情”的攻击者。** 预处理中换来最多的是 {best_pre['防御 defense']}"
+    f"（{best_pre['latency_multiplier']:.1f} 倍延迟，{best_pre['gain'] * 100:+.0f} 点），但这是对非自适应攻击而言；"
+    "攻击者把预处理纳入梯度（BPDA/EOT）后收益会明显缩水"
+    f"（见 [q03](../q03-proactive-defense/)，[@athalye2018obfuscated]）。\n"
     f"3. **可认证的防御按模型调用次数付费。** 随机平滑每张图 {inf[next(n for n in inf if '随机平滑' in n)]['calls_per_image']:.0f} 次调用，"
-    f"PatchCleanser (k=6) 平均 {pc[6]['mean_calls']:.0f} 次；延迟随调用次数几乎线性增长。可调的旋钮是 N 和 k："
+    f"PatchCleanser (k=6) 平均 {pc[6]['mean_calls']:.0f} 次；延迟随调用次数上升（见上图）。可调的旋钮是 N 和 k："
     f"k 从 6 降到 3，平均调用从 {pc[6]['mean_calls']:.0f} 降到 {pc[3]['mean_calls']:.0f} 次，但掩码变大、准确率从 "
     f"{pc[6]['pc_acc'] * 100:.0f}% 变为 {pc[3]['pc_acc'] * 100:.0f}%。\n"
-    "4. **只在需要时多算。** 双重遮挡大多数图片第一轮即结束，昂贵的第二轮只花在有分歧的图片上；"
+    f"4. **只在需要时多算。** 双重遮挡中 {pc[6]['first_round_only'] * 100:.0f}% 的图片第一轮即结束，昂贵的第二轮只花在有分歧的图片上；"
     "把一轮的掩码图像合成一个批次计算，比逐个调用快得多（上表 speedup）。认证（k²(k²+1)/2 次）是评估时的开销，部署时不必每张图都做。"
 )
 
