@@ -88,3 +88,21 @@ def grouped_bars(rows: list[dict], label: str, series: list[str], ylabel: str, t
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def heatmap(rows: list[dict], label: str, columns: list[str], title: str) -> Figure:
+    """Rows × columns of values in [0, 1], annotated. Introduced for q07."""
+    fig, ax = _figure()
+    values = [[r[c] for c in columns] for r in rows]
+    image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels([ascii_label(c) for c in columns], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([ascii_label(str(r[label])) for r in rows], fontsize=8)
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v < 0.5 else "black")
+    fig.colorbar(image, ax=ax, label="accuracy kept")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # q07 · 攻击方和防御方，谁更占优势？
+#
+# > **高帆**（课后采纳）：现在的发展情况中，攻击方和防御方哪个整体上更占优势？
+#
+# *Overall, is the attacker or the defender ahead?*
+#
+# 助教的回答是“攻击方更占优势”，给了五条理由。其中能测量的，我们在同一个分类器上测量：一张**攻击 × 防御**矩阵，
+# 每格是该防御在该攻击下保住的准确率；再加一列“最坏情况”——一张图只有扛住全部攻击才算对，因为攻击者只要有一种能用就赢。
+# 防御包括输入预处理（JPEG、中值滤波、像素偏转 [@prakash2018deflecting]）、随机平滑 [@cohen2019certified] 和对抗训练
+# [@madry2018towards]；攻击包括 FGSM、PGD、知道防御的自适应攻击（EOT [@athalye2018synthesizing] / BPDA
+# [@athalye2018obfuscated]）、用攻击者自己训练的替身模型生成的迁移攻击，以及 3×3 补丁 [@brown2017adversarial]。
+
+# %%
+import os
+
+from IPython.display import Markdown
+
+from answers.q07_attacker_vs_defender import run
+
+result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+rows = {r["防御 defense"]: r for r in result.tables["matrix"].rows}
+print(f"profile={result.profile}, seed={result.seed}, images={result.meta['images']}, L∞ ε={result.meta['eps']}")
+
+# %%
+result.show("matrix")
+
+# %%
+result.show("heatmap")
+
+# %% [markdown]
+# ## 助教的五条理由，哪些能测？
+#
+# 1. **“攻击者只需要找出一种能用的攻击，防御者要应对所有攻击。”**——可以测：比较每行的 `mean_over_attacks`（平均一种攻击的效果）
+#    与 `worst_case`（攻击者五种都试、取任一成功）。
+# 2. **“攻击者可以想出新的攻击，防御者只能事后补救。”**——部分可测：预处理防御是针对“普通 PGD”设计的，
+#    换成知道防御的自适应攻击（EOT/BPDA）后，它们保住的准确率见下。
+# 3. **“在有人报告之前，攻击就是零日漏洞。”**——论证，无法在这里测量。
+# 4. **“攻击成功的收益大、防御的收益难以衡量。”**——论证，无法在这里测量。
+# 5. **“防御者可能不知道自己防住了什么。”**——论证；但矩阵本身说明了一点：只看一列（一种攻击）评估防御，会系统性地高估它。
+
+# %%
+gap = [r["mean_over_attacks"] - r["worst_case"] for r in rows.values()]
+pre = [rows[n] for n in ("JPEG", "中值滤波 median", "像素偏转 deflection")]
+at, none = rows["对抗训练 PGD-AT"], rows["无防御 none"]
+Markdown(
+    f"* 理由 1：最坏情况比“平均一种攻击”低 {min(gap) * 100:.0f}–{max(gap) * 100:.0f} 个百分点。\n"
+    f"* 理由 2：三种预处理在普通 PGD 下平均保住 {sum(r['PGD'] for r in pre) / 3 * 100:.0f}%，"
+    f"在自适应攻击下平均 {sum(r['adaptive (EOT/BPDA)'] for r in pre) / 3 * 100:.0f}%。\n"
+    f"* 防御方也有能做的：把代价放到训练阶段的对抗训练，最坏情况下保住干净准确率的 "
+    f"{at['worst_case'] / at['clean'] * 100:.0f}%（无防御为 {none['worst_case'] / none['clean'] * 100:.0f}%）。"
+)
+
+# %% [markdown]
+# ## 双方各花多少？
+#
+# 攻击者的代价按每张图的模型调用次数和耗时计（迁移攻击只调用攻击者自己的替身模型，不需要查询被攻击的系统）；
+# 防御者的推理代价见 [q08](../q08-defense-cost/)。
+
+# %%
+result.show("attacker_cost")
+
+# %% [markdown]
+# ## 结论与判定
+
+# %%
+result.show_claims()
+
+# %% [markdown]
+# ## 在本地运行
+#
+# ```bash
+# answers run q07                  # 与本页相同的 site 配置
+# answers run q07 --profile tiny   # 几秒钟的小配置
+# ```

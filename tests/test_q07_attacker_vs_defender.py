@@ -1,0 +1,35 @@
+"""q07's claims at the tiny profile, and the invariants of its attacker × defender matrix."""
+from __future__ import annotations
+
+import pytest
+from conftest import assert_claim_holds
+
+CLAIMS = ["one_working_attack_suffices", "adaptive_undoes_preprocessing", "training_defense_keeps_most"]
+ATTACKS = ["FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3"]
+
+
+@pytest.fixture(scope="module")
+def result(tiny_result):
+    return tiny_result("q07")
+
+
+def test_every_expected_claim_is_made(result):
+    assert [c.id for c in result.claims] == CLAIMS
+
+
+@pytest.mark.parametrize("claim_id", CLAIMS)
+def test_claim_holds(result, claim_id):
+    assert_claim_holds(result, claim_id)
+
+
+def test_worst_case_is_at_most_every_attack(result):
+    for row in result.tables["matrix"].rows:
+        assert row["worst_case"] <= min(row[a] for a in ATTACKS) + 1e-9
+        assert all(0 <= row[a] <= 1 for a in ATTACKS)
+
+
+def test_transfer_attack_never_queries_the_defended_model(result):
+    # the transfer attacker's counted calls are on its own surrogate; every other attack queries the target
+    costs = result.tables["attacker_cost"].rows
+    assert all(r["attacker_calls_per_image"] > 0 for r in costs)
+    assert {r["attack"] for r in costs} == set(ATTACKS)
