@@ -1,13 +1,13 @@
-"""The timing harness: warm-up and repeats happen, order statistics are consistent, threads are restored,
-peak memory grows with what is held at once. No absolute times are asserted."""
+"""The timing harness: warm-up and repeats happen, order statistics are consistent, threads are pinned and
+restored, peak memory follows what is held at once. No absolute times are asserted."""
 from __future__ import annotations
-
-import sys
 
 import pytest
 import torch
 
-from answers.lab.timing import peak_memory_bytes, time_call, torch_threads
+from answers.lab.timing import Timing, peak_memory_bytes, time_call, torch_threads
+
+MIB = 2**20
 
 
 def test_warmup_and_repeats_are_counted():
@@ -15,12 +15,29 @@ def test_warmup_and_repeats_are_counted():
     t = time_call(lambda: calls.append(1), warmup=3, repeats=5)
     assert len(calls) == 8 and t.repeats == 5 and len(t.samples) == 5
     assert t.min_s <= t.q1_s <= t.median_s <= t.q3_s <= t.max_s and t.iqr_s >= 0
+    assert t.min_s == min(t.samples) and t.max_s == max(t.samples)
+
+
+@pytest.mark.parametrize("repeats", [1, 2, 4, 7])
+def test_order_statistics_hold_for_any_repeat_count(repeats):
+    t = time_call(lambda: sum(range(1000)), warmup=0, repeats=repeats)
+    assert len(t.samples) == repeats and t.min_s <= t.q1_s <= t.median_s <= t.q3_s <= t.max_s
+    d = t.to_dict()
+    assert d["iqr_s"] == t.iqr_s and Timing(**{k: v for k, v in d.items() if k != "iqr_s"}) == t
 
 
 def test_min_time_loops_fast_functions():
     calls = []
-    time_call(lambda: calls.append(1), warmup=0, repeats=2, min_time_s=0.01)
-    assert len(calls) > 2
+    t = time_call(lambda: calls.append(1), warmup=0, repeats=2, min_time_s=0.01)
+    assert len(calls) > 2 and len(t.samples) == 2
+
+
+def test_grad_mode_is_left_to_the_caller():
+    seen = []
+    time_call(lambda: seen.append(torch.is_grad_enabled()), warmup=1, repeats=1)
+    with torch.no_grad():
+        time_call(lambda: seen.append(torch.is_grad_enabled()), warmup=1, repeats=1)
+    assert seen == [True, True, False, False]
 
 
 def test_threads_are_pinned_and_restored():
@@ -28,19 +45,38 @@ def test_threads_are_pinned_and_restored():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+    seen = []
+    time_call(lambda: seen.append(torch.get_num_threads()), warmup=1, repeats=2, threads=1)
+    assert seen == [1, 1, 1] and torch.get_num_threads() == before
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS reset is Linux-only")
-def test_peak_memory_follows_what_is_held_at_once():
-    mib = 2**20
+def _hold(mib: int):
+    return lambda: torch.empty(mib * MIB, dtype=torch.uint8).fill_(1)
 
-    def hold(n):
-        return lambda: torch.empty(n * mib, dtype=torch.uint8).fill_(1)
 
+def test_peak_memory_sees_an_allocation():
+    assert peak_memory_bytes(_hold(4)) >= 4 * MIB
+    assert peak_memory_bytes(lambda: None) < MIB
+
+
+def test_peak_memory_is_monotone_in_size():
+    peaks = [peak_memory_bytes(_hold(n)) for n in (1, 4, 16)]
+    assert peaks == sorted(peaks) and peaks[0] < peaks[-1]
+
+
+def test_peak_memory_does_not_sum_what_was_freed():
     def sequential():
-        for _ in range(8):
-            torch.empty(16 * mib, dtype=torch.uint8).fill_(1)
+        for _ in range(10):
+            torch.empty(MIB, dtype=torch.uint8).fill_(1)
 
-    small, big = peak_memory_bytes(hold(16)), peak_memory_bytes(hold(128))
-    assert big > small and big >= 100 * mib
-    assert peak_memory_bytes(sequential) < 8 * 16 * mib / 2  # freed memory is not summed
+    assert MIB <= peak_memory_bytes(sequential) < 2 * MIB
+
+
+def test_peak_memory_grows_with_the_conv_batch():
+    conv = torch.nn.Conv2d(3, 16, 3)
+    with torch.inference_mode():
+        small, big = (peak_memory_bytes(lambda b=b: conv(torch.randn(b, 3, 32, 32)).relu()) for b in (4, 64))
+    assert big > small > 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 import os
 import tempfile
@@ -44,22 +45,24 @@ def code_version(*modules: ModuleType) -> str:
 
 
 def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: str) -> str:
+    """24 hex digits of sha256 over canonical JSON (sorted keys) of the four parts; tuples hash as lists."""
     blob = json.dumps([what, dict(config), data_fingerprint, code_version], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old file or the whole new one, never a partial write (same-directory rename)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; cache entries are plain shared files
-        with open(tmp, "rb") as f:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; cache entries are plain shared files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -68,13 +71,14 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def _load(path: Path) -> State:
     """The state stored at ``path``; raises ValueError saying why it cannot be trusted."""
-    sidecar = path.with_name(path.name + ".sha256")
+    sidecar = _sidecar(path)
     if not sidecar.is_file():
         raise ValueError("no checksum file")
-    if _digest(path) != sidecar.read_text().strip():
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sidecar.read_text().strip():
         raise ValueError("checksum mismatch")
-    try:
-        blob = torch.load(path, weights_only=True, map_location="cpu")
+    try:  # load the very bytes that were checked, not the file a second time
+        blob = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:  # any unreadable file is corrupt, whatever torch calls it
         raise ValueError(f"unreadable: {type(exc).__name__}") from None
     if not isinstance(blob, dict) or not isinstance(blob.get("state"), dict):
@@ -95,11 +99,16 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
             except ValueError as why:
                 warnings.warn(f"answers cache: {path} is corrupt ({why}); retraining", CacheWarning, stacklevel=2)
                 path.unlink(missing_ok=True)
+                _sidecar(path).unlink(missing_ok=True)
         state = {k: v.detach().cpu() for k, v in create().items()}
         meta = {"what": what, "config": json.loads(json.dumps(dict(config), default=str)),
                 "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time()}
-        _atomic_write(path, lambda tmp: torch.save({"state": state, "meta": meta}, tmp))
-        _atomic_write(path.with_name(path.name + ".sha256"), lambda tmp: tmp.write_text(_digest(path)))
+        buf = io.BytesIO()
+        torch.save({"state": state, "meta": meta}, buf)
+        data = buf.getvalue()
+        _atomic_write(path, data)
+        # sidecar last: a crash in between leaves an entry without checksum, which is rebuilt, never trusted
+        _atomic_write(_sidecar(path), hashlib.sha256(data).hexdigest().encode())
         return state
 
 

@@ -2,7 +2,7 @@
 Introduced for q08; every answer that reports a cost uses it. Tests never assert absolute times."""
 from __future__ import annotations
 
-import re
+import os
 import statistics
 import time
 from contextlib import contextmanager
@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
 
 
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Pin torch's intra-op threads to ``n`` inside the block (None: leave as is)."""
+    """Pin torch's intra-op threads to ``n`` inside the block (None: leave as is); restore them after."""
     old = torch.get_num_threads()
     if n:
         torch.set_num_threads(n)
@@ -26,6 +28,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Timing:
+    """Seconds per call: order statistics of ``samples`` (one per repeat)."""
     median_s: float
     q1_s: float
     q3_s: float
@@ -45,6 +48,7 @@ class Timing:
 def _quartiles(xs: list[float]) -> tuple[float, float, float]:
     if len(xs) == 1:
         return xs[0], xs[0], xs[0]
+    # "inclusive" keeps the quartiles inside [min, max] and makes the middle one the median
     q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
     return q1, q2, q3
 
@@ -53,7 +57,7 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, th
               min_time_s: float = 0.0) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` samples with ``time.perf_counter``. With
     ``min_time_s`` each sample loops ``fn`` until that long has passed and reports the mean per call (for very
-    fast functions). Grad mode is left to the caller."""
+    fast functions). Grad mode is left to the caller: timing a training step needs grad."""
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     samples = []
@@ -74,45 +78,25 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, th
                   samples=tuple(samples))
 
 
-_M_MMAP_THRESHOLD = -3
-
-
-def _libc():
-    try:
-        import ctypes
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-def _status_bytes(key: str) -> int:
-    with open("/proc/self/status") as f:
-        return int(re.search(key + r":\s+(\d+) kB", f.read()).group(1)) * 1024
-
-
 def peak_memory_bytes(fn: Callable[[], object]) -> int:
-    """Peak growth of the process's resident memory while ``fn()`` runs, in bytes (-1 where unsupported).
+    """Peak CPU tensor memory allocated while ``fn()`` runs, in bytes, on top of what was held before the call.
 
-    Linux keeps a resident-set high-water mark (VmHWM) that writing ``5`` to ``/proc/self/clear_refs`` resets
-    to the current size; so peak = VmHWM after the call − VmRSS before it. For the reading to follow what is
-    allocated, glibc is asked to serve large blocks with mmap (returned to the system on free) and to trim
-    what it kept, for the duration of the call; afterwards a high threshold restores fast reuse. This sees
-    every allocation (tensors, codec buffers), not only torch's: torch's profiler reports no CPU allocation
-    events on this build, which is why it is not used."""
-    libc = _libc()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            if libc is not None:
-                libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-                libc.malloc_trim(0)
-            f.write("5")
-        before = _status_bytes("VmRSS")
-    except OSError:
+    Measured with ``torch.profiler.profile(activities=[CPU], profile_memory=True)``: each allocation and free
+    by torch's CPU allocator is recorded as a ``[memory]`` event with a positive or negative ``nbytes``. In time
+    order their running sum is the memory held at each moment; its maximum is the peak. The raw kineto events
+    are read because ``prof.events()`` folds allocations into the op that made them, which hides a temporary
+    allocated and freed inside one op. Only torch's allocator is seen (not numpy or image-codec buffers),
+    which is what "tensor memory" means here. Unlike an RSS reading it does not depend on what the process
+    allocated earlier or on how malloc returns memory to the system."""
+    # kineto prints start/stop lines on stderr for every profile; level 6 silences them (read at first use)
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-        return -1
-    try:
-        fn()
-        return max(0, _status_bytes("VmHWM") - before)
-    finally:
-        if libc is not None:
-            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+    events = sorted((e for e in prof.profiler.kineto_results.events()
+                     if e.name() == "[memory]" and e.device_type() == DeviceType.CPU),
+                    key=lambda e: e.start_ns())
+    held = peak = 0
+    for e in events:
+        held += e.nbytes()
+        peak = max(peak, held)
+    return peak
