@@ -104,7 +104,7 @@ def _defenders(cfg: Settings, model, at_model) -> dict[str, tuple[nn.Module, nn.
 
 def matrix(res: Result, cfg: Settings, model, at_model, surrogate, x, y) -> None:
     defenders = _defenders(cfg, model, at_model)
-    rows, cost_rows, survived = [], [], {}
+    rows, cost_rows = [], []
     for name, (classify, base, through) in defenders.items():
         randomized = name in ("像素偏转 deflection", "随机平滑 smoothing")
         target = at_model if base is at_model else model   # what a non-adaptive attacker attacks
@@ -130,7 +130,6 @@ def matrix(res: Result, cfg: Settings, model, at_model, surrogate, x, y) -> None
             cost_rows.append({"防御 defense": name, "attack": attack_name, "attacker_calls_per_image":
                               calls.images / len(x), "attacker_ms_per_image": seconds * 1e3 / len(x)})
         row["worst_case"] = float(alive.float().mean())
-        survived[name] = row
         rows.append(row)
     attack_cols = ["FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3"]
     for r in rows:
@@ -146,12 +145,13 @@ def matrix(res: Result, cfg: Settings, model, at_model, surrogate, x, y) -> None
               "'the attacker needs one working attack': every defense's worst case is clearly below its average",
               {"mean_over_attacks": [r["mean_over_attacks"] for r in rows], "worst_case": [r["worst_case"] for r in rows],
                "gaps": gaps}, "min(gaps) > 0 and sum(gaps) / len(gaps) > 0.05")
-    pre = [survived[n] for n in ("JPEG", "中值滤波 median", "像素偏转 deflection")]
+    by = {r["防御 defense"]: r for r in rows}
+    pre = [by[n] for n in ("JPEG", "中值滤波 median", "像素偏转 deflection")]
     res.claim("adaptive_undoes_preprocessing", "预处理防御面对“知道防御”的自适应攻击时，平均保住的准确率低于面对普通 PGD 时",
               "preprocessing defenses keep less accuracy against the adaptive attack than against plain PGD",
               {"pgd": [r["PGD"] for r in pre], "adaptive": [r["adaptive (EOT/BPDA)"] for r in pre]},
               "sum(adaptive) < sum(pgd)")
-    at, none = survived["对抗训练 PGD-AT"], survived["无防御 none"]
+    at, none = by["对抗训练 PGD-AT"], by["无防御 none"]
     res.claim("training_defense_keeps_most", "对抗训练（把代价放在训练阶段）在最坏情况下保住的干净准确率比例高于无防御",
               "adversarial training keeps a larger share of its clean accuracy in the worst case than no defense",
               {"at_kept": at["worst_case"] / max(at["clean"], 1e-9), "none_kept": none["worst_case"] / none["clean"],

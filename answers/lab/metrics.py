@@ -7,6 +7,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .attacks import in_batches
+
 
 @torch.inference_mode()
 def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -29,7 +31,6 @@ def robust_accuracy(model: nn.Module, attack: Callable[[torch.Tensor, torch.Tens
                     defended: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     """Accuracy on ``attack(x, y)``. The attack is crafted against ``model``; ``defended`` (if given) is what
     classifies the adversarial images — a non-adaptive attacker who ignores the defense."""
-    from .attacks import in_batches
     adv = in_batches(attack, x, y, batch_size)
     return accuracy(predict(defended or model, adv, batch_size), y)
 
