@@ -1,6 +1,7 @@
 """The shared lab: data, models, attacks, defenses, PatchCleanser, smoothing, repair, metrics."""
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
@@ -195,3 +196,20 @@ def test_training_does_not_disturb_the_callers_random_stream(tmp_path, monkeypat
         trained_model(spec, split)
         draws.append(torch.rand(3))
     assert torch.equal(draws[0], draws[1])
+
+
+def test_receptive_field_arithmetic_matches_gradient_support():
+    """Theory (kernel/stride/padding) and measurement (where the gradient is non-zero) agree on an untrained net."""
+    from answers.lab.models import SmallCNN
+    from answers.lab.receptive import gradient_maps, support_side, theoretical_fields
+    torch.manual_seed(0)
+    model = SmallCNN(width=4).eval()
+    layers = ["block1.2", "block2.2", "features.2"]
+    fields = theoretical_fields(model, layers)
+    assert [fields[n].size for n in layers] == [3, 8, 18]
+    maps = gradient_maps(model, torch.rand(16, 3, 32, 32), layers)
+    for n in layers:
+        lo, hi = fields[n].window(maps[n].index, 32)
+        assert support_side(maps[n].map) == hi - lo + 1
+    with pytest.raises(ValueError, match="no layer"):
+        theoretical_fields(model, ["nope"])

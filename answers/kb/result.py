@@ -18,7 +18,7 @@ _ALLOWED_NODES = (
     ast.Expression, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant,
     ast.Call, ast.Tuple, ast.List, ast.Subscript, ast.keyword, ast.GeneratorExp, ast.comprehension, ast.Store,
     ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
-    ast.Mod, ast.Pow, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+    ast.Mod, ast.Pow, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot,
 )
 
 
@@ -102,6 +102,8 @@ class Table:
 
 def fmt(v: Any) -> str:
     """Human formatting for a table cell or claim value."""
+    if v is None:
+        return "–"
     if isinstance(v, bool):
         return "是" if v else "否"
     if isinstance(v, float):

@@ -20,6 +20,7 @@ CLASS_NAMES = ("circle", "ring", "square", "diamond", "triangle_up", "triangle_d
 CLASS_NAMES_ZH = ("圆形", "圆环", "方形", "菱形", "正三角", "倒三角", "八边形", "十字", "叉形", "禁行")
 NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SIZE = 32
+NOISE_SIGMA_MAX = 0.06  # each image gets Gaussian pixel noise with σ drawn uniformly from [0, this]
 
 
 def _plus(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -70,20 +71,13 @@ def _backgrounds(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     return c0 + (c1 - c0) * t + 0.3 * blotches
 
 
-def make_signs(n: int, seed: int, size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` images ``(n, 3, size, size)`` in [0, 1] and balanced labels ``(n,)``, fully determined by ``seed``."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % NUM_CLASSES
-    labels = labels[torch.randperm(n, generator=g)]
-    images = _backgrounds(n, size, g)
-    # sign pose: centre offset, radius in pixels, small rotation (big ones would confuse plus and cross)
+def sign_alpha(labels: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Soft coverage ``(n, 1, size, size)`` in [0, 1] of each label's sign shape at a random pose drawn from ``g``:
+    centre offset, radius in pixels and a small rotation (big ones would confuse plus and cross)."""
+    n = len(labels)
     centre = (torch.rand(n, 2, generator=g) - 0.5) * 0.35 * size
     radius = size * (0.22 + 0.16 * torch.rand(n, generator=g))
     theta = (torch.rand(n, generator=g) - 0.5) * math.radians(30)
-    fg = torch.rand(n, 3, generator=g)
-    # keep the sign visible: push its colour away from the background's mean colour
-    bg_mean = images.mean(dim=(2, 3))
-    fg = torch.where((fg - bg_mean).abs() < 0.35, (bg_mean + 0.5) % 1.0, fg)
     pix = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
     yy, xx = torch.meshgrid(pix, pix, indexing="ij")
     dx = xx - centre[:, 0, None, None]
@@ -95,9 +89,22 @@ def make_signs(n: int, seed: int, size: int = IMAGE_SIZE) -> tuple[torch.Tensor,
     for c in range(NUM_CLASSES):
         idx = labels == c
         dist[idx] = shape_distance(c, u[idx], v[idx])
-    alpha = torch.sigmoid(-dist * radius[:, None, None] * 2.0).unsqueeze(1)
+    return torch.sigmoid(-dist * radius[:, None, None] * 2.0).unsqueeze(1)
+
+
+def make_signs(n: int, seed: int, size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images ``(n, 3, size, size)`` in [0, 1] and balanced labels ``(n,)``, fully determined by ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % NUM_CLASSES
+    labels = labels[torch.randperm(n, generator=g)]
+    images = _backgrounds(n, size, g)
+    alpha = sign_alpha(labels, size, g)
+    fg = torch.rand(n, 3, generator=g)
+    # keep the sign visible: push its colour away from the background's mean colour
+    bg_mean = images.mean(dim=(2, 3))
+    fg = torch.where((fg - bg_mean).abs() < 0.35, (bg_mean + 0.5) % 1.0, fg)
     images = images * (1 - alpha) + fg[:, :, None, None] * alpha
-    noise_sigma = 0.06 * torch.rand(n, 1, 1, 1, generator=g)
+    noise_sigma = NOISE_SIGMA_MAX * torch.rand(n, 1, 1, 1, generator=g)
     images = images + noise_sigma * torch.randn(images.shape, generator=g)
     return images.clamp_(0, 1), labels
 

@@ -106,3 +106,68 @@ def heatmap(rows: list[dict], label: str, columns: list[str], title: str) -> Fig
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def image_grid(images, titles: list[str], title: str, cols: int = 6, scale: float = 1.25) -> Figure:
+    """Images ``(N, 3, H, W)`` (or ``(N, H, W)`` maps, drawn with a colour map) in a grid, each with a small
+    title. Introduced for q01."""
+    from matplotlib.figure import Figure
+    n = len(images)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(cols * scale, rows * (scale + 0.3) + 0.5), dpi=110)  # room for two-line titles
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i]
+        if img.dim() == 3:
+            ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+        else:
+            ax.imshow(img.numpy(), cmap="magma", interpolation="nearest")
+        ax.set_title(titles[i], fontsize=6.5)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def curves(x: list[float], series: dict[str, list[float]], xlabel: str, ylabel: str, title: str,
+           marks: dict[str, float] | None = None) -> Figure:
+    """One line per series over a shared x axis; ``marks`` draws labelled vertical lines. Introduced for q01."""
+    fig, ax = _figure()
+    for name, ys in series.items():
+        ax.plot(x, ys, "o-", ms=3, label=name)
+    for name, at in (marks or {}).items():
+        ax.axvline(at, color="grey", ls=":", lw=1)
+        ax.annotate(name, (at, 0.02), fontsize=7, rotation=90, xytext=(2, 0), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def receptive_fields(image, windows: dict[str, tuple[int, int]], maps: dict[str, object]) -> Figure:
+    """The image with each layer's theoretical field drawn as a square, then each layer's gradient map (the
+    effective field) with the same square. ``windows[layer] = (first, last)`` pixel. Introduced for q01."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+    fig = Figure(figsize=(2.2 * (len(maps) + 1), 2.6), dpi=110)
+    axes = fig.subplots(1, len(maps) + 1)
+    axes[0].imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+    axes[0].set_title(f"image {image.shape[-1]}×{image.shape[-1]} px", fontsize=8)
+    for i, (layer, (lo, hi)) in enumerate(windows.items()):
+        side = hi - lo + 1
+        square = dict(xy=(lo - 0.5, lo - 0.5), width=side, height=side, fill=False, lw=1.5, color=f"C{i}")
+        axes[0].add_patch(Rectangle(**square, label=f"{layer}: {side}px"))
+        axes[i + 1].imshow(maps[layer].numpy(), cmap="magma", interpolation="nearest")
+        axes[i + 1].add_patch(Rectangle(**square))
+        axes[i + 1].set_title(f"{layer}: |gradient|", fontsize=8)
+    axes[0].legend(fontsize=6, loc="lower left", framealpha=0.8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
