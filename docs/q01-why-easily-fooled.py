@@ -74,7 +74,9 @@ Markdown(
     f"标准模型在线索冲突图上 **{pct(rows['standard']['texture_share'])}** 的判断跟随纹理；只给纹理时它仍认对 "
     f"{pct(rows['standard']['texture_only_acc'])}（机会水平 10%），只给单色轮廓时只认对 {pct(rows['standard']['shape_only_acc'])}。"
     f"同一网络在纹理随机的数据上训练后，纹理占比降到 **{pct(rows['shape-trained']['texture_share'])}**。"
-    f"对抗训练的模型纹理占比为 {pct(rows['PGD-AT']['texture_share'])}。"
+    f"对抗训练的模型纹理占比为 {pct(rows['PGD-AT']['texture_share'])}"
+    + ("，对抗训练几乎没有改变这一偏好。" if abs(rows['PGD-AT']['texture_share'] - rows['standard']['texture_share']) < 0.1
+       else "，与标准模型相差明显：对抗训练改变了模型依赖的线索。")
 )
 
 # %% [markdown]

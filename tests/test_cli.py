@@ -15,7 +15,8 @@ def answers(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "answers", *args], capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["run", "--help"], ["check", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["run", "--help"], ["check", "--help"],
+                                  ["new", "--help"]])
 def test_help_everywhere(args):
     proc = answers(*args)
     assert proc.returncode == 0 and "usage:" in proc.stdout

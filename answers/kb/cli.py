@@ -65,13 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Check that every answer has a page and a test, every cited key is in "
                          "references.bib, every entry is cited, and every course-page asker is covered.")
     chk.add_argument("--json", action="store_true", help="machine-readable output")
+    new = sub.add_parser("new", help="scaffold a new answer (module, page, test)",
+                         description="Write answers/qNN_slug.py, docs/qNN-slug.py and tests/test_qNN_slug.py with a "
+                         "small working experiment to replace. Asker and question come from the course page when "
+                         "the id is one of its questions. Never overwrites a file.")
+    new.add_argument("id", help="question id, e.g. q09")
+    new.add_argument("slug", help="page name: lower-case words joined by '-', e.g. defend-by-retraining")
+    new.add_argument("--asker", help="who asked (default: from the course page)")
+    new.add_argument("--question", help="the question as asked (default: from the course page)")
+    new.add_argument("--title-zh", help="short Chinese title (default: the question's start)")
+    new.add_argument("--title-en", help="short English title (default: from the slug)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"list": _list, "run": _run, "check": _check}[args.command](args)
+        return {"list": _list, "run": _run, "check": _check, "new": _new}[args.command](args)
     except KeyboardInterrupt:
         print("answers: interrupted", file=sys.stderr)
         return 130
@@ -162,6 +172,23 @@ def _check(args: argparse.Namespace) -> int:
             print(f"✗ {line}")
         print(f"answers check: {len(rep.problems)} problem(s)")
     return EXIT_FAILED if rep.problems else EXIT_OK
+
+
+def _new(args: argparse.Namespace) -> int:
+    from .check import project_root
+    from .scaffold import ScaffoldError, write
+    try:
+        root = project_root()
+        made = write(root, args.id, args.slug, asker=args.asker, question=args.question, title_zh=args.title_zh,
+                     title_en=args.title_en)
+    except (ScaffoldError, FileNotFoundError) as exc:
+        print(f"answers: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in made.paths:
+        print(f"wrote {path.relative_to(root)}")
+    print(f"next: replace the TODOs, then 'answers run {args.id} --profile tiny', 'answers check' and "
+          f"'pytest {made.test.relative_to(root)}'")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

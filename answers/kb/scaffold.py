@@ -1,0 +1,218 @@
+"""``answers new``: scaffold the module, page and test of a new answer, so that ``answers check`` passes from
+the first minute and the contributor replaces a small working experiment with the question's own.
+
+The starting experiment is real (a standard classifier's clean accuracy and its accuracy under L∞ PGD), so the
+scaffold runs, builds and tests; its TODO comments mark what to replace. Metadata comes from the course page
+when the id is one of its questions (see :mod:`answers.kb.course`), else from the command line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import course
+
+_ID = re.compile(r"^q\d{2}$")
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class ScaffoldError(ValueError):
+    """The scaffold cannot be written (bad id or slug, missing metadata, or files that already exist)."""
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    module: Path
+    page: Path
+    test: Path
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.module, self.page, self.test]
+
+
+def _course_entry(qid: str, asker: str | None):
+    """The course-page line this answer belongs to: by id, else an open slot of that asker."""
+    by_id = next((e for e in course.ENTRIES if e.qid == qid), None)
+    return by_id or next((e for e in course.ENTRIES if e.qid is None and e.asker == asker), None)
+
+
+def plan(root: Path, qid: str, slug: str) -> Scaffold:
+    """Where the three files go; refuses an invalid id/slug or an id that already has an answer."""
+    if not _ID.match(qid):
+        raise ScaffoldError(f"invalid id {qid!r}: use q followed by two digits, such as q09")
+    if not _SLUG.match(slug):
+        raise ScaffoldError(f"invalid slug {slug!r}: use lower-case words joined by '-', such as defend-by-retraining")
+    taken = sorted(p.name for p in (root / "answers").glob(f"{qid}_*.py"))
+    if taken:
+        raise ScaffoldError(f"{qid} already has an answer (answers/{taken[0]}); pick another id")
+    module = slug.replace("-", "_")
+    s = Scaffold(root / "answers" / f"{qid}_{module}.py", root / "docs" / f"{qid}-{slug}.py",
+                 root / "tests" / f"test_{qid}_{module}.py")
+    existing = [str(p.relative_to(root)) for p in s.paths if p.exists()]
+    if existing:
+        raise ScaffoldError(f"will not overwrite {', '.join(existing)}")
+    return s
+
+
+def write(root: Path, qid: str, slug: str, *, asker: str | None = None, question: str | None = None,
+          title_zh: str | None = None, title_en: str | None = None) -> Scaffold:
+    """Write module, page and test for ``qid``; metadata not given is taken from the course page."""
+    s = plan(root, qid, slug)
+    entry = _course_entry(qid, asker)
+    asker = asker or (entry.asker if entry else None)
+    question = question or (entry.question if entry else None)
+    if not asker or not question:
+        raise ScaffoldError(f"{qid} is not a question of the course page: give --asker and --question")
+    meta = {
+        "qid": qid, "slug": slug, "module": s.module.stem, "asker": asker,
+        "section": entry.section if entry else "课后采纳", "question": question,
+        "title_zh": title_zh or question[:24], "title_en": title_en or slug.replace("-", " ").capitalize(),
+        "cites": entry.ta_cites if entry else (),
+    }
+    literals = {f"{k}_repr": repr(v) for k, v in meta.items()}  # Python literals, whatever the text holds
+    s.module.write_text(_MODULE.format(**meta, **literals), encoding="utf-8")
+    s.page.write_text(_PAGE.format(**meta), encoding="utf-8")
+    s.test.write_text(_TEST.format(**meta), encoding="utf-8")
+    return s
+
+
+_MODULE = '''"""{qid} — {asker}: {title_en}.
+
+TODO: describe the experiment top-down, in the order the page shows it. The starting experiment below (clean
+accuracy and accuracy under L∞ PGD of one standard classifier) only shows the shape of an answer: replace it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from answers.kb.question import Question
+from answers.kb.result import Result
+from answers.lab import data, metrics
+from answers.lab.attacks import PGD, in_batches
+from answers.lab.progress import run_steps
+from answers.lab.seeding import default_threads, seed_everything
+from answers.lab.timing import torch_threads
+from answers.lab.train import TrainSpec, trained_model
+
+QUESTION = Question(
+    id={qid_repr}, slug={slug_repr}, asker={asker_repr}, section={section_repr},
+    question_zh={question_repr},
+    title_en={title_en_repr}, title_zh={title_zh_repr},
+    cites={cites_repr},
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_train: int
+    n_test: int
+    epochs: int
+    width: int
+    eval_images: int
+
+
+PROFILES = {{
+    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, eval_images=64),
+    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, eval_images=500),
+    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, eval_images=10000),
+}}
+EPS = 4 / 255
+
+
+def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
+    cfg = PROFILES[profile]
+    seed_everything(seed)
+    split = data.signs(cfg.n_train, cfg.n_test, seed)
+    model = trained_model(TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.2, seed=seed), split, device=device,
+                          progress=progress)
+    res = Result(QUESTION.id, profile, seed, meta={{"threads": default_threads()}})
+    x, y = split.x_test.to(device), split.y_test.to(device)
+    with torch_threads(default_threads()):
+        run_steps([("clean vs PGD", lambda: clean_vs_pgd(res, cfg, model, x, y))], f"{qid} ({{profile}})", progress)
+    return res
+
+
+# TODO: one function per section of the page
+def clean_vs_pgd(res: Result, cfg: Settings, model, x, y) -> None:
+    ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
+    adv = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
+    rows = [{{"setting": "clean", "accuracy": metrics.clean_accuracy(model, ev_x, ev_y)}},
+            {{"setting": "L∞ PGD ε=4/255", "accuracy": metrics.accuracy(metrics.predict(model, adv), ev_y)}}]
+    res.table("accuracy", "干净准确率与 PGD 下的准确率 (clean vs PGD accuracy)", rows)
+    res.claim("pgd_lowers_accuracy", "PGD 攻击降低了准确率", "PGD lowers accuracy",
+              {{"clean": rows[0]["accuracy"], "pgd": rows[1]["accuracy"]}}, "pgd < clean")
+'''
+
+_PAGE = '''# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # {qid} · {title_zh}
+#
+# > **{asker}**（{section}）：{question}
+#
+# *{title_en}*
+#
+# TODO: 简短回答（用自己的话，引用写成 [@key]）。下面每个数字都是本页构建时测得的。
+
+# %%
+import os
+
+from answers.{module} import run
+
+result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+
+# %% [markdown]
+# ## TODO: 第一节
+
+# %%
+result.show("accuracy")
+
+# %% [markdown]
+# ## 结论与判定
+
+# %%
+result.show_claims()
+
+# %% [markdown]
+# ## 在本地运行
+#
+# ```bash
+# answers run {qid}
+# answers run {qid} --profile tiny
+# ```
+'''
+
+_TEST = '''"""{qid}'s claims at the tiny profile."""
+from __future__ import annotations
+
+import pytest
+from conftest import assert_claim_holds
+
+CLAIMS = ["pgd_lowers_accuracy"]  # TODO: every claim the module makes, in order
+
+
+@pytest.fixture(scope="module")
+def result(tiny_result):
+    return tiny_result("{qid}")
+
+
+def test_every_expected_claim_is_made(result):
+    assert [c.id for c in result.claims] == CLAIMS
+
+
+@pytest.mark.parametrize("claim_id", CLAIMS)
+def test_claim_holds(result, claim_id):
+    assert_claim_holds(result, claim_id)
+'''
