@@ -14,11 +14,10 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .data import IMAGE_SIZE, NOISE_SIGMA_MAX, NUM_CLASSES, Split, _backgrounds, fingerprint, sign_alpha
+from .data import IMAGE_SIZE, NUM_CLASSES, Split, add_pixel_noise, backgrounds, fingerprint, sign_alpha, visible_colour
 
 TEXTURE_NAMES = ("h-stripes", "v-stripes", "diag-stripes", "anti-diag", "checker", "dots", "grid", "speckle",
                  "blotches", "waves")
-TEXTURE_NAMES_ZH = ("横条纹", "竖条纹", "斜条纹", "反斜条纹", "棋盘格", "圆点", "网格", "噪点", "斑块", "波纹")
 
 
 def _crisp(wave: torch.Tensor) -> torch.Tensor:
@@ -68,18 +67,13 @@ def render(shapes: torch.Tensor | None, textures: torch.Tensor | None, seed: int
         raise ValueError("render needs shapes, textures or both")
     n = len(labels)
     g = torch.Generator().manual_seed(seed)
-    images = _backgrounds(n, size, g)
+    images = backgrounds(n, size, g)
     alpha = sign_alpha(shapes, size, g) if shapes is not None else torch.ones(n, 1, size, size)
     pattern = texture_pattern(textures, size, g) if textures is not None else torch.zeros(n, 1, size, size)
-    light = torch.rand(n, 3, generator=g)
-    bg_mean = images.mean(dim=(2, 3))
-    light = torch.where((light - bg_mean).abs() < 0.35, (bg_mean + 0.5) % 1.0, light)
+    light = visible_colour(images, g)
     dark = light * 0.25  # the pattern's second colour: same hue, a quarter of the brightness
     fill = light[:, :, None, None] * (1 - pattern) + dark[:, :, None, None] * pattern
-    images = images * (1 - alpha) + fill * alpha
-    noise_sigma = NOISE_SIGMA_MAX * torch.rand(n, 1, 1, 1, generator=g)
-    images = images + noise_sigma * torch.randn(images.shape, generator=g)
-    return images.clamp_(0, 1)
+    return add_pixel_noise(images * (1 - alpha) + fill * alpha, g)
 
 
 def _balanced(n: int, g: torch.Generator) -> torch.Tensor:

@@ -60,7 +60,8 @@ def shape_distance(cls: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"class {cls} is not in 0..{NUM_CLASSES - 1}")
 
 
-def _backgrounds(n: int, size: int, g: torch.Generator) -> torch.Tensor:
+def backgrounds(n: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """``n`` random two-colour gradients with low-frequency blotches, ``(n, 3, size, size)``."""
     c0, c1 = torch.rand(n, 3, 1, 1, generator=g), torch.rand(n, 3, 1, 1, generator=g)
     angle = torch.rand(n, 1, 1, generator=g) * 2 * math.pi
     lin = torch.linspace(-1, 1, size)
@@ -92,21 +93,29 @@ def sign_alpha(labels: torch.Tensor, size: int, g: torch.Generator) -> torch.Ten
     return torch.sigmoid(-dist * radius[:, None, None] * 2.0).unsqueeze(1)
 
 
+def visible_colour(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A random colour per image ``(n, 3)``, pushed away from the image's mean colour so a sign stays visible."""
+    colour = torch.rand(len(images), 3, generator=g)
+    bg_mean = images.mean(dim=(2, 3))
+    return torch.where((colour - bg_mean).abs() < 0.35, (bg_mean + 0.5) % 1.0, colour)
+
+
+def add_pixel_noise(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Gaussian pixel noise with σ drawn per image from [0, ``NOISE_SIGMA_MAX``], clamped to [0, 1]."""
+    sigma = NOISE_SIGMA_MAX * torch.rand(len(images), 1, 1, 1, generator=g)
+    return (images + sigma * torch.randn(images.shape, generator=g)).clamp_(0, 1)
+
+
 def make_signs(n: int, seed: int, size: int = IMAGE_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images ``(n, 3, size, size)`` in [0, 1] and balanced labels ``(n,)``, fully determined by ``seed``."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % NUM_CLASSES
     labels = labels[torch.randperm(n, generator=g)]
-    images = _backgrounds(n, size, g)
+    images = backgrounds(n, size, g)
     alpha = sign_alpha(labels, size, g)
-    fg = torch.rand(n, 3, generator=g)
-    # keep the sign visible: push its colour away from the background's mean colour
-    bg_mean = images.mean(dim=(2, 3))
-    fg = torch.where((fg - bg_mean).abs() < 0.35, (bg_mean + 0.5) % 1.0, fg)
+    fg = visible_colour(images, g)
     images = images * (1 - alpha) + fg[:, :, None, None] * alpha
-    noise_sigma = NOISE_SIGMA_MAX * torch.rand(n, 1, 1, 1, generator=g)
-    images = images + noise_sigma * torch.randn(images.shape, generator=g)
-    return images.clamp_(0, 1), labels
+    return add_pixel_noise(images, g), labels
 
 
 def fingerprint(*tensors: torch.Tensor) -> str:
