@@ -62,6 +62,7 @@ EPS = 4 / 255                                           # PGD-AT's budget, as on
 EPS_GRID = (0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)   # in /255
 # SmallCNN's three conv blocks (after ReLU), and "" for the classifier's output after global average pooling
 LAYERS = {"block1.2": "conv1", "block2.2": "conv2", "features.2": "conv3", "": "output"}
+CONV_LAYERS = tuple(layer for layer in LAYERS if layer)
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -98,9 +99,9 @@ def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int
     ids = torch.arange(cfg.conflict_images) % NUM_CLASSES
     texture_only = cues.render(None, ids, seed + 2)     # a "patch of fur": the texture fills the image
     shape_only = cues.render(ids, None, seed + 3)       # the silhouette in one flat colour
-    rows = []
+    rows, preds = [], {}
     for name, model in nets.items():
-        pred = metrics.predict(model, x_conf)
+        pred = preds[name] = metrics.predict(model, x_conf)
         by_texture, by_shape = float((pred == texture).float().mean()), float((pred == shape).float().mean())
         rows.append({"模型 model": name, "clean_acc": metrics.clean_accuracy(model, x, y),
                      "texture_only_acc": metrics.clean_accuracy(model, texture_only, ids),
@@ -111,7 +112,7 @@ def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int
               "(cue conflict: which cue decides)", rows,
               note="texture_share = 按纹理判断 / (按纹理 + 按形状)，与 Geirhos 等的 texture bias 定义相同；"
                    "texture_only：整幅图只有纹理（“一小块毛皮”）；shape_only：只有单色轮廓。机会水平 0.1。")
-    pred = metrics.predict(nets["standard"], x_conf[:12])
+    pred = preds["standard"][:12]
     verdict = ["texture" if p == t else "shape" if p == s else "other" for p, s, t in
                zip(pred.tolist(), shape[:12].tolist(), texture[:12].tolist())]
     res.figure("cue_conflict_examples", image_grid(
@@ -137,8 +138,7 @@ def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int
 # ---------------------------------------------------------------- 2. receptive fields
 def receptive_fields(res: Result, cfg: Settings, model, x) -> None:
     size = x.shape[-1]
-    conv_layers = [layer for layer in LAYERS if layer]
-    fields = theoretical_fields(model, conv_layers)
+    fields = theoretical_fields(model, list(CONV_LAYERS))
     maps = gradient_maps(model, x[:cfg.rf_images], list(LAYERS))
     rows, windows = [], {}
     for layer, label in LAYERS.items():
@@ -266,13 +266,13 @@ def _purity(labels: torch.Tensor) -> float:
 
 def what_layers_see(res: Result, cfg: Settings, nets, conflict) -> None:
     x_conf, shape, texture = conflict
-    conv_layers = [layer for layer in LAYERS if layer]
-    rows = []
+    rows, acts_of = [], {}
     for name in ("standard", "shape-trained"):
         model = nets[name]
-        with capture(model, conv_layers) as acts:
+        with capture(model, list(CONV_LAYERS)) as acts:
             metrics.predict(model, x_conf, batch_size=len(x_conf))
-        for layer in conv_layers:
+        acts_of[name] = acts
+        for layer in CONV_LAYERS:
             strength = acts[layer].amax(dim=(2, 3))                   # (N, C): each channel's peak per image
             top = strength.topk(cfg.top_k, dim=0).indices.T            # (C, k) images that excite a channel most
             shuffled = torch.randperm(len(x_conf), generator=torch.Generator().manual_seed(res.seed))
@@ -282,16 +282,15 @@ def what_layers_see(res: Result, cfg: Settings, nets, conflict) -> None:
     res.table("unit_selectivity", f"每个通道最强激活的 {cfg.top_k} 张线索冲突图：纹理一致度 vs 形状一致度 "
               "(what the top-activating images of each channel share)", rows,
               note="purity：该通道 top-k 图像中最常见的纹理（或形状）类别所占比例，对通道取平均；chance_purity：随机挑选 k 张图时的同一量。")
-    model = nets["standard"]
-    with capture(model, conv_layers) as acts:
-        metrics.predict(model, x_conf[:3], batch_size=3)
+    acts = acts_of["standard"]   # the figures show the standard model, from the activations measured above
     maps = [m for i in range(3) for m in
-            [x_conf[i], *[acts[layer][i].mean(0) for layer in conv_layers]]]
+            [x_conf[i], *[acts[layer][i].mean(0) for layer in CONV_LAYERS]]]
     titles = [t for i in range(3) for t in
-              [f"{CLASS_NAMES[shape[i]]} + {cues.TEXTURE_NAMES[texture[i]]}", *[f"{LAYERS[l]} mean" for l in conv_layers]]]
+              [f"{CLASS_NAMES[shape[i]]} + {cues.TEXTURE_NAMES[texture[i]]}", *[f"{LAYERS[l]} mean" for l in CONV_LAYERS]]]
     res.figure("activation_maps", image_grid(maps, titles, "What each layer responds to (channel-mean activation)",
-                                             cols=len(conv_layers) + 1, scale=1.6))
-    res.figure("top_patches", _top_patches(model, x_conf, shape, texture, channels=6, per_channel=5))
+                                             cols=len(CONV_LAYERS) + 1, scale=1.6))
+    res.figure("top_patches", _top_patches(nets["standard"], acts["features.2"], x_conf, shape, texture, channels=6,
+                                           per_channel=5))
     by = {(r["模型 model"], r["layer"]): r for r in rows}
     std, shp = by[("standard", "conv3")], by[("shape-trained", "conv3")]
     res.claim("deep_units_are_texture_detectors", "标准模型最深一层的通道被同一种纹理（而非同一种形状）的图片激活——助教“看到的更多是纹路”在这里成立",
@@ -305,13 +304,12 @@ def what_layers_see(res: Result, cfg: Settings, nets, conflict) -> None:
               "shape_purity > texture_purity")
 
 
-def _top_patches(model, x, shape, texture, channels: int, per_channel: int):
-    """The input windows (the unit's receptive field) where a few conv3 channels fire most, Zeiler-style."""
+def _top_patches(model, conv3, x, shape, texture, channels: int, per_channel: int):
+    """The input windows (the unit's receptive field) where a few conv3 channels fire most, Zeiler-style;
+    ``conv3`` holds the model's conv3 activations on ``x``."""
     field = theoretical_fields(model, ["features.2"])["features.2"]
     side = int(field.size)
-    with capture(model, ["features.2"]) as acts:
-        metrics.predict(model, x, batch_size=len(x))
-    a = acts["features.2"][:, :channels]                           # (N, C, h, w)
+    a = conv3[:, :channels]                                        # (N, C, h, w)
     w = a.shape[-1]
     peak, where = a.flatten(2).max(2)                              # each image's strongest position per channel
     padded = F.pad(x, (side, side, side, side), value=0.5)
