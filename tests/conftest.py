@@ -49,3 +49,23 @@ def assert_claim_holds(result, claim_id: str) -> None:
     """The named claim of ``result`` holds; the failure message shows its values and rule."""
     claim = next(c for c in result.claims if c.id == claim_id)
     assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"
+
+
+def claim_suite(qid: str, claims: list[str]):
+    """The tests every answer's file starts with: the answer's tiny ``result`` (a module fixture), the claims it
+    makes (exactly ``claims``, in order) and each of them holding. In a test file::
+
+        result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q08", CLAIMS)
+    """
+    @pytest.fixture(scope="module")
+    def result(tiny_result):
+        return tiny_result(qid)
+
+    def test_every_expected_claim_is_made(result):
+        assert [c.id for c in result.claims] == claims
+
+    @pytest.mark.parametrize("claim_id", claims)
+    def test_claim_holds(result, claim_id):
+        assert_claim_holds(result, claim_id)
+
+    return result, test_every_expected_claim_is_made, test_claim_holds

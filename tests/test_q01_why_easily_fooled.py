@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_claim_holds
+from conftest import claim_suite
 
 from answers.lab import cues
 from answers.lab.data import NUM_CLASSES
@@ -15,18 +15,7 @@ CLAIMS = ["standard_model_follows_texture", "a_patch_of_texture_is_enough", "bia
           "shape_bias_is_not_robustness", "deep_units_are_texture_detectors", "shape_training_changes_what_units_see"]
 
 
-@pytest.fixture(scope="module")
-def result(tiny_result):
-    return tiny_result("q01")
-
-
-def test_every_expected_claim_is_made(result):
-    assert [c.id for c in result.claims] == CLAIMS
-
-
-@pytest.mark.parametrize("claim_id", CLAIMS)
-def test_claim_holds(result, claim_id):
-    assert_claim_holds(result, claim_id)
+result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q01", CLAIMS)
 
 
 def test_cue_conflict_shares_add_up(result):

@@ -1,8 +1,7 @@
 """q03's claims at the tiny profile, and the invariants its tables must satisfy."""
 from __future__ import annotations
 
-import pytest
-from conftest import assert_claim_holds
+from conftest import claim_suite
 
 from answers.lab.transforms import PROACTIVE
 
@@ -10,18 +9,7 @@ CLAIMS = ["adaptive_beats_every_defense", "naive_numbers_overstate", "training_r
           "rotation_is_an_attack", "certificate_covers_less_than_attacks"]
 
 
-@pytest.fixture(scope="module")
-def result(tiny_result):
-    return tiny_result("q03")
-
-
-def test_every_expected_claim_is_made(result):
-    assert [c.id for c in result.claims] == CLAIMS
-
-
-@pytest.mark.parametrize("claim_id", CLAIMS)
-def test_claim_holds(result, claim_id):
-    assert_claim_holds(result, claim_id)
+result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q03", CLAIMS)
 
 
 def test_every_proactive_defense_is_measured(result):

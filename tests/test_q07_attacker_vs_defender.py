@@ -1,25 +1,13 @@
 """q07's claims at the tiny profile, and the invariants of its attacker × defender matrix."""
 from __future__ import annotations
 
-import pytest
-from conftest import assert_claim_holds
+from conftest import claim_suite
 
 CLAIMS = ["one_working_attack_suffices", "adaptive_undoes_preprocessing", "training_defense_keeps_most"]
 ATTACKS = ["FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3"]
 
 
-@pytest.fixture(scope="module")
-def result(tiny_result):
-    return tiny_result("q07")
-
-
-def test_every_expected_claim_is_made(result):
-    assert [c.id for c in result.claims] == CLAIMS
-
-
-@pytest.mark.parametrize("claim_id", CLAIMS)
-def test_claim_holds(result, claim_id):
-    assert_claim_holds(result, claim_id)
+result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q07", CLAIMS)
 
 
 def test_worst_case_is_at_most_every_attack(result):

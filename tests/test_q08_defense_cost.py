@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import math
 
-import pytest
-from conftest import assert_claim_holds
+from conftest import claim_suite
 
 CLAIMS = ["calls_dominate_cost", "smoothing_calls", "at_buys_linf", "jpeg_nonadaptive",
           "median_nonadaptive", "bit_depth_tradeoff", "deflection_tradeoff", "smoothing_tradeoff",
@@ -14,18 +13,7 @@ CLAIMS = ["calls_dominate_cost", "smoothing_calls", "at_buys_linf", "jpeg_nonada
           "pgd_at_epoch_cost", "at_costlier_than_repair"]
 
 
-@pytest.fixture(scope="module")
-def result(tiny_result):
-    return tiny_result("q08")
-
-
-def test_every_expected_claim_is_made(result):
-    assert [c.id for c in result.claims] == CLAIMS
-
-
-@pytest.mark.parametrize("claim_id", CLAIMS)
-def test_claim_holds(result, claim_id):
-    assert_claim_holds(result, claim_id)
+result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q08", CLAIMS)
 
 
 def test_tables_and_figures_present(result):

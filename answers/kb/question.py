@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 
 PROFILES = ("tiny", "site", "full")
-_ID = re.compile(r"^q\d{2}$")
+ID_PATTERN = re.compile(r"^q\d{2}$")  # qNN, shared with the scaffolding
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Question:
     cites: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if not _ID.match(self.id):
+        if not ID_PATTERN.match(self.id):
             raise ValueError(f"question id {self.id!r} must look like q01")
         if not re.match(r"^[a-z0-9-]+$", self.slug):
             raise ValueError(f"slug {self.slug!r} must be lower-case words joined by '-'")

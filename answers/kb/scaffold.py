@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import course
+from .question import ID_PATTERN
 
-_ID = re.compile(r"^q\d{2}$")
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -40,7 +40,7 @@ def _course_entry(qid: str, asker: str | None):
 
 def plan(root: Path, qid: str, slug: str) -> Scaffold:
     """Where the three files go; refuses an invalid id/slug or an id that already has an answer."""
-    if not _ID.match(qid):
+    if not ID_PATTERN.match(qid):
         raise ScaffoldError(f"invalid id {qid!r}: use q followed by two digits, such as q09")
     if not _SLUG.match(slug):
         raise ScaffoldError(f"invalid slug {slug!r}: use lower-case words joined by '-', such as defend-by-retraining")
@@ -197,22 +197,11 @@ result.show_claims()
 _TEST = '''"""{qid}'s claims at the tiny profile."""
 from __future__ import annotations
 
-import pytest
-from conftest import assert_claim_holds
+from conftest import claim_suite
 
 CLAIMS = ["pgd_lowers_accuracy"]  # TODO: every claim the module makes, in order
 
+result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("{qid}", CLAIMS)
 
-@pytest.fixture(scope="module")
-def result(tiny_result):
-    return tiny_result("{qid}")
-
-
-def test_every_expected_claim_is_made(result):
-    assert [c.id for c in result.claims] == CLAIMS
-
-
-@pytest.mark.parametrize("claim_id", CLAIMS)
-def test_claim_holds(result, claim_id):
-    assert_claim_holds(result, claim_id)
+# TODO: tests of the invariants your tables must satisfy, using the ``result`` fixture
 '''
