@@ -9,9 +9,11 @@ rotation as an attacker's tool, and what a certified defense's guarantee covers.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import torch
 
+from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import data, metrics
@@ -43,6 +45,7 @@ class Settings:
     n_test: int
     epochs: int
     width: int
+    aug_epochs: int     # fine-tuning epochs on a transform (from the standard model)
     eval_images: int    # images attacked per defense
     steps: int          # PGD steps
     eot: int            # EOT samples per gradient for randomized defenses
@@ -52,14 +55,15 @@ class Settings:
 
 
 PROFILES = {
-    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, eval_images=64, steps=10, eot=4, angles=9,
+    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, aug_epochs=3, eval_images=64, steps=10, eot=4, angles=9,
                      cert_images=16, cert_n=64),
-    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, eval_images=200, steps=20, eot=8,
+    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, aug_epochs=4, eval_images=200, steps=20, eot=8,
                      angles=13, cert_images=40, cert_n=256),
-    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, eval_images=2000, steps=50, eot=20,
+    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, aug_epochs=10, eval_images=2000, steps=50, eot=20,
                      angles=61, cert_images=500, cert_n=10000),
 }
 EPS = 4 / 255
+CERT_ALPHA = 0.001
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -70,6 +74,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     model = trained_model(spec, split, device=device, progress=progress)
     res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps": "4/255", "model": spec.name})
     x, y = split.x_test.to(device), split.y_test.to(device)
+    res.model("standard", metrics.clean_accuracy(model, x, y), split.num_classes)
     with torch_threads(default_threads()):
         run_steps([("preprocessing defenses", lambda: preprocessing(res, cfg, spec, split, model, x, y, device,
                                                                     progress)),
@@ -84,49 +89,59 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
 def preprocessing(res: Result, cfg: Settings, spec: TrainSpec, split, model, x, y, device, progress) -> None:
     ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
     naive_adv = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=cfg.steps), ev_x, ev_y)
-    clean = metrics.clean_accuracy(model, x, y)
-    rows = [{"防御 defense": "none", "clean_untrained": clean, "clean_trained": clean,
-             "naive_attack": metrics.accuracy(metrics.predict(model, naive_adv), ev_y),
-             "adaptive_attack": metrics.accuracy(metrics.predict(model, naive_adv), ev_y), "attack_used": "PGD"}]
+    clean = metrics.predict(model, x) == y
+    none_attacked = metrics.predict(model, naive_adv) == ev_y
+    rows = [{"key": "none", "防御 defense": "none", "clean_untrained": float(clean.float().mean()),
+             "clean_trained": float(clean.float().mean()), "naive_attack": float(none_attacked.float().mean()),
+             "adaptive_attack": float(none_attacked.float().mean()), "attack_used": "PGD"}]
+    per = {}  # per-image correctness, by defense: (untrained, trained, naive, adaptive)
     for name, (_, differentiable, randomized) in T.PROACTIVE.items():
         transform = T.build(name)
         defended = Defended(model, transform).eval()
-        trained = trained_model(replace(spec, augment=name), split, device=device,
-                                progress=progress)
+        # "trained on the transform": the standard model fine-tuned on transformed images (few epochs suffice)
+        trained = trained_model(replace(spec, augment=name, epochs=cfg.aug_epochs, lr=0.05, init=spec), split,
+                                device=device, progress=progress)
+        res.model(f"trained on {name}", metrics.clean_accuracy(trained, x, y), split.num_classes)
         # the adaptive attacker differentiates through the defense: exactly where it can, by the identity
         # where it cannot (BPDA), and averages over the defense's randomness (EOT)
         through = transform if differentiable else BPDA(transform)
         eot = cfg.eot if randomized else 1
         adaptive_adv = in_batches(PGD(Defended(model, through), eps=EPS, alpha=EPS / 4, steps=cfg.steps, eot=eot),
                                   ev_x, ev_y)
-        rows.append({"防御 defense": name,
-                     "clean_untrained": metrics.accuracy(metrics.predict(defended, x), y),
-                     "clean_trained": metrics.accuracy(metrics.predict(Defended(trained, transform).eval(), x), y),
-                     "naive_attack": metrics.accuracy(metrics.predict(defended, naive_adv), ev_y),
-                     "adaptive_attack": metrics.accuracy(metrics.predict(defended, adaptive_adv), ev_y),
-                     "attack_used": ("PGD" if differentiable else "PGD+BPDA") + (f"+EOT×{eot}" if eot > 1 else "")})
+        per[name] = (metrics.predict(defended, x) == y,
+                     metrics.predict(Defended(trained, transform).eval(), x) == y,
+                     metrics.predict(defended, naive_adv) == ev_y,
+                     metrics.predict(defended, adaptive_adv) == ev_y)
+        untrained, trained_ok, naive, adaptive = per[name]
+        drop = ev.mcnemar(adaptive, naive).tests["McNemar"]
+        rows.append({"key": name, "防御 defense": name,
+                     "clean_untrained": float(untrained.float().mean()),
+                     "clean_trained": float(trained_ok.float().mean()),
+                     "naive_attack": float(naive.float().mean()), "adaptive_attack": float(adaptive.float().mean()),
+                     "attack_used": ("PGD" if differentiable else "PGD+BPDA") + (f"+EOT×{eot}" if eot > 1 else ""),
+                     "p_adaptive_vs_naive": drop,
+                     "adaptive_verdict": ("显著更低 lower" if drop < ev.ALPHA and adaptive.sum() < naive.sum() else
+                                          "显著更高 higher" if drop < ev.ALPHA else "无显著差别 no clear difference")})
     res.table("preprocessing", f"输入预处理防御：干净准确率与两种攻击者（L∞ ε=4/255，{len(ev_x)} 张图）"
               "(clean accuracy without/with training on the transform; naive vs adaptive attacker)", rows,
-              note="clean_untrained：标准模型前面加上该变换；clean_trained：用同一变换做数据增强训练的模型。"
-                   "naive_attack：对标准模型生成的 PGD（攻击者不知道防御）；adaptive_attack：穿过防御求梯度的 PGD。")
+              note="clean_untrained：标准模型前面加上该变换；clean_trained：在该变换上微调过的模型加上该变换。"
+                   "naive_attack：对标准模型生成的 PGD（攻击者不知道防御）；adaptive_attack：穿过防御求梯度的 PGD。"
+                   "p_adaptive_vs_naive：两种攻击下逐图对错的 McNemar 精确检验。")
     res.figure("defenses", grouped_bars(rows, "防御 defense", ["clean_untrained", "naive_attack", "adaptive_attack"],
                                         "accuracy", "Preprocessing defenses: clean, naive and adaptive attacker"))
-    d = rows[1:]
-    res.claim("adaptive_beats_every_defense", "自适应攻击（EOT/BPDA）下，每一种预处理防御的准确率都不高于面对不知情攻击者时",
-              "against the adaptive attacker every preprocessing defense does no better than against the naive one",
-              {"naive": [r["naive_attack"] for r in d], "adaptive": [r["adaptive_attack"] for r in d]},
-              "all(a <= n + 0.1 for a, n in zip(adaptive, naive)) and sum(adaptive) < sum(naive)")
-    res.claim("naive_numbers_overstate", "只用不知情攻击者评估会高估预处理防御：平均准确率明显更高",
-              "evaluating only against a naive attacker overstates preprocessing defenses",
-              {"mean_naive": sum(r["naive_attack"] for r in d) / len(d),
-               "mean_adaptive": sum(r["adaptive_attack"] for r in d) / len(d)},
-              "mean_naive - mean_adaptive > 0.05")
-    costly = [r for r in d if clean - r["clean_untrained"] > 0.02]
-    res.claim("training_recovers_clean_accuracy", "助教说“未针对性训练则准确率下降”：对确实掉点的变换，用同一变换训练后干净准确率回升",
-              "the TA is right: where a transform costs clean accuracy, training on it wins most of it back",
-              {"costly": [r["防御 defense"] for r in costly], "untrained": [r["clean_untrained"] for r in costly],
-               "trained": [r["clean_trained"] for r in costly]},
-              "len(costly) > 0 and sum(trained) > sum(untrained)")
+    pooled = [torch.cat([p[i] for p in per.values()]) for i in range(4)]
+    untrained, trained_ok, naive, adaptive = (float(t.float().mean()) for t in pooled)
+    res.finding("naive_numbers_overstate", f"只用不知情攻击者评估会高估预处理防御：{len(per)} 种防御平均，不知情攻击下准确率 "
+                f"{naive:.0%}，自适应攻击下 {adaptive:.0%}",
+                "evaluating only against a naive attacker overstates preprocessing defenses (mean over defenses)",
+                {"mean_naive": naive, "mean_adaptive": adaptive}, "mean_naive > mean_adaptive",
+                evidence=ev.mcnemar(pooled[2], pooled[3]), null={"mean_adaptive": naive})
+    res.finding("training_recovers_clean_accuracy", f"助教说“未针对性训练则准确率下降”：{len(per)} 种变换平均，"
+                f"在该变换上微调过的模型加上变换后的干净准确率（{trained_ok:.0%}）高于未训练的模型（{untrained:.0%}）",
+                "the TA is right: on average over the transforms, a model fine-tuned on a transform is more accurate "
+                "behind it than the untrained model",
+                {"mean_trained": trained_ok, "mean_untrained": untrained}, "mean_trained > mean_untrained",
+                evidence=ev.mcnemar(pooled[1], pooled[0]), null={"mean_trained": untrained})
 
 
 # ---------------------------------------------------------------- rotation is also an attacker's tool
@@ -138,32 +153,41 @@ def rotation_attack(res: Result, cfg: Settings, model, x, y) -> None:
                            for a in angles])                                       # (angles, N)
     rows = [{"angle": float(a), "accuracy": float(c.float().mean())} for a, c in zip(angles, correct)]
     res.table("rotation", "把旋转当攻击：逐角度准确率与“最坏角度”准确率 (rotation as an attack)", rows)
-    worst = float(correct.all(0).float().mean())
-    res.claim("rotation_is_an_attack", "旋转本身就能当攻击用：对每张图挑最坏的角度（±30° 内），准确率远低于不旋转时",
-              "rotation is an attack too: picking the worst angle within ±30° per image drops accuracy far below clean",
-              {"clean": rows[len(rows) // 2]["accuracy"], "worst_of_angles": worst, "angles_tried": cfg.angles},
-              "worst_of_angles < clean - 0.1")
+    upright = correct[int((angles == 0).nonzero())]
+    worst = correct.all(0)
+    res.finding("rotation_is_an_attack", f"旋转本身就能当攻击用：为每张图在 ±30° 内挑最坏的角度（{cfg.angles} 个角度），"
+                f"准确率从不旋转时的 {float(upright.float().mean()):.0%} 降到 {float(worst.float().mean()):.0%}",
+                "rotation is an attack too: the worst angle within ±30° per image lowers accuracy below the upright one",
+                {"upright": upright.float().mean(), "worst_of_angles": worst.float().mean(), "angles_tried": cfg.angles},
+                "worst_of_angles < upright", evidence=ev.mcnemar(worst, upright),
+                null={"worst_of_angles": float(upright.float().mean())})
 
 
 # ---------------------------------------------------------------- what a certificate covers
 def certificate_vs_attacks(res: Result, profile: str, seed: int, split, x, y, device, progress) -> None:
     cfg = PROFILES[profile]
     model = trained_model(q08_specs(Q08_PROFILES[profile], seed)[0], split, device=device, progress=progress)
+    res.model("smoothing base (q08)", metrics.clean_accuracy(model, x, y), split.num_classes)
     cx, cy = x[:cfg.cert_images], y[:cfg.cert_images]
-    label, radius = Smoothed(model, SIGMA).certify(cx, n0=16, n=cfg.cert_n, generator=torch.Generator().manual_seed(seed))
+    label, radius = Smoothed(model, SIGMA).certify(cx, n0=16, n=cfg.cert_n, alpha=CERT_ALPHA,
+                                                   generator=torch.Generator().manual_seed(seed))
     linf = PGD(model, eps=EPS, alpha=EPS / 4, steps=10)(cx, cy) - cx
     patch = PatchPGD(model, size=3, steps=20, seed=seed)(cx, cy) - cx
     l2 = lambda d: d.flatten(1).norm(dim=1)  # noqa: E731
     ok = (label == cy) & (radius > 0)
+    cap = SIGMA * NormalDist().inv_cdf(CERT_ALPHA ** (1 / cfg.cert_n))
     rows = [{"量 quantity": "认证半径 certified L2 radius (certified images)",
-             "median": float(radius[ok].median()) if ok.any() else 0.0, "max": float(radius.max())},
+             "median": float(radius[ok].median()) if ok.any() else None,
+             "max": float(radius[ok].max()) if ok.any() else None},
+            {"量 quantity": f"N={cfg.cert_n} 个样本能认证的最大半径 σ·Φ⁻¹(α^(1/N))", "median": cap, "max": cap},
             {"量 quantity": "L∞ PGD ε=4/255 扰动的 L2 范数", "median": float(l2(linf).median()),
              "max": float(l2(linf).max())},
             {"量 quantity": "3×3 补丁扰动的 L2 范数", "median": float(l2(patch).median()), "max": float(l2(patch).max())}]
-    res.table("certificate", f"随机平滑的认证半径 vs 攻击者实际使用的扰动（σ={SIGMA}，N={cfg.cert_n}）"
-              "(certified radius vs the perturbations attackers actually use)", rows)
-    res.claim("certificate_covers_less_than_attacks", "“认证防御有苛刻的前提”：证书保证的 L2 半径小于攻击者常用扰动的 L2 大小",
-              "a certificate's L2 radius is smaller than the L2 size of the perturbations attackers actually use",
-              {"max_certified_radius": rows[0]["max"], "median_linf_attack_l2": rows[1]["median"],
-               "median_patch_l2": rows[2]["median"]},
-              "max_certified_radius < median_linf_attack_l2 and max_certified_radius < median_patch_l2")
+    res.table("certificate", f"随机平滑的认证半径 vs 攻击者实际使用的扰动（σ={SIGMA}，N={cfg.cert_n}，α={CERT_ALPHA}）"
+              "(certified radius vs the perturbations attackers actually use)", rows,
+              note=f"{int(ok.sum())}/{len(cx)} 张图被认证；– 表示没有图片被认证。")
+    res.meta["certificate"] = {"cap": cap, "certified": int(ok.sum()), "images": len(cx),
+                               "median_linf_l2": rows[2]["median"], "median_patch_l2": rows[3]["median"]}
+    res.check("radius_within_cap", "证书的半径从不超过 N 个噪声样本所能给出的上限 σ·Φ⁻¹(α^(1/N))：这个上限只由 σ、N、α 决定",
+              "no certified radius exceeds σ·Φ⁻¹(α^(1/N)), a cap set by σ, N and α alone",
+              {"max_certified_radius": rows[0]["max"] or 0.0, "cap": cap}, "max_certified_radius <= cap + 1e-6")

@@ -6,25 +6,25 @@ for k = 2…6 (loop and batched), and the training-side costs as ratios to one n
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
 import torch
 
+from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import costs, data, metrics, patchcleanser as pc, repair
 from .lab.attacks import PGD, PatchPGD, in_batches
 from .lab.defenses import Defended, preprocessors
 from .lab.instrument import count_calls
+from .lab.plots import calls_vs_k, latency_vs_calls, pareto
 from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
-from .lab.smoothing import Smoothed
-from .lab.timing import time_call, torch_threads
-from .lab.train import TrainSpec, batch_transform, time_epoch, trained_model
-from .lab.plots import calls_vs_k, latency_vs_calls, pareto
+from .lab.smoothing import ABSTAIN, Smoothed
+from .lab.timing import Timing, time_call, torch_threads
+from .lab.train import TrainSpec, batch_transform, fit, trained_model
 
 QUESTION = Question(
     id="q08", slug="defense-cost", asker="黄兆辉", section="大闭环助教采纳",
@@ -42,6 +42,7 @@ class Settings:
     n_test: int
     epochs: int
     width: int              # classifier width (tiny uses a narrower net so tests stay fast)
+    at_epochs: int          # adversarial fine-tuning epochs of the PGD-AT model (from the base model)
     eval_images: int        # clean and attacked accuracy
     smooth_samples: int     # N noise samples per prediction
     smooth_images: int
@@ -52,33 +53,40 @@ class Settings:
     cert_images: int        # certified accuracy per k (k²(k²+1)/2 calls each)
     loop_images: int        # images run through both implementations
     repeats: int            # timing repeats
+    cost_batch: int         # batch size of the batched latency
     time_subset: int        # images in the timed training epochs
     at_steps: int           # PGD steps of adversarial training (timed and trained)
 
 
 PROFILES = {
-    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, eval_images=64, smooth_samples=16,
-                     smooth_images=64, certify_ns=(16, 64), certify_images=16, patch=3, pc_images=12, cert_images=2, loop_images=1, repeats=1,
-                     time_subset=256, at_steps=2),
-    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, eval_images=500, smooth_samples=64,
-                     smooth_images=300, certify_ns=(16, 64, 256), certify_images=40, patch=3, pc_images=100, cert_images=20, loop_images=3, repeats=5,
-                     time_subset=1024, at_steps=3),
-    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, eval_images=10000, smooth_samples=1000,
-                     smooth_images=1000, certify_ns=(100, 1000, 10000), certify_images=500, patch=3, pc_images=1000, cert_images=500, loop_images=20, repeats=20,
-                     time_subset=10000, at_steps=7),
+    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, at_epochs=4, eval_images=64, smooth_samples=16,
+                     smooth_images=64, certify_ns=(16, 64), certify_images=16, patch=3, pc_images=12,
+                     cert_images=4, loop_images=1, repeats=3, cost_batch=16, time_subset=256, at_steps=2),
+    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=5, eval_images=500,
+                     smooth_samples=64, smooth_images=300, certify_ns=(16, 64, 256), certify_images=40, patch=3,
+                     pc_images=100, cert_images=20, loop_images=3, repeats=5, cost_batch=64, time_subset=1024, at_steps=3),
+    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=15, eval_images=10000,
+                     smooth_samples=1000, smooth_images=1000, certify_ns=(100, 1000, 10000), certify_images=500,
+                     patch=3, pc_images=1000, cert_images=500, loop_images=20, repeats=20, cost_batch=64, time_subset=10000,
+                     at_steps=7),
 }
 KS = (2, 3, 4, 5, 6)
 EPS = 4 / 255  # the L∞ budget: 8/255 leaves a 24k-parameter CNN no room to be robust at all
 SIGMA = 0.12
 L2_EPS = 0.25
 CERT_RADIUS = 0.1
+SMOOTH_ALPHA = 0.001  # smoothing abstains unless a binomial test separates the top two classes at this level
+N0 = 16               # CERTIFY's samples for guessing the class
+PAPER_IMAGE, PAPER_PATCH = 224, 32  # PatchCleanser's main ImageNet setting (patch 2% of the image)
 
 
 def specs(cfg: Settings, seed: int) -> tuple[TrainSpec, TrainSpec]:
     """The one classifier every inference defense wraps (trained with noise and two-box cutout so that
-    smoothing and masking keep it accurate), and the PGD-AT model of the training-side defense."""
+    smoothing and masking keep it accurate), and the PGD-AT model of the training-side defense: the same
+    classifier fine-tuned on PGD examples."""
     base = TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.2, noise_sigma=SIGMA, cutout=7, seed=seed)
-    adv = TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.1, adv_eps=EPS, adv_steps=cfg.at_steps, seed=seed)
+    adv = TrainSpec(width=cfg.width, epochs=cfg.at_epochs, lr=0.1, adv_eps=EPS, adv_steps=cfg.at_steps, seed=seed,
+                    init=base)
     return base, adv
 
 
@@ -91,12 +99,17 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     at_model = trained_model(adv_spec, split, device=device, progress=progress)
     res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "device": device,
                                                    "train": base_spec.name, "n_train": cfg.n_train,
-                                                   "patch": cfg.patch})
+                                                   "patch": cfg.patch, "eps": f"{round(EPS * 255)}/255",
+                                                   "cost_batch": cfg.cost_batch})
     x, y = split.x_test.to(device), split.y_test.to(device)
+    res.model("base", metrics.clean_accuracy(model, x, y), split.num_classes)
+    res.model("PGD-AT", metrics.clean_accuracy(at_model, x, y), split.num_classes)
+    correct: dict[str, torch.Tensor] = {}  # per-image correctness under attack, by defense key
     with torch_threads(default_threads()):
-        run_steps([("inference costs", lambda: inference_costs(res, cfg, model, at_model, x, y)),
+        run_steps([("inference costs", lambda: correct.update(inference_costs(res, cfg, model, at_model, x, y))),
                    ("smoothing certificates", lambda: smoothing_certificates(res, cfg, model, x, y)),
-                   ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, split.num_classes)),
+                   ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, split.num_classes,
+                                                                 correct["patchcleanser"])),
                    ("training costs", lambda: training_costs(res, cfg, model, split, device, progress))],
                   f"q08 ({profile})", progress)
     res.figure("pareto", pareto(res.tables["inference"].rows))
@@ -104,129 +117,165 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
 
 
 # ---------------------------------------------------------------- inference: every defense, one harness
-def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> None:
+def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> dict[str, torch.Tensor]:
+    """The inference table and its claims; returns each defense's per-image correctness under its attack."""
     ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
     adv_linf = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
     adv_l2 = in_batches(PGD(model, eps=L2_EPS, alpha=L2_EPS / 4, steps=10, norm="L2"), ev_x, ev_y)
     patch_x, patch_y = x[:cfg.pc_images], y[:cfg.pc_images]
     adv_patch = in_batches(PatchPGD(model, size=cfg.patch, steps=30, tries=2, seed=res.seed), patch_x, patch_y)
     plain = lambda imgs: metrics.predict(model, imgs)  # noqa: E731
-    none_under = {"linf": metrics.accuracy(plain(adv_linf), ev_y), "l2": metrics.accuracy(plain(adv_l2), ev_y),
-                  "patch": metrics.accuracy(plain(adv_patch), patch_y)}
-    threat = {"linf": f"L∞ PGD ε={round(EPS * 255)}/255", "l2": f"L2 PGD ε={L2_EPS}",
-              "patch": f"{cfg.patch}×{cfg.patch} patch"}
-    rows = []
+    threats = {"linf": (f"L∞ PGD ε={round(EPS * 255)}/255", ev_x, ev_y, adv_linf),
+               "l2": (f"L2 PGD ε={L2_EPS}", ev_x[:cfg.smooth_images], ev_y[:cfg.smooth_images],
+                      adv_l2[:cfg.smooth_images]),
+               "patch": (f"{cfg.patch}×{cfg.patch} patch", patch_x, patch_y, adv_patch)}
+    none_correct = {k: plain(adv) == cy for k, (_, _, cy, adv) in threats.items()}
+    rows, correct = [], {}
 
-    def add(name: str, classify, base, kind: str, clean_x, clean_y, adv, extra: dict | None = None) -> None:
-        cost = costs.measure(classify, base, x, repeats=cfg.repeats)
+    def add(key: str, name: str, classify, base, kind: str, attacker: str = "non-adaptive", extra=None) -> None:
+        threat, clean_x, clean_y, adv = threats[kind]
+        cost = costs.measure(classify, base, x, repeats=cfg.repeats, batch=cfg.cost_batch)
         clean = metrics.accuracy(classify(clean_x), clean_y)
-        robust = metrics.accuracy(classify(adv), clean_y)
-        rows.append({"防御 defense": name, **cost.to_dict(), "clean_acc": clean, "threat": threat[kind],
-                     "robust_acc": robust, "undefended_robust_acc": none_under[kind],
-                     "gain": robust - none_under[kind], **(extra or {})})
+        correct[key] = classify(adv) == clean_y
+        undefended = none_correct[kind]
+        rows.append({"key": key, "防御 defense": name, **cost.to_dict(), "clean_acc": clean, "threat": threat,
+                     "attacker": attacker, "robust_acc": float(correct[key].float().mean()),
+                     "undefended_robust_acc": float(undefended.float().mean()),
+                     "gain": float(correct[key].float().mean() - undefended.float().mean()), **(extra or {})})
 
-    add("无防御 none", plain, model, "linf", ev_x, ev_y, adv_linf)
-    for name, transform in preprocessors().items():
+    add("none", "无防御 none", plain, model, "linf")
+    for key, (name, transform) in preprocessors().items():
         defended = Defended(model, transform).eval()
-        add(name, lambda imgs, d=defended: metrics.predict(d, imgs), model, "linf", ev_x, ev_y, adv_linf)
+        add(key, name, lambda imgs, d=defended: metrics.predict(d, imgs), model, "linf")
     smoothed = Smoothed(model, SIGMA)
-    sm_x, sm_y = x[:cfg.smooth_images], y[:cfg.smooth_images]
-    add(f"随机平滑 smoothing N={cfg.smooth_samples}",
-        lambda imgs: smoothed.predict(imgs, cfg.smooth_samples, generator=torch.Generator().manual_seed(res.seed)),
-        model, "l2", sm_x, sm_y, adv_l2[:cfg.smooth_images])
+    gen = lambda: torch.Generator().manual_seed(res.seed)  # noqa: E731 - the same noise for every call
+    smooth = lambda imgs: smoothed.predict(imgs, cfg.smooth_samples, SMOOTH_ALPHA, generator=gen())  # noqa: E731
+    sm_x, sm_y = threats["l2"][1:3]
+    votes = smoothed.counts(sm_x, cfg.smooth_samples, gen()).argmax(1)
+    add("smoothing", f"随机平滑 smoothing N={cfg.smooth_samples}", smooth, model, "l2",
+        extra={"abstain_rate": float((smooth(sm_x) == ABSTAIN).float().mean()),
+               "vote_acc": metrics.accuracy(votes, sm_y)})
     masks = pc.MaskSet(x.shape[-1], cfg.patch, 6)
-    add("PatchCleanser k=6", lambda imgs: pc.double_masking_batched(model, imgs, masks), model, "patch",
-        patch_x, patch_y, adv_patch)
-    at_adv = in_batches(PGD(at_model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
-    add("对抗训练 PGD-AT (白盒攻击 white-box)", lambda imgs: metrics.predict(at_model, imgs), at_model, "linf",
-        ev_x, ev_y, at_adv)
+    add("patchcleanser", "PatchCleanser k=6", lambda imgs: pc.double_masking_batched(model, imgs, masks), model,
+        "patch")
+    # the adversarially trained model faces PGD computed on itself (white-box): it has no preprocessing to hide
+    threats["linf_at"] = (threats["linf"][0], ev_x, ev_y, in_batches(PGD(at_model, eps=EPS, alpha=EPS / 4, steps=10),
+                                                                     ev_x, ev_y))
+    none_correct["linf_at"] = none_correct["linf"]
+    add("pgd_at", "对抗训练 PGD-AT", lambda imgs: metrics.predict(at_model, imgs), at_model, "linf_at",
+        attacker="white-box")
     none = rows[0]
     for r in rows:
-        r["latency_multiplier"] = r["latency_b64_ms"] / none["latency_b64_ms"]
+        r["latency_multiplier"] = r["latency_batch_ms"] / none["latency_batch_ms"]
         r["clean_cost"] = none["clean_acc"] - r["clean_acc"]
     res.table("inference", "每张图片的推理代价与换来的鲁棒性 (per-image inference cost and the robustness it buys)",
-              rows, note="延迟为中位数 (ms/图)；robust_acc 是该防御在其威胁模型下的准确率，攻击对无防御模型生成"
-                         "（非自适应），PGD-AT 行为直接攻击该模型（白盒）。")
+              rows, note="延迟为中位数（ms/图）。鲁棒准确率：攻击针对无防御模型生成（非自适应，攻击者不知道防御）；"
+                         "PGD-AT 一行的攻击直接针对该模型（白盒）。随机平滑在两类票数不能以 α=0.001 显著区分时弃权，"
+                         "弃权算错；vote_acc 是不弃权、直接取多数票时的准确率。")
+    _inference_claims(res, cfg, rows, correct, none_correct)
+    return correct
 
-    by = {r["防御 defense"]: r for r in rows}
-    preprocess = [r["latency_multiplier"] for r in rows[1:5]]
-    many_calls = [r["latency_multiplier"] for r in rows[5:7]]
-    res.claim("calls_dominate_cost", "多次调用模型的防御（随机平滑、PatchCleanser）比任何一种输入预处理都慢得多",
-              "defenses that call the model many times (smoothing, PatchCleanser) are slower than any preprocessing",
-              {"preprocessing_multipliers": [round(m, 2) for m in preprocess],
-               "many_call_multipliers": [round(m, 1) for m in many_calls]},
-              "min(many_call_multipliers) > 2 * max(preprocessing_multipliers)")
-    sm = by[f"随机平滑 smoothing N={cfg.smooth_samples}"]
-    res.claim("smoothing_calls", f"随机平滑每张图调用模型恰好 N = {cfg.smooth_samples} 次（插桩计数）",
+
+def _inference_claims(res: Result, cfg: Settings, rows, correct, none_correct) -> None:
+    by = {r["key"]: r for r in rows}
+    pre = [by[k] for k in preprocessors()]
+    many = [by["smoothing"], by["patchcleanser"]]
+    slow_pre = max(pre, key=lambda r: r["latency_batch_ms"])
+    fast_many = min(many, key=lambda r: r["latency_batch_ms"])
+    res.finding("calls_dominate_cost", f"多次调用模型的防御（随机平滑、PatchCleanser）比任何一种输入预处理都慢："
+                f"其中较快的 {fast_many['防御 defense']} 每张图 {fast_many['latency_batch_ms']:.2f} ms，"
+                f"最慢的预处理 {slow_pre['防御 defense']} {slow_pre['latency_batch_ms']:.2f} ms",
+                "defenses that call the model many times are slower than every preprocessing defense",
+                {"fastest_many_call_ms": fast_many["latency_batch_ms"], "slowest_preprocessing_ms": slow_pre["latency_batch_ms"]},
+                "fastest_many_call_ms > slowest_preprocessing_ms",
+                evidence=ev.spread("fastest_many_call_ms", fast_many["q1_batch_ms"], fast_many["q3_batch_ms"], cfg.repeats)
+                + ev.spread("slowest_preprocessing_ms", slow_pre["q1_batch_ms"], slow_pre["q3_batch_ms"], cfg.repeats),
+                null={"fastest_many_call_ms": slow_pre["latency_batch_ms"]})
+    sm = by["smoothing"]
+    res.check("smoothing_calls", f"随机平滑每张图调用模型恰好 N = {cfg.smooth_samples} 次（插桩计数）",
               "randomized smoothing calls the model exactly N times per image (instrumented)",
               {"counted_calls_per_image": sm["calls_per_image"], "N": cfg.smooth_samples},
               "counted_calls_per_image == N")
-    at = by["对抗训练 PGD-AT (白盒攻击 white-box)"]
-    res.claim("at_buys_linf", "对抗训练不增加推理代价，却在白盒 L∞ PGD 下保住了更多准确率",
-              "adversarial training adds no inference cost yet keeps more accuracy under white-box L∞ PGD",
-              {"at_robust": at["robust_acc"], "none_robust": none["robust_acc"],
-               "at_multiplier": at["latency_multiplier"], "at_clean_cost": at["clean_cost"]},
-              "at_robust > none_robust and at_multiplier < 1.5")
-    for key, row in (("jpeg", by["JPEG (q=75)"]), ("median", by["中值滤波 median 3×3"])):
-        res.claim(f"{key}_nonadaptive", f"{row['防御 defense']}：面对非自适应 PGD 的准确率高于无防御，代价是干净准确率下降"
-                  f" {row['clean_cost'] * 100:.1f} 个百分点",
-                  f"{key} beats no defense against non-adaptive PGD, at a clean-accuracy cost",
-                  {"robust": row["robust_acc"], "undefended": row["undefended_robust_acc"],
-                   "clean_cost": row["clean_cost"]}, "robust > undefended")
-    # the other defenses: their measured trade-off is stated as it came out (some buy little or nothing here);
-    # the rule checks the measurement is coherent — an attack never raises accuracy above the clean one
-    for key, row in (("bit_depth", by["位深 bit depth 3"]), ("deflection", by["像素偏转 pixel deflection"]),
-                     ("smoothing", sm), ("patchcleanser", by["PatchCleanser k=6"])):
-        res.claim(f"{key}_tradeoff", f"{row['防御 defense']}：干净准确率代价 {row['clean_cost'] * 100:.1f} 个百分点，"
-                  f"在 {row['threat']} 下准确率 {row['undefended_robust_acc'] * 100:.0f}% → {row['robust_acc'] * 100:.0f}%"
-                  f"（{row['gain'] * 100:+.0f} 点），延迟 ×{row['latency_multiplier']:.1f}",
-                  f"{key}: measured clean-accuracy cost, robustness gain and latency multiplier",
-                  {"clean_acc": row["clean_acc"], "clean_cost": row["clean_cost"], "robust_acc": row["robust_acc"],
-                   "gain": row["gain"], "latency_multiplier": row["latency_multiplier"]},
-                  "robust_acc <= clean_acc + 0.05")
+    at, none = by["pgd_at"], by["none"]
+    res.check("at_no_extra_calls", "对抗训练不增加推理时的模型调用：每张图仍只调用一次（插桩计数）",
+              "adversarial training adds no model calls at inference: one per image (instrumented)",
+              {"at_calls": at["calls_per_image"], "none_calls": none["calls_per_image"]},
+              "at_calls == none_calls == 1")
+    res.finding("at_buys_linf", f"对抗训练在白盒 L∞ PGD 下保住的准确率高于无防御模型（{at['robust_acc']:.0%} 对 "
+                f"{none['robust_acc']:.0%}，同一批 {len(correct['pgd_at'])} 张图）",
+                "adversarial training keeps more accuracy under white-box L∞ PGD than the undefended model",
+                {"at_robust": at["robust_acc"], "none_robust": none["robust_acc"]}, "at_robust > none_robust",
+                evidence=ev.mcnemar(correct["pgd_at"], none_correct["linf"]), null={"at_robust": none["robust_acc"]})
+    for key in ("jpeg", "median"):
+        row = by[key]
+        res.finding(f"{key}_nonadaptive", f"{row['防御 defense']}：面对不知道防御的 PGD，准确率高于无防御"
+                    f"（{row['robust_acc']:.0%} 对 {row['undefended_robust_acc']:.0%}）；干净准确率变化 "
+                    f"{-row['clean_cost'] * 100:+.1f} 个百分点",
+                    f"{key} beats no defense against a PGD attacker who ignores it",
+                    {"robust": row["robust_acc"], "undefended": row["undefended_robust_acc"]}, "robust > undefended",
+                    evidence=ev.mcnemar(correct[key], none_correct["linf"]), null={"robust": row["undefended_robust_acc"]})
 
 
 def smoothing_certificates(res: Result, cfg: Settings, model, x, y) -> None:
     """Cohen et al.'s CERTIFY for several N: what more model calls buy in certified L2 radius."""
     smoothed = Smoothed(model, SIGMA)
     cx, cy = x[:cfg.certify_images], y[:cfg.certify_images]
-    rows = []
+    rows, radii = [], {}
     for n in cfg.certify_ns:
         with count_calls(model) as c:
-            t0 = time.perf_counter()
-            label, radius = smoothed.certify(cx, n0=16, n=n, generator=torch.Generator().manual_seed(res.seed))
-            seconds = time.perf_counter() - t0
+            label, radius = smoothed.certify(cx, n0=N0, n=n, alpha=SMOOTH_ALPHA,
+                                             generator=torch.Generator().manual_seed(res.seed))
+        t = time_call(lambda: smoothed.certify(cx, n0=N0, n=n, alpha=SMOOTH_ALPHA,
+                                               generator=torch.Generator().manual_seed(res.seed)),
+                      warmup=0, repeats=max(1, cfg.repeats // 2))
         ok = label == cy
-        rows.append({"N": n, "calls_per_image": c.images / len(cx), "ms_per_image": seconds * 1e3 / len(cx),
-                     "max_radius_possible": SIGMA * NormalDist().inv_cdf(0.001 ** (1 / n)),
+        radii[n] = torch.where(ok, radius, torch.zeros_like(radius))  # a wrong or abstained image certifies nothing
+        rows.append({"N": n, "calls_per_image": c.images / len(cx), "ms_per_image": t.median_s * 1e3 / len(cx),
+                     "max_radius_possible": SIGMA * NormalDist().inv_cdf(SMOOTH_ALPHA ** (1 / n)),
                      "certified_acc_r0": float(ok.float().mean()),
                      f"certified_acc_r{CERT_RADIUS}": float((ok & (radius >= CERT_RADIUS)).float().mean()),
-                     "mean_radius_when_correct": float(radius[ok].mean()) if ok.any() else 0.0})
-    res.table("smoothing", f"随机平滑的认证半径与调用次数（σ={SIGMA}，{len(cx)} 张图，α=0.001）"
+                     "max_radius": float(radii[n].max()) if ok.any() else None,
+                     "mean_radius_when_correct": float(radius[ok].mean()) if ok.any() else None})
+    res.table("smoothing", f"随机平滑的认证半径与调用次数（σ={SIGMA}，{len(cx)} 张图，α={SMOOTH_ALPHA}）"
               "(randomized smoothing: certified L2 radius vs model calls)", rows,
-              note="每张图先用 16 个样本猜类别，再用 N 个样本给出 p_A 的 Clopper–Pearson 下界；半径 = σ·Φ⁻¹(p_A)。")
-    res.claim("smoothing_radius_costs_calls", "随机平滑：N 越大，能认证的 L2 半径越大，但模型调用按 16 + N 线性增长",
-              "randomized smoothing: a larger N certifies larger L2 radii, at 16 + N model calls per image",
-              {"N": list(cfg.certify_ns), "calls_per_image": [r["calls_per_image"] for r in rows],
-               "mean_radius": [r["mean_radius_when_correct"] for r in rows]},
-              "mean_radius[-1] > mean_radius[0] and all(c == 16 + n for c, n in zip(calls_per_image, N))")
+              note=f"每张图先用 {N0} 个样本猜类别，再用 N 个样本给出 p_A 的 Clopper–Pearson 下界；半径 = σ·Φ⁻¹(p_A)。"
+                   "max_radius_possible = σ·Φ⁻¹(α^{1/N})：N 个样本全部投给同一类时能认证的最大半径。"
+                   "– 表示没有图片被认证。")
+    res.check("certify_calls", f"CERTIFY 每张图调用模型恰好 {N0} + N 次（插桩计数）",
+              f"CERTIFY calls the model exactly {N0} + N times per image (instrumented)",
+              {"N": list(cfg.certify_ns), "calls_per_image": [r["calls_per_image"] for r in rows], "n0": N0},
+              "all(c == n0 + n for c, n in zip(calls_per_image, N))")
+    res.check("radius_within_cap", "认证半径从不超过 N 个样本所能给出的上限 σ·Φ⁻¹(α^{1/N})",
+              "no certified radius exceeds the cap σ·Φ⁻¹(α^(1/N)) that N samples allow",
+              {"max_radius": [r["max_radius"] or 0.0 for r in rows], "cap": [r["max_radius_possible"] for r in rows]},
+              "all(m <= c + 1e-6 for m, c in zip(max_radius, cap))")
+    lo, hi = cfg.certify_ns[0], cfg.certify_ns[-1]
+    res.finding("more_samples_larger_radius", f"N 从 {lo} 增加到 {hi}，同一批图片的平均认证半径变大"
+                f"（{float(radii[lo].mean()):.3f} → {float(radii[hi].mean()):.3f}，未认证记 0），调用次数随之增加",
+                "more noise samples certify larger L2 radii on the same images (uncertified counts as 0)",
+                {"mean_radius_small_n": radii[lo].mean(), "mean_radius_large_n": radii[hi].mean()},
+                "mean_radius_large_n > mean_radius_small_n",
+                evidence=ev.wilcoxon(radii[hi].tolist(), radii[lo].tolist()),
+                null={"mean_radius_large_n": float(radii[lo].mean())})
 
 
 # ---------------------------------------------------------------- PatchCleanser: calls vs k, loop vs batched
-def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: int) -> None:
+def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: int,
+                        correct_under_patch: torch.Tensor) -> None:
+    """``correct_under_patch``: PatchCleanser's (k=6) per-image correctness on the patch-attacked images."""
     n = x.shape[-1]
     rows, loop_rows = [], []
+    px, py = x[:cfg.pc_images], y[:cfg.pc_images]
+    cx, cy = px[:cfg.cert_images], py[:cfg.cert_images]   # certified on the images the patch attack also uses
     for k in KS:
         masks = pc.MaskSet(n, cfg.patch, k)
-        px, py = x[:cfg.pc_images], y[:cfg.pc_images]
         calls, seconds, pred = [], [], []
-        for img in px:  # image by image: each image's own call count and batch-1 latency
+        for img in px:  # image by image: each image's own call count and batch-1 latency, from one timed run
             with count_calls(model) as c:
-                t0 = time.perf_counter()
-                pred.append(pc.double_masking_batched(model, img[None], masks))
-                seconds.append(time.perf_counter() - t0)
+                t = time_call(lambda: pred.append(pc.double_masking_batched(model, img[None], masks)), warmup=0,
+                              repeats=1)
             calls.append(c.images)
-        cx, cy = x[:cfg.cert_images], y[:cfg.cert_images]
+            seconds.append(t.median_s)
         with count_calls(model) as cc:
             pair_correct = pc.two_mask_predictions(model, cx, masks) == cy[:, None]
         cert = pair_correct.all(1)
@@ -237,7 +286,8 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
         with count_calls(adversary) as worst_loop:
             pc.double_masking_loop(adversary, probe, masks)
         calls_np = np.array(calls)
-        rows.append({"k": k, "masks": len(masks), "mask_px": masks.mask_size, "min_calls": int(calls_np.min()),
+        rows.append({"k": k, "masks": len(masks), "mask_px": masks.mask_size,
+                     "mask_area": masks.mask_size ** 2 / n ** 2, "min_calls": int(calls_np.min()),
                      "mean_calls": float(calls_np.mean()), "max_calls": int(calls_np.max()),
                      "first_round_only": float((calls_np == len(masks)).mean()),
                      "worst_case_formula": pc.worst_case_calls(k, num_classes),
@@ -246,38 +296,50 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
                      "cert_formula": pc.certification_calls(k),
                      "pc_acc": metrics.accuracy(torch.cat(pred), py),
                      # certify_* certify for the true label, so certified implies correct
-                     "certified_acc": float(cert.float().mean()),
+                     "certified_acc": float(cert.float().mean()), "certified": cert,
                      "two_mask_acc": float(pair_correct.float().mean()),
+                     "two_mask_acc_per_image": pair_correct.float().mean(1).tolist(),
                      "latency_b1_ms": float(np.median(seconds)) * 1e3,
                      "calls_per_image": calls, "seconds_per_image": seconds})
         loop_rows.append(_loop_vs_batched(cfg, model, x, y, masks, k))
+    hidden = ("calls_per_image", "seconds_per_image", "certified", "two_mask_acc_per_image")
     res.table("patchcleanser", f"PatchCleanser：模型调用次数随 k 的变化（补丁 {cfg.patch}×{cfg.patch} 像素，{num_classes} 类）"
-              " (model calls vs k)", [{k: v for k, v in r.items() if k not in ("calls_per_image", "seconds_per_image")} for r in rows])
+              " (model calls vs k)", [{c: v for c, v in r.items() if c not in hidden} for r in rows])
     k6 = np.array(rows[-1]["calls_per_image"])
     res.table("calls_distribution", f"k=6 时每张图的模型调用次数分布（{len(k6)} 张测试图）(measured calls per image, k=6)",
               [{"calls": int(v), "images": int((k6 == v).sum()), "fraction": float((k6 == v).mean())}
                for v in np.unique(k6)])
-    res.table("loop_vs_batched", "逐掩码循环 vs 批量实现 (mask-by-mask loop vs batched)", loop_rows)
+    res.table("loop_vs_batched", "逐掩码循环 vs 批量实现 (mask-by-mask loop vs batched)",
+              [{c: v for c, v in r.items() if not isinstance(v, Timing)} for r in loop_rows])
+    paper = pc.MaskSet(PAPER_IMAGE, PAPER_PATCH, 6)
+    res.meta["paper_mask"] = {"image": PAPER_IMAGE, "patch": PAPER_PATCH, "mask_px": paper.mask_size,
+                              "mask_area": paper.mask_size ** 2 / PAPER_IMAGE ** 2,
+                              "patch_area": PAPER_PATCH ** 2 / PAPER_IMAGE ** 2, "our_patch_area": cfg.patch ** 2 / n ** 2}
     res.figure("calls_vs_k", calls_vs_k(rows))
     res.figure("latency_vs_calls", latency_vs_calls(rows))
-    by_k = {r["k"]: r for r in rows}
+    _patchcleanser_claims(res, cfg, rows, loop_rows, n, correct_under_patch[:len(cx)])
 
-    res.claim("first_round_is_k2", "第一轮恰好调用 k² 次：每个 k 下，调用最少的图片都正好是 k² 次，没有更少的",
-              "the first round costs exactly k² calls: for every k the cheapest image costs exactly k²",
-              {"min_calls": [r["min_calls"] for r in rows], "k_squared": [r["masks"] for r in rows]},
-              "min_calls == k_squared")
+
+def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int, correct_under_patch) -> None:
+    by_k = {r["k"]: r for r in rows}
     k6 = by_k[6]
-    res.claim("first_round_usually_enough", "k=6 时最常见的调用次数就是第一轮的 36 次，平均调用远低于最坏情况（< 25%）",
-              "at k=6 the most common cost is the first round's 36 calls, and the mean is far below the worst case",
-              {"most_common_calls": int(np.bincount(k6["calls_per_image"]).argmax()), "k_squared": k6["masks"],
-               "fraction_first_round_only": k6["first_round_only"], "mean_calls": k6["mean_calls"],
-               "worst_case": k6["worst_case_formula"]},
-              "most_common_calls == k_squared and mean_calls < 0.25 * worst_case")
-    res.claim("course_nine_is_3x3", "课程说“至少 inference 九次”：实测 9 次只对应 3×3 掩码集；论文默认的 6×6 至少 36 次",
-              "the course's 'at least nine inferences' is the 3×3 case; the paper's 6×6 default costs at least 36",
-              {"min_calls_k3": by_k[3]["min_calls"], "min_calls_k6": by_k[6]["min_calls"]},
+    res.check("first_round_is_k2", "没有哪张图少于 k² 次调用：第一轮总要把 k² 个单掩码图像各分类一次",
+              "no image costs fewer than k² calls: the first round classifies all k² one-mask images",
+              {"min_calls": [r["min_calls"] for r in rows], "k_squared": [r["masks"] for r in rows]},
+              "all(m >= k for m, k in zip(min_calls, k_squared))")
+    res.check("course_nine_is_3x3", f"课程说“至少 inference 九次”：实测 k=3 时最少 {by_k[3]['min_calls']} 次，"
+              f"论文默认的 k=6 最少 {k6['min_calls']} 次",
+              "the course's 'at least nine inferences' is the 3×3 mask set; the paper's 6×6 default costs at least 36",
+              {"min_calls_k3": by_k[3]["min_calls"], "min_calls_k6": k6["min_calls"]},
               "min_calls_k3 == 9 and min_calls_k6 == 36")
-    res.claim("worst_case_reached", "专门构造的“处处不一致”模型让调用次数恰好达到最坏情况 k² + (k² − ⌈k²/C⌉)·k²（两种实现）",
+    res.finding("mean_far_below_worst", f"k=6 时平均每张图调用 {k6['mean_calls']:.0f} 次，不到最坏情况"
+                f" {k6['worst_case_formula']:,} 次的四分之一（{k6['first_round_only']:.0%} 的图片第一轮即结束）",
+                "at k=6 the mean cost per image is below a quarter of the worst case",
+                {"mean_calls": k6["mean_calls"], "worst_case": k6["worst_case_formula"]},
+                "mean_calls < 0.25 * worst_case",
+                evidence=ev.mean_interval(k6["calls_per_image"], "mean_calls"),
+                null={"mean_calls": k6["worst_case_formula"]})
+    res.check("worst_case_reached", "专门构造的“处处不一致”模型让调用次数恰好达到最坏情况 k² + (k² − ⌈k²/C⌉)·k²（两种实现）",
               "a model built to disagree reaches the worst case k² + (k² − ⌈k²/C⌉)·k² exactly, in both implementations",
               {"counted": [r["worst_case_counted"] for r in rows], "counted_loop": [r["worst_case_counted_loop"]
                for r in rows], "formula": [r["worst_case_formula"] for r in rows]},
@@ -285,112 +347,111 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
     many = pc.DisagreeingModel(pc.MaskSet(n, cfg.patch, 6), 40)
     with count_calls(many) as c40:
         pc.double_masking_batched(many, torch.full((1, 3, n, n), 0.25), pc.MaskSet(n, cfg.patch, 6))
-    res.claim("worst_case_many_classes", "类别数 ≥ 36 时 k=6 的最坏情况为 1,296 次（实测）",
-              "with ≥ 36 classes the k=6 worst case is 1,296 calls (counted)",
+    res.check("worst_case_many_classes", f"类别数 ≥ 36 时 k=6 的最坏情况为 {c40.images:,} 次（实测，40 类）",
+              "with ≥ 36 classes the k=6 worst case is k⁴ = 1,296 calls (counted with 40 classes)",
               {"counted_40_classes": c40.images, "formula": pc.worst_case_calls(6, 40)}, "counted_40_classes == formula")
-    res.claim("no_input_exceeds_worst", "真实测试图片的调用次数从不超过最坏情况上界",
+    res.check("no_input_exceeds_worst", "真实测试图片的调用次数从不超过最坏情况上界",
               "no real test image exceeds the worst-case bound",
               {"max_calls": [r["max_calls"] for r in rows], "bound": [r["worst_case_formula"] for r in rows]},
               "all(m <= b for m, b in zip(max_calls, bound))")
-    res.claim("certification_calls", "认证一张图片需要全部 k²(k²+1)/2 个双掩码预测（k=6 时 666 次，实测）",
-              "certifying one image takes all k²(k²+1)/2 two-mask predictions (666 at k=6, counted)",
+    res.check("certification_calls", f"认证一张图片需要全部 k²(k²+1)/2 个双掩码预测（k=6 时实测 "
+              f"{k6['cert_calls_per_image']:,.0f} 次）",
+              "certifying one image takes all k²(k²+1)/2 two-mask predictions (counted)",
               {"counted": [r["cert_calls_per_image"] for r in rows], "formula": [r["cert_formula"] for r in rows]},
               "counted == formula")
-    res.claim("loop_equals_batched", "批量实现与逐掩码循环给出完全相同的预测与认证结果",
+    res.check("loop_equals_batched", "批量实现与逐掩码循环给出完全相同的预测与认证结果",
               "batched and loop implementations give identical predictions and certificates",
               {"prediction_mismatches": sum(r["prediction_mismatches"] for r in loop_rows),
                "certificate_mismatches": sum(r["certificate_mismatches"] for r in loop_rows),
                "images_compared": sum(r["images"] for r in loop_rows)},
               "prediction_mismatches == 0 and certificate_mismatches == 0 and images_compared > 0")
-    res.claim("batched_faster", "批量实现比逐掩码循环快（同一次运行中测得的速度比）",
-              "the batched implementation is faster than the loop (ratio measured in one run)",
-              {"speedups": [round(r["speedup"], 1) for r in loop_rows]}, "min(speedups) > 1 and max(speedups) > 2")
+    slowest = min(loop_rows, key=lambda r: r["speedup"])
+    res.finding("batched_faster", f"批量实现在每个 k 下都比逐掩码循环快（同一次运行中测得，最小加速比 "
+                f"×{slowest['speedup']:.1f}，k={slowest['k']}）",
+                "the batched implementation is faster than the loop at every k (ratio measured in one run)",
+                {"smallest_speedup": slowest["speedup"]}, "smallest_speedup > 1",
+                evidence=ev.ratio_spread("smallest_speedup", slowest["loop_timing"], slowest["batched_timing"]),
+                null={"smallest_speedup": 1.0})
     all_calls = [c for r in rows for c in r["calls_per_image"]]
     all_seconds = [t for r in rows for t in r["seconds_per_image"]]
-    mean_ms = [float(np.mean(r["seconds_per_image"])) * 1e3 for r in rows]
-    res.claim("latency_rises_with_calls", "延迟随模型调用次数上升：各 k 的平均延迟与平均调用次数同序，逐图延迟也与调用次数正相关",
-              "latency rises with model calls: mean latency per k follows mean calls, and per image too",
-              {"mean_calls": [r["mean_calls"] for r in rows], "mean_latency_ms": mean_ms,
-               "rank_correlation_by_k": _spearman([r["mean_calls"] for r in rows], mean_ms),
-               "rank_correlation_per_image": _spearman(all_calls, all_seconds)},
-              "rank_correlation_by_k >= 0.9 and rank_correlation_per_image > 0.5")
-    res.claim("certification_needs_every_pair", "认证要求全部 666 个双掩码预测都正确：即使单个双掩码预测的准确率很高，"
-              "能被认证的图片也少得多",
-              "certification needs all 666 two-mask predictions right: certified accuracy is far below the accuracy of "
-              "a single two-mask prediction", {"two_mask_acc_k6": k6["two_mask_acc"], "certified_k6": k6["certified_acc"]},
-              "certified_k6 < two_mask_acc_k6 - 0.2")
-    res.claim("certified_below_empirical", "认证准确率是下界：不高于补丁攻击下的实测准确率",
-              "certified accuracy is a lower bound: never above accuracy under the patch attack",
-              {"certified_k6": by_k[6]["certified_acc"],
-               "empirical_k6": _row(res, "inference", "PatchCleanser k=6")["robust_acc"]},
-              "certified_k6 <= empirical_k6")
+    rho, rho_evidence = ev.spearman(all_calls, all_seconds, "rank_correlation")
+    res.finding("latency_rises_with_calls", f"逐图延迟随模型调用次数上升：{len(all_calls)} 次逐图测量中两者的 "
+                f"Spearman 秩相关为 {rho:.2f}",
+                "per-image latency rises with the number of model calls (positive Spearman correlation)",
+                {"rank_correlation": rho}, "rank_correlation > 0", evidence=rho_evidence,
+                null={"rank_correlation": 0.0})
+    res.finding("few_certified", f"在我们的小 CNN 上，单个双掩码预测多数是对的（{k6['two_mask_acc']:.0%}），"
+                f"但能被认证的图片不到一半（k=6：{k6['certified_acc']:.0%}，{len(k6['certified'])} 张）：认证要全部 "
+                f"{k6['cert_formula']} 个双掩码预测都对",
+                "on our small CNN most single two-mask predictions are right, yet fewer than half the images are "
+                "certified: certification needs every pair right",
+                {"two_mask_acc": k6["two_mask_acc"], "certified_acc": k6["certified_acc"]},
+                "two_mask_acc > 0.5 and certified_acc < 0.5",
+                evidence=ev.mean_interval(k6["two_mask_acc_per_image"], "two_mask_acc")
+                + ev.proportion(int(k6["certified"].sum()), len(k6["certified"]), "certified_acc"),
+                null={"certified_acc": k6["two_mask_acc"]})
+    res.check("certified_survive_attack", f"被认证的图片在补丁攻击下都被 PatchCleanser 分对（k=6，本次 "
+              f"{int(k6['certified'].sum())} 张被认证）：证书是对这些图片的保证",
+              "every certified image is classified correctly by PatchCleanser under the patch attack",
+              {"certified": int(k6["certified"].sum()),
+               "certified_and_correct_under_attack": int((k6["certified"] & correct_under_patch.cpu()).sum())},
+              "certified_and_correct_under_attack == certified")
 
 
 def _loop_vs_batched(cfg: Settings, model, x, y, masks: pc.MaskSet, k: int) -> dict:
     lx, ly = x[:cfg.loop_images], y[:cfg.loop_images]
-    t0 = time.perf_counter()
-    p_loop = pc.double_masking_loop(model, lx, masks)
+    p_loop, p_batch = pc.double_masking_loop(model, lx, masks), pc.double_masking_batched(model, lx, masks)
     c_loop = pc.certify_loop(model, lx[:1], ly[:1], masks)
-    t_loop = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    p_batch = pc.double_masking_batched(model, lx, masks)
     c_batch = pc.certify_batched(model, lx[:1], ly[:1], masks)
-    t_batch = time.perf_counter() - t0
-    return {"k": k, "images": len(lx), "loop_s": t_loop, "batched_s": t_batch, "speedup": t_loop / t_batch,
+    reps = max(1, cfg.repeats // 2)
+    t_loop = time_call(lambda: pc.double_masking_loop(model, lx, masks), warmup=0, repeats=reps)
+    t_batch = time_call(lambda: pc.double_masking_batched(model, lx, masks), warmup=1, repeats=reps)
+    return {"k": k, "images": len(lx), "loop_s": t_loop.median_s, "batched_s": t_batch.median_s,
+            "speedup": t_loop.median_s / t_batch.median_s, "loop_timing": t_loop, "batched_timing": t_batch,
             "prediction_mismatches": int((p_loop != p_batch).sum()),
             "certificate_mismatches": int((c_loop != c_batch).sum())}
-
-
-def _row(res: Result, table: str, name: str) -> dict:
-    return next(r for r in res.tables[table].rows if r["防御 defense"] == name)
-
-
-def _spearman(a: list[float], b: list[float]) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    # rounded: a correlation of exactly 0.9 must not compute as 0.8999999999999998 and fail a ">= 0.9" rule
-    return round(float(np.corrcoef(ra, rb)[0, 1]), 6)
 
 
 # ---------------------------------------------------------------- training side: ratios to a normal epoch
 def training_costs(res: Result, cfg: Settings, model, split: data.Split, device: str, progress) -> None:
     xs, ys = split.x_train[:cfg.time_subset].to(device), split.y_train[:cfg.time_subset].to(device)
     clean_x, clean_y = xs[: max(32, len(xs) // 10)], ys[: max(32, len(xs) // 10)]  # a 10% clean set
-    fresh = lambda: repair.copy_model(model)  # noqa: E731 - same starting weights for every timing
-    kw = dict(batch_size=128, progress=progress)
-    # the first epoch of a process pays one-off costs (thread pools, allocator): warm up, then take a median
-    normal = time_call(lambda: time_epoch(fresh(), xs, ys, **kw), warmup=1, repeats=3).median_s
     at_spec = specs(cfg, res.seed)[1]
-    t = {
-        "一个正常训练 epoch (normal epoch)": normal,
-        "微调 fine-tuning (10% 干净数据 × 5 epochs)": _timed(lambda: repair.fine_tune(
-            fresh(), clean_x, clean_y, epochs=5, progress=progress)),
-        "精剪 fine-pruning (剪枝 + 同样的微调)": _timed(lambda: _fine_prune(fresh(), clean_x, clean_y, progress)),
-        f"对抗训练 PGD-AT 一个 epoch ({cfg.at_steps} 步 PGD)": time_epoch(
-            fresh(), xs, ys, perturb=batch_transform(at_spec), **kw),
-        "对抗训练 PGD-AT 一个 epoch (7 步 PGD, Madry 设置)": time_epoch(
-            fresh(), xs, ys, perturb=batch_transform(replace(at_spec, adv_steps=7)), **kw),
+
+    def epoch(perturb=None):
+        return lambda m: fit(m, xs, ys, epochs=1, batch_size=128, perturb=perturb, progress=False)
+
+    jobs = {
+        "normal": ("一个正常训练 epoch (normal epoch)", epoch()),
+        "fine_tune": ("微调 fine-tuning (10% 干净数据 × 5 epochs)",
+                      lambda m: repair.fine_tune(m, clean_x, clean_y, epochs=5, progress=False)),
+        "fine_prune": ("精剪 fine-pruning (剪枝 + 同样的微调)",
+                       lambda m: repair.fine_prune(m, m.features, clean_x, clean_y, epochs=5, progress=False)),
+        "pgd_at": (f"对抗训练 PGD-AT 一个 epoch ({cfg.at_steps} 步 PGD)", epoch(batch_transform(at_spec))),
+        "pgd_at7": ("对抗训练 PGD-AT 一个 epoch (7 步 PGD, Madry 设置)",
+                    epoch(batch_transform(replace(at_spec, adv_steps=7)))),
     }
-    rows = [{"训练侧防御 training-side defense": name, "seconds": s, "ratio_to_normal_epoch": s / normal}
-            for name, s in t.items()]
-    res.table("training", f"训练侧代价（{len(xs)} 张图，相对一个正常 epoch）(training-side cost as ratio to one epoch)",
-              rows)
-    ratios = {r["训练侧防御 training-side defense"]: r["ratio_to_normal_epoch"] for r in rows}
-    pgd7 = ratios["对抗训练 PGD-AT 一个 epoch (7 步 PGD, Madry 设置)"]
-    res.claim("pgd_at_epoch_cost", "一个 7 步 PGD 对抗训练 epoch 的耗时是正常 epoch 的数倍（课程只说“慢很多”）",
-              "one epoch of 7-step PGD-AT costs several normal epochs (the course only says 'much slower')",
-              {"ratio": pgd7}, "ratio > 3")
-    res.claim("at_costlier_than_repair", "对抗训练一个 epoch 比在小干净集上微调或精剪更贵",
-              "one PGD-AT epoch costs more than fine-tuning or fine-pruning on a small clean set",
-              {"pgd7": pgd7, "fine_tune": ratios["微调 fine-tuning (10% 干净数据 × 5 epochs)"],
-               "fine_prune": ratios["精剪 fine-pruning (剪枝 + 同样的微调)"]},
-              "pgd7 > fine_tune and pgd7 > fine_prune")
-
-
-def _fine_prune(model, x, y, progress) -> None:
-    repair.fine_prune(model, model.features, x, y, epochs=5, progress=progress)
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    # every row timed the same way: a fresh copy of the same weights per call, one warm-up, then repeats
+    timings = {key: time_call(lambda fn=fn: fn(repair.copy_model(model)), warmup=1, repeats=cfg.repeats)
+               for key, (_, fn) in jobs.items()}
+    normal = timings["normal"]
+    rows = [{"key": key, "训练侧防御 training-side defense": name, "seconds": timings[key].median_s,
+             "iqr_s": timings[key].iqr_s, "ratio_to_normal_epoch": timings[key].median_s / normal.median_s}
+            for key, (name, _) in jobs.items()]
+    res.table("training", f"训练侧代价（{len(xs)} 张图，相对一个正常 epoch；每行 {cfg.repeats} 次计时的中位数）"
+              "(training-side cost as ratio to one epoch)", rows)
+    ratio = {r["key"]: r["ratio_to_normal_epoch"] for r in rows}
+    res.finding("pgd_at_epoch_cost", f"一个 7 步 PGD 对抗训练 epoch 的耗时超过正常 epoch 的 3 倍（实测 "
+                f"{ratio['pgd_at7']:.1f} 倍；课程只说“慢很多”）",
+                "one epoch of 7-step PGD-AT costs more than three normal epochs (the course only says 'much slower')",
+                {"ratio": ratio["pgd_at7"]}, "ratio > 3",
+                evidence=ev.ratio_spread("ratio", timings["pgd_at7"], normal), null={"ratio": 1.0})
+    res.finding("at_costlier_than_repair", f"对抗训练一个 epoch（{ratio['pgd_at7']:.1f} 倍）比在 10% 干净数据上微调"
+                f"（{ratio['fine_tune']:.2f} 倍）或精剪（{ratio['fine_prune']:.2f} 倍）更贵",
+                "one PGD-AT epoch costs more than fine-tuning or fine-pruning on a small clean set",
+                {"pgd7": ratio["pgd_at7"], "fine_tune": ratio["fine_tune"], "fine_prune": ratio["fine_prune"]},
+                "pgd7 > fine_tune and pgd7 > fine_prune",
+                evidence=ev.ratio_spread("pgd7", timings["pgd_at7"], normal)
+                + ev.ratio_spread("fine_tune", timings["fine_tune"], normal)
+                + ev.ratio_spread("fine_prune", timings["fine_prune"], normal),
+                null={"pgd7": ratio["fine_tune"]})

@@ -51,7 +51,7 @@ print(f"profile={result.profile}, seed={result.seed}, threads={result.meta['thre
 # （非自适应攻击；知道防御的自适应攻击见 q03，[@athalye2018obfuscated]），随机平滑面对 L2 攻击，PatchCleanser 面对补丁攻击。
 
 # %%
-result.show("inference", ["防御 defense", "latency_b1_ms", "latency_b64_ms", "latency_multiplier", "throughput",
+result.show("inference", ["防御 defense", "latency_b1_ms", "latency_batch_ms", "latency_multiplier", "throughput",
                           "peak_mb", "calls_per_image"])
 
 # %%

@@ -1,6 +1,7 @@
 """The ``answers`` command: list the answers, run one, check the spine, scaffold a new one.
 
-Exit codes: 0 success; 1 a claim does not hold / the spine check found problems; 2 bad input (unknown id,
+Exit codes: 0 success; 1 a check fails, a finding lacks its wanted outcome at this profile, a model is
+unhealthy, or the spine check found problems; 2 bad input (unknown id,
 profile, seed or device — one line naming the valid choices)."""
 from __future__ import annotations
 
@@ -51,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     run = sub.add_parser("run", help="run one answer and print its tables and claims",
                          description="Run an answer's experiment; prints its tables and claims (✓/✗). "
-                         "Exit 1 if a claim does not hold.")
+                         "Exit 1 if a check fails or a finding does not have its wanted outcome.")
     run.add_argument("id", help="question id, e.g. q08 (see 'answers list')")
     run.add_argument("--profile", default="site", choices=PROFILES,
                      help="tiny: seconds, for tests; site: what the site shows (≤ 1 min); full: paper scale")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed ⇒ same numbers")
     run.add_argument("--device", type=_device, default="cpu", help="torch device (default cpu)")
-    run.add_argument("--json", action="store_true", help="print the result as JSON (claims with values and "
-                     "whether each holds)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON (claims with kind, outcome, "
+                     "values and evidence; models with clean accuracy)")
     run.add_argument("--figures", metavar="DIR", help="also save the figures as PNG files in DIR")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     chk = sub.add_parser("check", help="verify the spine (pages, tests, citations, course coverage)",
@@ -128,7 +129,10 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_result(result)
-    return EXIT_OK if result.all_hold else EXIT_FAILED
+    problems = result.problems()
+    for line in problems if not args.json else ():
+        print(f"answers: {line}", file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def _print_result(result) -> None:
@@ -148,12 +152,25 @@ def _print_result(result) -> None:
         console.print(t)
         if tab.note:
             console.print(tab.note, style="dim")
-    held = sum(c.holds for c in result.claims)
-    console.print(f"\n[bold]claims: {held}/{len(result.claims)} hold[/bold]")
-    for c in result.claims:
-        mark = "[green]✓[/green]" if c.holds else "[red]✗[/red]"
-        vals = ", ".join(f"{k}={fmt(v)}" for k, v in c.values.items())
-        console.print(f"{mark} {c.id}: {c.zh}\n    {c.en}\n    [dim]{vals}  ⟸ {c.rule}[/dim]")
+    marks = {"holds": "[green]✓[/green]", "fails": "[red]✗[/red]", "inconclusive": "[yellow]?[/yellow]"}
+    for kind, heading in (("finding", "findings (结论)"), ("check", "checks (自检)")):
+        claims = [c for c in result.claims if c.kind == kind]
+        if not claims:
+            continue
+        counts = ", ".join(f"{sum(c.outcome == o for c in claims)} {o}" for o in marks)
+        console.print(f"\n[bold]{heading}: {counts}[/bold]")
+        for c in claims:
+            vals = ", ".join(f"{k}={fmt(v)}" for k, v in c.values.items())
+            extra = ""
+            if c.evidence is not None:
+                extra = f"\n    [dim]evidence: {c.evidence.describe()}[/dim]"
+            if c.expected:
+                extra += f"\n    [dim]expected: {c.expected}[/dim]"
+            if c.confound:
+                extra += f"\n    [dim]{c.confound}[/dim]"
+            console.print(f"{marks[c.outcome]} {c.id}: {c.zh}\n    {c.en}\n    [dim]{vals}  ⟸ {c.rule}[/dim]{extra}")
+    for m in result.meta.get("models", []):
+        console.print(f"[dim]model {m['name']}: clean accuracy {m['clean_acc']:.3f}[/dim]")
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from .evidence import Evidence
+
 _RULE_FUNCS = {"abs": abs, "min": min, "max": max, "all": all, "any": any, "len": len, "sum": sum,
                "round": round, "zip": zip, "isclose": math.isclose}
 _ALLOWED_NODES = (
@@ -58,26 +60,98 @@ def _plain(v: Any) -> Any:
     return v
 
 
+KINDS = ("check", "finding")
+OUTCOMES = ("holds", "fails", "inconclusive")
+#: a model a finding rests on must reach this multiple of chance accuracy (0.5 for ten classes)
+HEALTHY_TIMES_CHANCE = 5
+#: two models compared by a finding may differ by at most this much clean accuracy (else: confounded)
+MATCHED_ACCURACY = 0.10
+
+
+def _evaluate(tree: ast.Expression, name: str, values: Mapping[str, Any]) -> bool:
+    env = {"__builtins__": {}, **_RULE_FUNCS, **values}
+    return bool(eval(compile(tree, f"<claim {name}>", "eval"), env))  # noqa: S307 - checked AST
+
+
 @dataclass
 class Claim:
-    """A statement (Chinese first, English summary) decided by ``rule`` evaluated over ``values``."""
+    """A statement (Chinese first, English summary) decided by ``rule`` evaluated over measured ``values``.
+
+    ``kind="check"``: an invariant of the code (loop = batched, counted calls = formula); its outcome is
+    "holds" or "fails" and it must hold at every profile. ``kind="finding"``: a statement about the world,
+    decided with its ``evidence`` (see :mod:`answers.kb.evidence`): "holds", "fails" or "inconclusive".
+    ``null`` gives values under which the sentence would be false (no effect); a rule that still accepts them
+    has slack and is refused. ``expected`` declares an outcome other than "holds" that the page explains.
+    ``compares`` names models whose clean accuracies must lie within :data:`MATCHED_ACCURACY` of each other
+    (set by :meth:`Result.finding`); a comparison of mismatched models is inconclusive, never a finding."""
 
     id: str
     zh: str
     en: str
     values: dict[str, Any]
     rule: str
-    holds: bool = field(init=False)
+    kind: str = "check"
+    evidence: Evidence | None = None
+    null: dict[str, Any] | None = None
+    expected: str | None = None
+    confound: str | None = None
+    outcome: str = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be one of {KINDS}, not {self.kind!r}")
+        if self.expected is not None and (self.kind != "finding" or self.expected not in OUTCOMES):
+            raise ValueError(f"claim {self.id!r}: only a finding may declare an expected outcome, one of {OUTCOMES}")
+        if self.kind == "finding" and self.evidence is None:
+            raise ValueError(f"finding {self.id!r} needs its evidence (n, a test or an interval)")
         self.values = {k: _plain(v) for k, v in self.values.items()}
         tree = _check_rule(self.rule, list(self.values))
-        env = {"__builtins__": {}, **_RULE_FUNCS, **self.values}
-        self.holds = bool(eval(compile(tree, f"<claim {self.id}>", "eval"), env))  # noqa: S307 - checked AST
+        if self.null is not None:
+            unknown = sorted(set(self.null) - set(self.values))
+            if unknown:
+                raise RuleError(f"claim {self.id!r}: null case names {unknown}, which are not among its values")
+            if _evaluate(tree, self.id, {**self.values, **_plain(self.null)}):
+                raise RuleError(f"claim {self.id!r}: rule {self.rule!r} also holds in the null case {self.null}: "
+                                "it has slack, so its sentence could be false while it shows ✓")
+        point = _evaluate(tree, self.id, self.values)
+        if self.kind == "check":
+            self.outcome = "holds" if point else "fails"
+        elif self.confound is None and self.evidence.decided(lambda v: _evaluate(tree, self.id, v), self.values):
+            self.outcome = "holds" if point else "fails"
+        else:
+            self.outcome = "inconclusive"
+
+    @property
+    def holds(self) -> bool:
+        return self.outcome == "holds"
+
+    @property
+    def wanted(self) -> str:
+        """The outcome this claim should have at the site profile."""
+        return self.expected or "holds"
+
+    def problem(self, profile: str) -> str | None:
+        """Why this claim is not acceptable at ``profile`` (None if it is). Checks must hold everywhere;
+        at the site and full profiles a finding must have its wanted outcome; at tiny (a few dozen images)
+        a finding may be inconclusive but must not fail unless that is what it declares."""
+        if self.kind == "check":
+            return None if self.holds else "check fails"
+        if profile == "tiny":
+            return "finding fails" if self.outcome == "fails" and self.wanted != "fails" else None
+        return None if self.outcome == self.wanted else f"finding is {self.outcome}, expected {self.wanted}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "zh": self.zh, "en": self.en, "rule": self.rule, "values": self.values,
-                "holds": self.holds}
+        out = {"id": self.id, "kind": self.kind, "outcome": self.outcome, "holds": self.holds, "zh": self.zh,
+               "en": self.en, "rule": self.rule, "values": self.values}
+        if self.expected:
+            out["expected"] = self.expected
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_dict()
+        if self.null is not None:
+            out["null"] = _plain(self.null)
+        if self.confound:
+            out["confound"] = self.confound
+        return out
 
 
 @dataclass
@@ -87,6 +161,10 @@ class Table:
     title: str
     rows: list[dict[str, Any]]
     note: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # column -> display header (else COLUMN_LABELS)
+
+    def label(self, column: str) -> str:
+        return self.labels.get(column) or label(column)
 
     @property
     def columns(self) -> list[str]:
@@ -117,9 +195,16 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+class ClaimsNotMet(AssertionError):
+    """A strict page build met a check that fails or a finding without its wanted outcome."""
+
+
 @dataclass
 class Result:
-    """Everything an answer's ``run`` produced: named tables, matplotlib figures, claims and run metadata."""
+    """Everything an answer's ``run`` produced: named tables, matplotlib figures, claims and run metadata.
+
+    ``meta["models"]`` lists every trained model the claims rest on as ``{"name", "clean_acc", "chance"}``
+    (see :meth:`model`)."""
 
     question_id: str
     profile: str
@@ -129,28 +214,97 @@ class Result:
     claims: list[Claim] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def table(self, name: str, title: str, rows: list[Mapping[str, Any]], note: str = "") -> Table:
-        self.tables[name] = Table(title, [dict(r) for r in rows], note)
+    def table(self, name: str, title: str, rows: list[Mapping[str, Any]], note: str = "",
+              labels: Mapping[str, str] | None = None) -> Table:
+        self.tables[name] = Table(title, [dict(r) for r in rows], note, dict(labels or {}))
         return self.tables[name]
 
-    def claim(self, id: str, zh: str, en: str, values: Mapping[str, Any], rule: str) -> Claim:
-        if any(c.id == id for c in self.claims):
-            raise ValueError(f"claim id {id!r} used twice")
-        c = Claim(id, zh, en, dict(values), rule)
-        self.claims.append(c)
-        return c
+    def row(self, table: str, key: Any, column: str | None = None) -> dict[str, Any]:
+        """The row of ``table`` whose ``column`` (default: the first column) equals ``key``."""
+        t = self.tables[table]
+        column = column or t.columns[0]
+        found = [r for r in t.rows if r.get(column) == key]
+        if len(found) != 1:
+            raise KeyError(f"{self.question_id}: table {table!r} has {len(found)} rows with {column} = {key!r}")
+        return found[0]
+
+    def model(self, name: str, clean_acc: float, num_classes: int) -> float:
+        """Record a model the claims rest on, with its clean accuracy; returns the accuracy."""
+        models = self.meta.setdefault("models", [])
+        if any(m["name"] == name for m in models):
+            raise ValueError(f"model {name!r} recorded twice")
+        models.append({"name": name, "clean_acc": float(clean_acc), "chance": 1 / num_classes})
+        return float(clean_acc)
+
+    def _add(self, claim: Claim) -> Claim:
+        if any(c.id == claim.id for c in self.claims):
+            raise ValueError(f"claim id {claim.id!r} used twice")
+        self.claims.append(claim)
+        return claim
+
+    def check(self, id: str, zh: str, en: str, values: Mapping[str, Any], rule: str) -> Claim:
+        """An invariant of the code, asserted at every profile."""
+        return self._add(Claim(id, zh, en, dict(values), rule))
+
+    def finding(self, id: str, zh: str, en: str, values: Mapping[str, Any], rule: str, *, evidence: Evidence,
+                null: Mapping[str, Any] | None = None, expected: str | None = None,
+                compares: Sequence[str] = ()) -> Claim:
+        """A statement about the world, decided by ``rule`` and its ``evidence`` (holds / fails / inconclusive).
+
+        ``compares`` names recorded models whose clean accuracies the comparison assumes to be matched."""
+        return self._add(Claim(id, zh, en, dict(values), rule, "finding", evidence,
+                               dict(null) if null is not None else None, expected, self._confound(compares)))
+
+    def _confound(self, names: Sequence[str]) -> str | None:
+        if not names:
+            return None
+        acc = {m["name"]: m["clean_acc"] for m in self.meta.get("models", [])}
+        missing = [n for n in names if n not in acc]
+        if missing:
+            raise ValueError(f"compared models {missing} were not recorded with Result.model")
+        gap = max(acc[n] for n in names) - min(acc[n] for n in names)
+        if gap > MATCHED_ACCURACY:
+            return (f"clean accuracies of {', '.join(names)} differ by {gap * 100:.0f} points "
+                    f"(> {MATCHED_ACCURACY * 100:.0f}): the comparison is confounded")
+        return None
 
     def figure(self, name: str, fig: Any) -> Any:
         self.figures[name] = fig
         return fig
 
+    def claim_values(self, claim_id: str) -> dict[str, Any]:
+        """The measured values of a claim (for sentences on the page)."""
+        return self.get_claim(claim_id).values
+
+    def get_claim(self, claim_id: str) -> Claim:
+        for c in self.claims:
+            if c.id == claim_id:
+                return c
+        raise KeyError(f"{self.question_id} makes no claim {claim_id!r}")
+
+    def problems(self) -> list[str]:
+        """What keeps this result from being shown as it is: failing checks, findings without their wanted
+        outcome at this profile, and unhealthy models (clean accuracy below 5× chance)."""
+        out = []
+        for m in self.meta.get("models", []):
+            if m["clean_acc"] < HEALTHY_TIMES_CHANCE * m["chance"]:
+                out.append(f"model {m['name']}: clean accuracy {m['clean_acc']:.2f} is below "
+                           f"{HEALTHY_TIMES_CHANCE}× chance ({HEALTHY_TIMES_CHANCE * m['chance']:.2f})")
+        for c in self.claims:
+            why = c.problem(self.profile)
+            if why:
+                out.append(f"{c.id}: {why} ({c.en}; values {c.values}; rule {c.rule}"
+                           + (f"; evidence {c.evidence.describe()}" if c.evidence else "")
+                           + (f"; {c.confound}" if c.confound else "") + ")")
+        return out
+
     @property
-    def all_hold(self) -> bool:
-        return all(c.holds for c in self.claims)
+    def ok(self) -> bool:
+        return not self.problems()
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question_id, "profile": self.profile, "seed": self.seed,
-                "meta": _plain(self.meta), "all_hold": self.all_hold,
+                "meta": _plain(self.meta), "ok": self.ok, "problems": self.problems(),
                 "tables": {k: t.to_dict() for k, t in self.tables.items()},
                 "figures": sorted(self.figures), "claims": [c.to_dict() for c in self.claims]}
 
@@ -169,22 +323,59 @@ class Result:
                        f"{', '.join([*self.tables, *self.figures])}")
 
     def show_claims(self):
+        """The findings and the checks as two lists. In a strict build (``ANSWERS_STRICT=1``) a result with
+        problems raises :class:`ClaimsNotMet`, which fails the page and so the build."""
+        import os
+
         from IPython.display import Markdown
+        problems = self.problems()
+        if problems and os.environ.get("ANSWERS_STRICT") == "1":
+            raise ClaimsNotMet(f"{self.question_id} at profile {self.profile}: " + " | ".join(problems))
         return Markdown(self.claims_markdown())
 
     def table_markdown(self, name: str, columns: Sequence[str] | None = None) -> str:
         t = self.tables[name]
         cols = list(columns) if columns else t.columns
-        lines = [f"**{t.title}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines = [f"**{t.title}**", "", "| " + " | ".join(t.label(c) for c in cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in t.rows]
         if t.note:
             lines += ["", t.note]
         return "\n".join(lines)
 
     def claims_markdown(self) -> str:
-        lines = ["| | 结论 (claim) | 实测值 (measured) | 判定规则 (rule) |", "|---|---|---|---|"]
-        for c in self.claims:
-            vals = ", ".join(f"{k} = {fmt(v)}" for k, v in c.values.items())
-            mark = "✓" if c.holds else "✗"
-            lines.append(f"| {mark} | {c.zh}<br><small>{c.en}</small> | {vals} | `{c.rule}` |")
+        findings = [c for c in self.claims if c.kind == "finding"]
+        checks = [c for c in self.claims if c.kind == "check"]
+        lines = []
+        if findings:
+            lines += ["#### 结论 Findings", "",
+                      f"关于世界的陈述，在本页的 {self.profile} 配置下由数据和证据判定：✓ 成立，✗ 不成立，? 证据不足。",
+                      "", "| | 结论 (finding) | 实测值 (measured) | 规则与证据 (rule, evidence) |", "|---|---|---|---|"]
+            for c in findings:
+                note = f"<br>预期结果 expected: {OUTCOME_ZH[c.expected]}" if c.expected else ""
+                note += f"<br>{c.confound}" if c.confound else ""
+                lines.append(f"| {MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | "
+                             f"`{c.rule}`<br><small>{c.evidence.describe()}{note}</small> |")
+            lines.append("")
+        if checks:
+            lines += ["#### 自检 Checks", "", "代码的不变量，在每种配置下都必须成立。", "",
+                      "| | 自检 (check) | 实测值 (measured) | 规则 (rule) |", "|---|---|---|---|"]
+            lines += [f"| {MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | `{c.rule}` |"
+                      for c in checks]
         return "\n".join(lines)
+
+
+MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
+OUTCOME_ZH = {"holds": "成立 holds", "fails": "不成立 fails", "inconclusive": "证据不足 inconclusive"}
+
+
+def _values(c: Claim) -> str:
+    return ", ".join(f"{k} = {fmt(v)}" for k, v in c.values.items())
+
+
+#: display headers for the column names tables use (identifiers stay in JSON; pages show these)
+COLUMN_LABELS: dict[str, str] = {}
+
+
+def label(column: str) -> str:
+    """A table column's display header: Chinese with its unit where one is registered, else the name."""
+    return COLUMN_LABELS.get(column, column)

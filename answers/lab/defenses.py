@@ -113,7 +113,7 @@ class Defended(nn.Module):
         return self.model(self.transform(x))
 
 
-def preprocessors() -> dict[str, nn.Module]:
-    """The preprocessing defenses q08 compares, with their default settings."""
-    return {"JPEG (q=75)": JPEG(75), "中值滤波 median 3×3": MedianFilter(3), "位深 bit depth 3": BitDepth(3),
-            "像素偏转 pixel deflection": PixelDeflection()}
+def preprocessors() -> dict[str, tuple[str, nn.Module]]:
+    """The preprocessing defenses q08 compares, with their default settings: key -> (label, transform)."""
+    return {"jpeg": ("JPEG (q=75)", JPEG(75)), "median": ("中值滤波 median 3×3", MedianFilter(3)),
+            "bit_depth": ("位深 bit depth 3", BitDepth(3)), "deflection": ("像素偏转 pixel deflection", PixelDeflection())}

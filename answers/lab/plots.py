@@ -24,16 +24,23 @@ def ascii_label(name: str) -> str:
 
 
 def pareto(rows: list[dict]) -> Figure:
-    """Latency multiplier (log x) against robust-accuracy gain under each defense's threat model."""
+    """Latency multiplier (log x) against robust-accuracy gain under each defense's threat model; the marker
+    says which attacker the gain was measured against (non-adaptive gains are not comparable to white-box)."""
     fig, ax = _figure()
+    markers = {"non-adaptive": ("o", "C0"), "white-box": ("s", "C3")}
+    for attacker, (marker, colour) in markers.items():
+        pts = [r for r in rows if r["attacker"] == attacker]
+        if pts:
+            ax.scatter([r["latency_multiplier"] for r in pts], [r["gain"] * 100 for r in pts], s=40, marker=marker,
+                       color=colour, label=f"gain vs a {attacker} attacker")
     for r in rows:
-        ax.scatter(r["latency_multiplier"], r["gain"] * 100, s=40)
         ax.annotate(f"{ascii_label(r['防御 defense'])}\n({r['threat']})", (r["latency_multiplier"], r["gain"] * 100),
                     fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("latency multiplier vs no defense (per image, batch 64, log scale)")
+    ax.set_xlabel("latency multiplier vs no defense (per image, batched, log scale)")
     ax.set_ylabel("robust accuracy gained (points)")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title("What each defense costs and buys")
     fig.tight_layout()
     return fig

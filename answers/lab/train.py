@@ -26,7 +26,11 @@ class TrainSpec:
     that side at a random place (so masked images stay classifiable, as PatchCleanser needs
     [@xiang2022patchcleanser]). ``adv_eps`` > 0 instead trains on L∞ PGD examples with ``adv_steps`` steps
     (PGD-AT, [@madry2018towards]). ``augment`` names a transform of :mod:`answers.lab.transforms` applied to
-    every training batch (training "on the same transforms" a preprocessing defense will apply)."""
+    every training batch (training "on the same transforms" a preprocessing defense will apply).
+
+    ``init`` starts from the weights of another spec's model (trained or cached first) instead of a random
+    initialisation: adversarial or augmented *fine-tuning* of a standard model, which on our small models
+    reaches healthy clean accuracy in a few epochs where training from scratch needs many more."""
 
     arch: str = "small_cnn"
     width: int = 16
@@ -40,11 +44,12 @@ class TrainSpec:
     adv_eps: float = 0.0
     adv_steps: int = 0
     seed: int = 0
+    init: "TrainSpec | None" = None
 
     @property
     def name(self) -> str:
         kind = "pgdat" if self.adv_eps else ("aug" if self.noise_sigma or self.cutout else "std")
-        return f"{self.arch}-{kind}" + (f"-{self.augment}" if self.augment else "")
+        return f"{self.arch}-{kind}" + (f"-{self.augment}" if self.augment else "") + ("-ft" if self.init else "")
 
 
 def _code_version() -> str:
@@ -134,14 +139,20 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
 def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
                   progress: bool | None = None) -> nn.Module:
     """A model trained by ``spec`` on ``split`` — from the cache when it has one, else trained and cached."""
+    if spec.init is not None and (spec.init.arch, spec.init.width) != (spec.arch, spec.width):
+        raise ValueError(f"{spec.name} starts from {spec.init.name}, which has another architecture or width")
     model = models.build(spec.arch, split.num_classes, width=spec.width)
 
     def create() -> dict[str, torch.Tensor]:
+        start = (trained_model(spec.init, split, device=device, progress=progress).state_dict()
+                 if spec.init is not None else None)
         # a private RNG stream: whether the weights come from the cache or from training must not change
         # the random numbers the caller draws afterwards (same seed ⇒ same numbers, cold or warm)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             fresh = models.build(spec.arch, split.num_classes, width=spec.width)
+            if start is not None:
+                fresh.load_state_dict(start)
             fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                 weight_decay=spec.weight_decay, perturb=batch_transform(spec), seed=spec.seed, device=device,
                 progress=progress, desc=f"train {spec.name}")
