@@ -45,7 +45,7 @@ def pct(v):
     return f"{v * 100:.0f}%"
 
 
-print(f"profile={result.profile}, seed={result.seed}, models: {result.meta['models']}, width={result.meta['width']}")
+print(f"profile={result.profile}, seed={result.seed}, models: {', '.join(m['name'] for m in result.meta['models'])}, width={result.meta['width']}")
 
 # %% [markdown]
 # ## 实验对象：每一类既有形状也有纹理

@@ -78,6 +78,7 @@ class GradientMap:
     map: torch.Tensor
     index: int
     side: int
+    per_image: torch.Tensor | None = None   # (N, H, W) the same map for each image, for resampling
 
 
 def gradient_maps(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[str, GradientMap]:
@@ -96,7 +97,8 @@ def gradient_maps(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[
                 index, side = 0, 0
                 unit = a.max(1).values.sum()
             grad, = torch.autograd.grad(unit, xi)
-        out[layer] = GradientMap(grad.abs().sum(1).mean(0), index, side)
+        per_image = grad.abs().sum(1)
+        out[layer] = GradientMap(per_image.mean(0), index, side, per_image)
     return out
 
 
