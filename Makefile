@@ -14,9 +14,10 @@ serve: setup
 	ANSWERS_PROFILE=$(PROFILE) $(BIN)/mkdocs serve --strict
 
 build: setup
-	ANSWERS_PROFILE=$(PROFILE) $(BIN)/mkdocs build --strict
+	ANSWERS_PROFILE=$(PROFILE) ANSWERS_STRICT=1 $(BIN)/mkdocs build --strict
 
-# tests train their small models into a cache inside the checkout, so a run never depends on leftovers
+# tests train their small models into a cache inside the checkout, so a run never depends on leftovers; the
+# suite includes a strict build of the whole site at the site profile (tests/conftest.py: built_site)
 test: setup
 	@scripts/ensure-chromium.sh
 	ANSWERS_CACHE_DIR=$(CURDIR)/.cache/weights $(BIN)/python -m pytest; rc=$$?; \

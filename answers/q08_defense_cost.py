@@ -23,7 +23,7 @@ from .lab.plots import calls_vs_k, latency_vs_calls, pareto
 from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
 from .lab.smoothing import ABSTAIN, Smoothed
-from .lab.timing import Timing, time_call, torch_threads
+from .lab.timing import Timing, time_call, time_interleaved, torch_threads
 from .lab.train import TrainSpec, batch_transform, fit, trained_model
 
 QUESTION = Question(
@@ -64,7 +64,7 @@ PROFILES = {
                      cert_images=4, loop_images=1, repeats=3, cost_batch=16, time_subset=256, at_steps=2),
     "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=5, eval_images=500,
                      smooth_samples=64, smooth_images=300, certify_ns=(16, 64, 256), certify_images=40, patch=3,
-                     pc_images=100, cert_images=20, loop_images=3, repeats=5, cost_batch=64, time_subset=1024, at_steps=3),
+                     pc_images=100, cert_images=20, loop_images=3, repeats=3, cost_batch=64, time_subset=1024, at_steps=3),
     "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=15, eval_images=10000,
                      smooth_samples=1000, smooth_images=1000, certify_ns=(100, 1000, 10000), certify_images=500,
                      patch=3, pc_images=1000, cert_images=500, loop_images=20, repeats=20, cost_batch=64, time_subset=10000,
@@ -132,10 +132,11 @@ def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> dict[s
     none_correct = {k: plain(adv) == cy for k, (_, _, cy, adv) in threats.items()}
     rows, correct = [], {}
 
-    def add(key: str, name: str, classify, base, kind: str, attacker: str = "non-adaptive", extra=None) -> None:
+    def add(key: str, name: str, classify, base, kind: str, attacker: str = "non-adaptive", extra=None,
+            clean_pred=None) -> None:
         threat, clean_x, clean_y, adv = threats[kind]
         cost = costs.measure(classify, base, x, repeats=cfg.repeats, batch=cfg.cost_batch)
-        clean = metrics.accuracy(classify(clean_x), clean_y)
+        clean = metrics.accuracy(classify(clean_x) if clean_pred is None else clean_pred, clean_y)
         correct[key] = classify(adv) == clean_y
         undefended = none_correct[kind]
         rows.append({"key": key, "防御 defense": name, **cost.to_dict(), "clean_acc": clean, "threat": threat,
@@ -151,10 +152,11 @@ def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> dict[s
     gen = lambda: torch.Generator().manual_seed(res.seed)  # noqa: E731 - the same noise for every call
     smooth = lambda imgs: smoothed.predict(imgs, cfg.smooth_samples, SMOOTH_ALPHA, generator=gen())  # noqa: E731
     sm_x, sm_y = threats["l2"][1:3]
-    votes = smoothed.counts(sm_x, cfg.smooth_samples, gen()).argmax(1)
-    add("smoothing", f"随机平滑 smoothing N={cfg.smooth_samples}", smooth, model, "l2",
-        extra={"abstain_rate": float((smooth(sm_x) == ABSTAIN).float().mean()),
-               "vote_acc": metrics.accuracy(votes, sm_y)})
+    votes = smoothed.counts(sm_x, cfg.smooth_samples, gen())  # the clean votes, read both ways below
+    decided = Smoothed.decide(votes, SMOOTH_ALPHA)
+    add("smoothing", f"随机平滑 smoothing N={cfg.smooth_samples}", smooth, model, "l2", clean_pred=decided,
+        extra={"abstain_rate": float((decided == ABSTAIN).float().mean()),
+               "vote_acc": metrics.accuracy(votes.argmax(1), sm_y)})
     masks = pc.MaskSet(x.shape[-1], cfg.patch, 6)
     add("patchcleanser", "PatchCleanser k=6", lambda imgs: pc.double_masking_batched(model, imgs, masks), model,
         "patch")
@@ -403,9 +405,10 @@ def _loop_vs_batched(cfg: Settings, model, x, y, masks: pc.MaskSet, k: int) -> d
     p_loop, p_batch = pc.double_masking_loop(model, lx, masks), pc.double_masking_batched(model, lx, masks)
     c_loop = pc.certify_loop(model, lx[:1], ly[:1], masks)
     c_batch = pc.certify_batched(model, lx[:1], ly[:1], masks)
-    reps = max(1, cfg.repeats // 2)
-    t_loop = time_call(lambda: pc.double_masking_loop(model, lx, masks), warmup=0, repeats=reps)
-    t_batch = time_call(lambda: pc.double_masking_batched(model, lx, masks), warmup=1, repeats=reps)
+    t = time_interleaved({"loop": lambda: pc.double_masking_loop(model, lx, masks),
+                          "batched": lambda: pc.double_masking_batched(model, lx, masks)},
+                         warmup=0, repeats=max(1, cfg.repeats // 2))
+    t_loop, t_batch = t["loop"], t["batched"]
     return {"k": k, "images": len(lx), "loop_s": t_loop.median_s, "batched_s": t_batch.median_s,
             "speedup": t_loop.median_s / t_batch.median_s, "loop_timing": t_loop, "batched_timing": t_batch,
             "prediction_mismatches": int((p_loop != p_batch).sum()),
@@ -431,9 +434,10 @@ def training_costs(res: Result, cfg: Settings, model, split: data.Split, device:
         "pgd_at7": ("对抗训练 PGD-AT 一个 epoch (7 步 PGD, Madry 设置)",
                     epoch(batch_transform(replace(at_spec, adv_steps=7)))),
     }
-    # every row timed the same way: a fresh copy of the same weights per call, one warm-up, then repeats
-    timings = {key: time_call(lambda fn=fn: fn(repair.copy_model(model)), warmup=1, repeats=cfg.repeats)
-               for key, (_, fn) in jobs.items()}
+    # every row timed the same way: a fresh copy of the same weights per call, one warm-up round, then the
+    # rows in turn, round after round (a burst of load falls on every row, not on one)
+    timings = time_interleaved({key: (lambda fn=fn: fn(repair.copy_model(model))) for key, (_, fn) in jobs.items()},
+                               warmup=1, repeats=cfg.repeats)
     normal = timings["normal"]
     rows = [{"key": key, "训练侧防御 training-side defense": name, "seconds": timings[key].median_s,
              "iqr_s": timings[key].iqr_s, "ratio_to_normal_epoch": timings[key].median_s / normal.median_s}

@@ -68,7 +68,7 @@ result.show("cue_conflict")
 # %%
 result.show("cue_conflict_examples")
 
-# %%
+# %% tags=["hide-input"]
 rows = {r["模型 model"]: r for r in result.tables["cue_conflict"].rows}
 Markdown(
     f"标准模型在线索冲突图上 **{pct(rows['standard']['texture_share'])}** 的判断跟随纹理；只给纹理时它仍认对 "
@@ -98,7 +98,7 @@ result.show("receptive_fields")
 # %%
 result.show("receptive_field_maps")
 
-# %%
+# %% tags=["hide-input"]
 rf = {r["layer"]: r for r in result.tables["receptive_fields"].rows}
 Markdown(
     f"最深的卷积层（conv3）每个单元的理论感受野是 **{rf['conv3']['theoretical_rf']}×{rf['conv3']['theoretical_rf']}** 像素"
@@ -129,9 +129,10 @@ result.show("accuracy_vs_eps")
 # %%
 result.show("adversarial_examples")
 
-# %%
+# %% tags=["hide-input"]
 small, direction = claim("small_eps_flips_half"), claim("direction_not_size")
 shape, at = claim("shape_bias_is_not_robustness"), claim("adversarial_training_moves_the_threshold")
+eps50 = {r["模型 model"]: r["eps50_255"] for r in result.tables["minimal_eps"].rows if r["attack"].startswith("PGD")}
 
 
 def eps_text(v):
@@ -139,12 +140,12 @@ def eps_text(v):
 
 
 Markdown(
-    f"标准模型一半的正确预测在 ε = **{eps_text(small['eps50_255'])}** 时被翻转，而训练数据本身每张图就带有 σ 最高 "
-    f"{small['data_noise_sigma_max_255']:.0f}/255 的高斯像素噪声。ε=16/255 时 PGD 翻转了 {pct(direction['pgd_flipped_at_16'])}，"
-    f"同样大小的随机 ±ε 噪声只翻转了 **{pct(direction['noise_flipped_at_16'])}**。"
-    f"按形状判断的 shape-trained 模型在 ε = **{eps_text(shape['shape_trained_eps50'])}** 时就被翻转一半"
-    f"（4/255 时翻转 {pct(shape['shape_trained_flipped_at_4'])}，标准模型 {pct(shape['standard_flipped_at_4'])}）；"
-    f"对抗训练的模型要到 {eps_text(at['at_eps50'])}。"
+    f"ε = {small['eps_255']:g}/255 时 PGD 已翻转标准模型 **{pct(small['flipped'])}** 的正确预测，而训练数据本身每张图就带有 σ 最高 "
+    f"{small['data_noise_sigma_max_255']:.0f}/255 的高斯像素噪声。ε=16/255 时 PGD 翻转了 {pct(direction['pgd_flipped'])}，"
+    f"同样大小的随机 ±ε 噪声只翻转了 **{pct(direction['noise_flipped'])}**。"
+    f"一半正确预测被翻转所需的 ε：标准模型 {eps_text(eps50['standard'])}，按形状判断的 shape-trained 模型 "
+    f"**{eps_text(eps50['shape-trained'])}**（4/255 时翻转 {pct(shape['shape_trained_flipped'])}，标准模型 "
+    f"{pct(shape['standard_flipped'])}），对抗训练的模型 {eps_text(eps50['PGD-AT'])}。"
 )
 
 # %% [markdown]
@@ -176,7 +177,7 @@ result.show("top_patches")
 # %%
 result.show("activation_maps")
 
-# %%
+# %% tags=["hide-input"]
 units = {(r["模型 model"], r["layer"]): r for r in result.tables["unit_selectivity"].rows}
 std3, shp3, shp1 = units[("standard", "conv3")], units[("shape-trained", "conv3")], units[("shape-trained", "conv1")]
 Markdown(
@@ -188,16 +189,30 @@ Markdown(
 )
 
 # %% [markdown]
-# ## 结论与判定
+# ## 结论与自检
 #
-# 每条结论都由上面测得的数值和一条写明的规则判定（✓ 成立 / ✗ 不成立）；测试在 tiny 配置下逐条断言它们。
-#
-# | 助教的说法 | 本页的测量 |
-# | --- | --- |
-# | 机器靠细节/纹路，人靠宏观 | 成立：两条线索都可用时标准模型几乎只看纹理；但这是数据造成的，换数据训练就改为看形状 |
-# | CNN 感受野有限 | 单元层面成立（且有效感受野更小）；但输出通过全局池化依赖整幅图，判断是局部证据的投票 |
-# | 网络看到的更多是纹路（Zeiler & Fergus） | 对标准模型成立；原论文展示的是从边缘到物体部件的层级，深层看什么取决于训练 |
-# | （隐含）因此容易被攻击 | 不成立：按形状判断的模型反而更容易被骗；决定性的是沿梯度方向的敏感性，对抗训练才推高所需 ε |
+# 每条结论由测得的数值、写明的规则和统计证据判定：✓ 成立、✗ 不成立、? 证据不足（比较的两个模型干净准确率相差超过 10 个百分点时，
+# 比较被视为混杂，结论只能是“证据不足”）。下表把助教的说法与本页的结论对应起来，判定来自本次运行：
+
+# %% tags=["hide-input"]
+MARK = {"holds": "成立", "fails": "不成立", "inconclusive": "证据不足"}
+
+
+def verdict(*ids):
+    return "；".join(f"{MARK[result.get_claim(i).outcome]}（{i}）" for i in ids)
+
+
+Markdown("\n".join([
+    "| 助教的说法 | 本页的测量 | 判定 |", "| --- | --- | --- |",
+    "| 机器靠细节/纹路，人靠宏观 | 两条线索都可用时标准模型按纹理判断；换成纹理随机的数据训练就改为看形状 | "
+    + verdict("standard_model_follows_texture", "a_patch_of_texture_is_enough", "bias_comes_from_the_data") + " |",
+    "| CNN 感受野有限 | 单元层面有限，有效感受野更小；输出通过全局池化依赖整幅图 | "
+    + verdict("effective_field_is_smaller") + "；自检 local_units_global_vote |",
+    "| 网络看到的更多是纹路（Zeiler & Fergus） | 标准模型的深层通道按纹理聚类；换数据训练后按形状聚类 | "
+    + verdict("deep_units_are_texture_detectors", "shape_training_changes_what_units_see") + " |",
+    "| （隐含）因此容易被攻击 | 按形状判断的模型并不更难骗；关键是梯度方向，对抗训练才推高所需 ε | "
+    + verdict("shape_bias_is_not_robustness", "direction_not_size", "adversarial_training_moves_the_threshold") + " |",
+]))
 
 # %%
 result.show_claims()

@@ -19,11 +19,11 @@
 # *Must defenders wait for an attack, or can preprocessing (stretching, rotating, flipping, brightness, pixel
 # deflection) defend proactively?*
 #
-# **简短回答：可以主动做，但它只挡得住“不知道你做了什么”的攻击者。** 助教列举的拉伸、旋转、翻转、调整亮度，以及像素偏转
-# [@prakash2018deflecting]、随机缩放填充 [@xie2018mitigating]、JPEG [@guo2018countering]、位深压缩与中值滤波
-# [@xu2018feature]，面对只攻击原模型的攻击者确实能挽回不少准确率；但攻击者一旦把防御也算进去——对随机变换取期望（EOT
-# [@athalye2018synthesizing]），对不可导的步骤用恒等近似反传（BPDA [@athalye2018obfuscated]）——收益明显缩水，
-# 缩水多少取决于攻击者肯花多少计算（EOT 样本数、迭代步数）。这正是“道高一尺魔高一丈”的具体样子。
+# **简短回答：可以主动做，但它主要挡住“不知道你做了什么”的攻击者。** 助教列举的是拉伸、旋转、翻转、调整亮度和像素偏转
+# [@prakash2018deflecting]；我们把拉伸换成文献里常用的随机缩放填充 [@xie2018mitigating]，并加上另外几种常见的输入预处理：
+# JPEG 重编码 [@guo2018countering]、位深压缩与中值滤波 [@xu2018feature]。面对只攻击原模型的攻击者，它们确实能挽回不少准确率；
+# 但攻击者一旦把防御也算进去——对随机变换取期望（EOT [@athalye2018synthesizing]），对不可导的步骤用恒等近似反传（BPDA
+# [@athalye2018obfuscated]）——平均收益明显缩水（每种防御缩水多少见下表）。这正是“道高一尺魔高一丈”的具体样子。
 # 下面每个数字都是本页构建时测得的。
 
 # %%
@@ -34,15 +34,17 @@ from IPython.display import Markdown
 from answers.q03_proactive_defense import run
 
 result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-rows = {r["防御 defense"]: r for r in result.tables["preprocessing"].rows}
+rows = {r["key"]: r for r in result.tables["preprocessing"].rows}
 print(f"profile={result.profile}, seed={result.seed}, model={result.meta['model']}, L∞ ε={result.meta['eps']}")
+for m in result.meta["models"]:
+    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
 
 # %% [markdown]
 # ## 每种预处理防御：代价与两种攻击者
 #
-# `clean_untrained` 是标准模型前加上该变换后的干净准确率；`clean_trained` 是**用同一变换做数据增强训练**的模型的干净准确率——
-# 这正是助教说的“如果没有在训练阶段进行针对性训练，准确率也会下降”，这里把它量出来。`naive_attack` 是攻击者不知道防御时的准确率，
-# `adaptive_attack` 是攻击者穿过防御求梯度时的准确率。
+# “干净准确率（未训练）”是标准模型前加上该变换后的干净准确率；“在变换上微调”是**把标准模型在同一变换的图片上继续训练几轮**后的
+# 干净准确率——这正是助教说的“如果没有在训练阶段进行针对性训练，准确率也会下降”，这里把它量出来。“不知情攻击下”是攻击者不知道防御时的准确率，
+# “自适应攻击下”是攻击者穿过防御求梯度时的准确率；最后两列是两种攻击下逐图对错的配对精确检验（McNemar）及其判定。
 
 # %%
 result.show("preprocessing")
@@ -50,7 +52,7 @@ result.show("preprocessing")
 # %%
 result.show("defenses")
 
-# %%
+# %% tags=["hide-input"]
 d = [r for name, r in rows.items() if name != "none"]
 
 
@@ -59,27 +61,34 @@ def mean(key):
 
 
 best = max(d, key=lambda r: r["adaptive_attack"])
+lower = [r["防御 defense"] for r in d if r["adaptive_verdict"].endswith("lower")]
+same = [r["防御 defense"] for r in d if r["adaptive_verdict"].startswith("无显著")]
+higher = [r["防御 defense"] for r in d if r["adaptive_verdict"].endswith("higher")]
 Markdown(
-    f"无防御时，PGD 下准确率为 {rows['none']['naive_attack'] * 100:.0f}%。加上预处理后，面对不知情的攻击者平均为 "
-    f"**{mean('naive_attack') * 100:.0f}%**，面对自适应攻击者平均只有 **{mean('adaptive_attack') * 100:.0f}%**。"
-    f"自适应攻击下表现最好的是 {best['防御 defense']}（{best['adaptive_attack'] * 100:.0f}%）。"
-    f"用同一变换训练后，干净准确率平均从 {mean('clean_untrained') * 100:.0f}% 变为 {mean('clean_trained') * 100:.0f}%。"
+    f"无防御时，PGD 下准确率为 {rows['none']['naive_attack']:.0%}。加上预处理后，面对不知情的攻击者平均为 "
+    f"**{mean('naive_attack'):.0%}**，面对自适应攻击者平均为 **{mean('adaptive_attack'):.0%}**。"
+    f"逐个看：自适应攻击让 {len(lower)} 种防御的准确率显著下降（{'、'.join(lower) or '无'}）；"
+    f"{len(same)} 种没有显著差别（{'、'.join(same) or '无'}）"
+    + (f"；{len(higher)} 种在自适应攻击下反而更高（{'、'.join(higher)}）——我们的自适应攻击（固定步数、有限的 EOT 样本）"
+       "对它们并不是最强的攻击，防御者真正的准确率是两种攻击下逐图取最坏" if higher else "")
+    + f"。自适应攻击下表现最好的是 {best['防御 defense']}（{best['adaptive_attack']:.0%}）。"
+    f"在变换上微调后，加上该变换的干净准确率平均从 {mean('clean_untrained'):.0%} 变为 {mean('clean_trained'):.0%}。"
 )
 
 # %% [markdown]
 # ## 旋转也是攻击者的工具
 #
 # 助教把旋转列为防御手段，但旋转同样可以用来攻击：[@wu2022just] 用旋转变换作为后门的触发器——在训练数据中投毒，
-# 让模型把“旋转过的图片”与目标类别关联起来，部署时只需把物体转一个角度就能触发；不加任何补丁，肉眼也难以察觉。
-# 即使不投毒，只在 ±30° 内为每张图挑一个最坏的角度，也足以让模型大量出错（空间变换攻击，[@engstrom2019exploring]）：
+# 让模型把“旋转到特定角度的图片”与目标类别关联起来，部署时只需把物体转到那个角度就能触发，不需要在图上加任何补丁。
+# 即使不投毒，只在 ±30° 内为每张图挑一个最坏的角度，也能让模型出错（空间变换攻击，[@engstrom2019exploring]）：
 
 # %%
 result.show("rotation")
 
-# %%
-rot = next(c for c in result.claims if c.id == "rotation_is_an_attack").values
-Markdown(f"不旋转时准确率 {rot['clean'] * 100:.0f}%；在 {rot['angles_tried']} 个角度中为每张图挑最坏的一个，准确率降到 "
-         f"**{rot['worst_of_angles'] * 100:.0f}%**。")
+# %% tags=["hide-input"]
+rot = result.claim_values("rotation_is_an_attack")
+Markdown(f"不旋转时准确率 {rot['upright']:.0%}；在 {rot['angles_tried']} 个角度中为每张图挑最坏的一个，准确率降到 "
+         f"**{rot['worst_of_angles']:.0%}**。")
 
 # %% [markdown]
 # ## “可认证的防御”的前提条件
@@ -90,16 +99,21 @@ Markdown(f"不旋转时准确率 {rot['clean'] * 100:.0f}%；在 {rot['angles_tr
 # %%
 result.show("certificate")
 
-# %%
-cert = next(c for c in result.claims if c.id == "certificate_covers_less_than_attacks").values
-Markdown(f"证书最多覆盖 L2 半径 **{cert['max_certified_radius']:.2f}**；而一个人眼几乎看不出的 L∞ ε=4/255 扰动，L2 大小约为 "
-         f"**{cert['median_linf_attack_l2']:.2f}**，一个 3×3 的补丁约为 **{cert['median_patch_l2']:.2f}**。证书在它的假设内是成立的，"
-         "但攻击者并不受这个假设约束：这就是“前提条件苛刻”的具体含义。")
+# %% tags=["hide-input"]
+cert = result.meta["certificate"]
+Markdown(f"本次 {cert['certified']}/{cert['images']} 张图被认证。无论模型多好，用 N 个噪声样本能认证的半径都不超过 "
+         f"σ·Φ⁻¹(α^(1/N)) = **{cert['cap']:.2f}**——这个上限只由 σ、N、α 决定（见下方自检）；而一个人眼几乎看不出的 L∞ ε=4/255 扰动，"
+         f"L2 大小约为 **{cert['median_linf_l2']:.2f}**，一个 3×3 的补丁约为 **{cert['median_patch_l2']:.2f}**。"
+         + ("证书的上限小于这两种扰动：" if cert["cap"] < min(cert["median_linf_l2"], cert["median_patch_l2"]) else
+            "证书的上限并不小于这两种扰动，但")
+         + "证书在它的假设（L2 半径内的扰动）内是成立的，攻击者却不受这个假设约束：这就是“前提条件苛刻”的具体含义。"
+         "要认证更大的半径，就得加大 σ（干净准确率下降）或 N（调用次数上升，见 q08）。")
 
 # %% [markdown]
-# ## 结论与判定
+# ## 结论与自检
 #
-# 每条结论都由上面测得的数值和一条写明的规则判定（✓ 成立 / ✗ 不成立）；测试在 tiny 配置下逐条断言它们。
+# 每条结论由测得的数值、写明的规则和统计证据（同一批图片上的配对精确检验）判定：✓ 成立、✗ 不成立、? 证据不足；
+# 自检是代码的不变量，任何配置下都必须成立。
 
 # %%
 result.show_claims()

@@ -22,6 +22,7 @@
 # 防御包括输入预处理（JPEG、中值滤波、像素偏转 [@prakash2018deflecting]）、随机平滑 [@cohen2019certified] 和对抗训练
 # [@madry2018towards]；攻击包括 FGSM、PGD、知道防御的自适应攻击（EOT [@athalye2018synthesizing] / BPDA
 # [@athalye2018obfuscated]）、用攻击者自己训练的替身模型生成的迁移攻击，以及 3×3 补丁 [@brown2017adversarial]。
+# 随机平滑与 [q08](../q08-defense-cost/) 用同一条弃权规则（两类票数不能显著区分时弃权，弃权算错）。
 
 # %%
 import os
@@ -31,8 +32,10 @@ from IPython.display import Markdown
 from answers.q07_attacker_vs_defender import run
 
 result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-rows = {r["防御 defense"]: r for r in result.tables["matrix"].rows}
+rows = {r["key"]: r for r in result.tables["matrix"].rows}
 print(f"profile={result.profile}, seed={result.seed}, images={result.meta['images']}, L∞ ε={result.meta['eps']}")
+for m in result.meta["models"]:
+    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
 
 # %%
 result.show("matrix")
@@ -43,24 +46,26 @@ result.show("heatmap")
 # %% [markdown]
 # ## 助教的五条理由，哪些能测？
 #
-# 1. **“攻击者只需要找出一种能用的攻击，防御者要应对所有攻击。”**——可以测：比较每行的 `mean_over_attacks`（平均一种攻击的效果）
-#    与 `worst_case`（攻击者五种都试、取任一成功）。
+# 1. **“攻击者只需要找出一种能用的攻击，防御者要应对所有攻击。”**——可以测：比较每行在标准 PGD 下的准确率
+#    （防御者通常拿来评估的那一种攻击）与“最坏情况”（攻击者五种都试、每张图任一成功即算攻破）。
 # 2. **“攻击者可以想出新的攻击，防御者只能事后补救。”**——部分可测：预处理防御是针对“普通 PGD”设计的，
 #    换成知道防御的自适应攻击（EOT/BPDA）后，它们保住的准确率见下。
 # 3. **“在有人报告之前，攻击就是零日漏洞。”**——论证，无法在这里测量。
 # 4. **“攻击成功的收益大、防御的收益难以衡量。”**——论证，无法在这里测量。
 # 5. **“防御者可能不知道自己防住了什么。”**——论证；但矩阵本身说明了一点：只看一列（一种攻击）评估防御，会系统性地高估它。
 
-# %%
-gap = [r["mean_over_attacks"] - r["worst_case"] for r in rows.values()]
-pre = [rows[n] for n in ("JPEG", "中值滤波 median", "像素偏转 deflection")]
-at, none = rows["对抗训练 PGD-AT"], rows["无防御 none"]
+# %% tags=["hide-input"]
+defended = [r for k, r in rows.items() if k != "none"]
+pre = [rows[k] for k in ("jpeg", "median", "deflection")]
+at, none = rows["pgd_at"], rows["none"]
+gaps = [r["PGD"] - r["worst_case"] for r in defended]
 Markdown(
-    f"* 理由 1：最坏情况比“平均一种攻击”低 {min(gap) * 100:.0f}–{max(gap) * 100:.0f} 个百分点。\n"
-    f"* 理由 2：三种预处理在普通 PGD 下平均保住 {sum(r['PGD'] for r in pre) / 3 * 100:.0f}%，"
-    f"在自适应攻击下平均 {sum(r['adaptive (EOT/BPDA)'] for r in pre) / 3 * 100:.0f}%。\n"
-    f"* 防御方也有能做的：把代价放到训练阶段的对抗训练，最坏情况下保住干净准确率的 "
-    f"{at['worst_case'] / at['clean'] * 100:.0f}%（无防御为 {none['worst_case'] / none['clean'] * 100:.0f}%）。"
+    f"* 理由 1：对每种防御，五种攻击各取所长后的准确率比只用标准 PGD 评估时低 {min(gaps) * 100:.0f}–{max(gaps) * 100:.0f} "
+    f"个百分点；没有防御时，标准 PGD 一种就已拿下 {1 - none['PGD'] / none['clean']:.0%} 的正确预测。\n"
+    f"* 理由 2：三种预处理在普通 PGD 下平均保住 {sum(r['PGD'] for r in pre) / 3:.0%}，"
+    f"在自适应攻击下平均 {sum(r['adaptive (EOT/BPDA)'] for r in pre) / 3:.0%}。\n"
+    f"* 防御方也有能做的：把代价放到训练阶段的对抗训练，最坏情况下的准确率是 {at['worst_case']:.0%}"
+    f"（无防御 {none['worst_case']:.0%}），干净准确率 {at['clean']:.0%}（无防御 {none['clean']:.0%}）。"
 )
 
 # %% [markdown]
@@ -73,7 +78,9 @@ Markdown(
 result.show("attacker_cost")
 
 # %% [markdown]
-# ## 结论与判定
+# ## 结论与自检
+#
+# 每条结论由测得的数值、写明的规则和统计证据（同一批图片上的配对精确检验）判定：✓ 成立、✗ 不成立、? 证据不足。
 
 # %%
 result.show_claims()

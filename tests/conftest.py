@@ -34,28 +34,38 @@ def tiny_result():
     return get
 
 
+#: the profile the site is built at in the tests: the one readers see, where findings are decided
+SITE_PROFILE = os.environ.get("ANSWERS_TEST_SITE_PROFILE", "site")
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """The whole site built with ``mkdocs build --strict`` at the tiny profile (answers executed)."""
+    """The whole site built with ``mkdocs build --strict`` at the site profile (every answer executed; a check
+    that fails or a finding without its wanted outcome fails the build, see ``Result.show_claims``)."""
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "ANSWERS_PROFILE": "tiny", "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, "ANSWERS_PROFILE": SITE_PROFILE, "ANSWERS_STRICT": "1", "NO_MKDOCS_2_WARNING": "1"}
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                          env=env, capture_output=True, text=True, timeout=2400)
+    assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
     return out
 
 
-def assert_claim_holds(result, claim_id: str) -> None:
-    """The named claim of ``result`` holds; the failure message shows its values and rule."""
+def assert_claim_acceptable(result, claim_id: str) -> None:
+    """The named claim is acceptable at the result's profile (a check holds; at tiny a finding does not fail
+    unless it declares so); the failure message shows its values, rule and evidence."""
     claim = next(c for c in result.claims if c.id == claim_id)
-    assert claim.holds, f"{claim.id}: {claim.en}\n  values: {claim.values}\n  rule: {claim.rule}"
+    why = claim.problem(result.profile)
+    evidence = claim.evidence.describe() if claim.evidence else "-"
+    assert why is None, (f"{claim.id} ({claim.kind}): {why}: {claim.en}\n  values: {claim.values}\n"
+                         f"  rule: {claim.rule}\n  evidence: {evidence}")
 
 
 def claim_suite(qid: str, claims: list[str]):
     """The tests every answer's file starts with: the answer's tiny ``result`` (a module fixture), the claims it
-    makes (exactly ``claims``, in order) and each of them holding. In a test file::
+    makes (exactly ``claims``, in order), each of them acceptable at tiny (checks hold, no finding fails) and
+    every model it rests on healthy. In a test file::
 
-        result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q08", CLAIMS)
+        result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q08", CLAIMS)
     """
     @pytest.fixture(scope="module")
     def result(tiny_result):
@@ -65,7 +75,13 @@ def claim_suite(qid: str, claims: list[str]):
         assert [c.id for c in result.claims] == claims
 
     @pytest.mark.parametrize("claim_id", claims)
-    def test_claim_holds(result, claim_id):
-        assert_claim_holds(result, claim_id)
+    def test_claim_at_tiny(result, claim_id):
+        assert_claim_acceptable(result, claim_id)
 
-    return result, test_every_expected_claim_is_made, test_claim_holds
+    def test_models_healthy(result):
+        models = result.meta.get("models", [])
+        assert models, "the result lists no models with their clean accuracy"
+        sick = [m for m in models if m["clean_acc"] < 5 * m["chance"]]
+        assert not sick, f"models below 5× chance clean accuracy: {sick}"
+
+    return result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy

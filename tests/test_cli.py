@@ -52,14 +52,22 @@ def test_run_tiny_json_reports_every_claim(tiny_result):
     proc = answers("run", "q08", "--profile", "tiny", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
-    assert out["question"] == "q08" and out["profile"] == "tiny" and out["all_hold"] is True
-    assert all({"id", "zh", "en", "rule", "values", "holds"} <= set(c) for c in out["claims"])
+    assert out["question"] == "q08" and out["profile"] == "tiny" and out["ok"] is True and out["problems"] == []
+    assert all({"id", "kind", "outcome", "zh", "en", "rule", "values"} <= set(c) for c in out["claims"])
+    assert {c["kind"] for c in out["claims"]} == {"check", "finding"}
+    for c in out["claims"]:
+        assert c["outcome"] in ("holds", "fails", "inconclusive")
+        if c["kind"] == "finding":
+            assert c["evidence"]["n"] > 0 and (c["evidence"]["tests"] or c["evidence"]["intervals"])
+        else:
+            assert c["outcome"] == "holds"
+    assert all(m["clean_acc"] >= 5 * m["chance"] for m in out["meta"]["models"])
 
 
 def test_a_claim_that_does_not_hold_exits_1(monkeypatch, capsys):
     def run(profile="site", seed=0, device="cpu", progress=None):
         r = Result("q08", profile, seed)
-        r.claim("never", "不成立", "does not hold", {"measured": 1.0}, "measured > 2")
+        r.check("never", "不成立", "does not hold", {"measured": 1.0}, "measured > 2")
         return r
 
     fake = registry.Answer(registry.get("q08").question, type("M", (), {"run": staticmethod(run)}))
@@ -71,3 +79,20 @@ def test_a_claim_that_does_not_hold_exits_1(monkeypatch, capsys):
 def test_check_exits_0_on_this_repository():
     proc = answers("check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_contradicted_finding_exits_1_but_an_inconclusive_one_only_at_site(monkeypatch, capsys):
+    from answers.kb import evidence as ev
+
+    def run(profile="site", seed=0, device="cpu", progress=None):
+        r = Result("q08", profile, seed)
+        # 3 of 20 better: too little evidence either way
+        r.finding("weak", "弱", "weak", {"a": 0.6, "b": 0.45}, "a > b", evidence=ev.mcnemar([1] * 3 + [0] * 17,
+                                                                                           [0] * 20))
+        return r
+
+    fake = registry.Answer(registry.get("q08").question, type("M", (), {"run": staticmethod(run)}))
+    monkeypatch.setattr(registry, "get", lambda qid: fake)
+    assert cli.main(["run", "q08", "--profile", "tiny"]) == 0
+    assert cli.main(["run", "q08", "--profile", "site"]) == 1
+    assert "inconclusive" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import inspect
 
 import pytest
 
-from answers.kb import course, registry, site
+from answers.kb import course, evidence as ev, registry, site
 from answers.kb.check import run_checks
 from answers.kb.question import Question
 from answers.kb.result import Claim, Result, RuleError
@@ -30,9 +30,109 @@ def test_claim_values_become_plain_json():
 
 def test_result_refuses_duplicate_claim_ids():
     r = Result("q00", "tiny", 0)
-    r.claim("x", "z", "e", {"v": 1}, "v == 1")
+    r.check("x", "z", "e", {"v": 1}, "v == 1")
     with pytest.raises(ValueError):
-        r.claim("x", "z", "e", {"v": 1}, "v == 1")
+        r.check("x", "z", "e", {"v": 1}, "v == 1")
+
+
+def _paired(a_only: int, b_only: int, both: int = 10):
+    """Correctness of two classifiers on the same images: a_only images only A gets right, and so on."""
+    a = [1] * a_only + [0] * b_only + [1] * both
+    b = [0] * a_only + [1] * b_only + [1] * both
+    return a, b
+
+
+def test_finding_outcomes_follow_rule_and_evidence():
+    a, b = _paired(20, 2)
+    f = Claim("f", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", "finding", ev.mcnemar(a, b))
+    assert f.outcome == "holds"
+    f = Claim("f", "z", "e", {"a": 0.3, "b": 0.7}, "a > b", "finding", ev.mcnemar(b, a))
+    assert f.outcome == "fails"                               # significant, and the rule is false
+    a, b = _paired(4, 2)
+    assert Claim("f", "z", "e", {"a": 0.6, "b": 0.5}, "a > b", "finding", ev.mcnemar(a, b)).outcome == "inconclusive"
+
+
+def test_finding_is_inconclusive_when_the_interval_straddles_its_threshold():
+    assert Claim("f", "z", "e", {"x": 0.6}, "x > 0.5", "finding", ev.proportion(6, 10, "x")).outcome == "inconclusive"
+    assert Claim("f", "z", "e", {"x": 0.6}, "x > 0.5", "finding", ev.proportion(600, 1000, "x")).outcome == "holds"
+    assert Claim("f", "z", "e", {"x": 0.4}, "x > 0.5", "finding", ev.proportion(400, 1000, "x")).outcome == "fails"
+
+
+def test_a_rule_with_slack_is_refused_by_its_null_case():
+    a, b = _paired(20, 2)
+    with pytest.raises(RuleError, match="null"):  # "robust <= clean + 0.05" cannot fail when nothing changes
+        Claim("f", "z", "e", {"robust": 0.5, "clean": 0.5}, "robust <= clean + 0.05", "finding", ev.mcnemar(a, b),
+              null={"robust": 0.5})
+    Claim("f", "z", "e", {"robust": 0.6, "base": 0.5}, "robust > base", "finding", ev.mcnemar(a, b), null={"robust": 0.5})
+
+
+def test_findings_need_evidence_and_checks_cannot_expect_failure():
+    with pytest.raises(ValueError, match="evidence"):
+        Claim("f", "z", "e", {"x": 1}, "x > 0", "finding")
+    with pytest.raises(ValueError, match="expected"):
+        Claim("c", "z", "e", {"x": 1}, "x > 0", "check", expected="fails")
+
+
+def test_problems_depend_on_profile_and_declared_outcome():
+    a, b = _paired(4, 2)
+    for profile, expected, problems in (("tiny", None, 0), ("site", None, 1), ("site", "inconclusive", 0)):
+        r = Result("q00", profile, 0)
+        r.finding("weak", "z", "e", {"a": 0.6, "b": 0.5}, "a > b", evidence=ev.mcnemar(a, b), expected=expected)
+        assert len(r.problems()) == problems, (profile, expected, r.problems())
+    r = Result("q00", "tiny", 0)
+    r.finding("wrong", "z", "e", {"a": 0.3, "b": 0.7}, "a > b", evidence=ev.mcnemar(*reversed(_paired(20, 2))))
+    r.check("broken", "z", "e", {"n": 1}, "n == 2")
+    assert [p.split(":")[0] for p in r.problems()] == ["wrong", "broken"]
+
+
+def test_unhealthy_models_and_mismatched_comparisons():
+    r = Result("q00", "site", 0)
+    r.model("good", 0.9, 10)
+    r.model("weak", 0.3, 10)
+    assert any("weak" in p and "5× chance" in p for p in r.problems())
+    r.model("close", 0.85, 10)
+    a, b = _paired(20, 2)
+    ok = r.finding("matched", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
+                   compares=("good", "close"))
+    bad = r.finding("confounded", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
+                    compares=("good", "weak"))
+    assert ok.outcome == "holds" and bad.outcome == "inconclusive" and "confounded" in bad.confound
+
+
+def test_evidence_mcnemar_matches_the_binomial_on_discordant_pairs():
+    from scipy.stats import binomtest
+    a, b = _paired(9, 1, both=50)
+    assert ev.mcnemar(a, b).tests["McNemar"] == pytest.approx(binomtest(9, 10, 0.5).pvalue)
+    assert ev.mcnemar([1, 1], [1, 1]).tests["McNemar"] == 1.0   # no discordant pair: no evidence
+
+
+def test_timing_ratio_interval_comes_from_quartiles():
+    from answers.lab.timing import Timing
+    num = Timing(median_s=7.0, q1_s=6.5, q3_s=7.5, min_s=6, max_s=8, repeats=5, samples=())
+    den = Timing(median_s=1.0, q1_s=0.9, q3_s=1.1, min_s=0.8, max_s=1.2, repeats=5, samples=())
+    lo, hi = ev.ratio_spread("r", num, den).intervals["r"]
+    assert lo == pytest.approx(6.5 / 1.1) and hi == pytest.approx(7.5 / 0.9)
+
+
+def test_claims_markdown_lists_findings_and_checks_apart():
+    r = Result("q00", "site", 0)
+    a, b = _paired(20, 2)
+    r.finding("f", "发现", "finding", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b))
+    r.check("c", "自检项", "check", {"n": 2}, "n == 2")
+    md = r.claims_markdown()
+    assert md.index("结论") < md.index("发现") < md.index("自检 Checks") < md.index("自检项")
+    assert "McNemar p" in md
+
+
+def test_strict_show_claims_raises_on_problems(monkeypatch):
+    from answers.kb.result import ClaimsNotMet
+    r = Result("q00", "site", 0)
+    r.check("broken", "z", "e", {"n": 1}, "n == 2")
+    monkeypatch.setenv("ANSWERS_STRICT", "1")
+    with pytest.raises(ClaimsNotMet, match="broken"):
+        r.show_claims()
+    monkeypatch.setenv("ANSWERS_STRICT", "0")
+    assert "✗" in r.show_claims().data
 
 
 def test_registry_discovers_answers_with_metadata():
@@ -91,4 +191,21 @@ def test_answers_check_reports_a_missing_page(tmp_path, monkeypatch):
         bib.write("\n@misc{nobody2099, author = {Nobody, N.}, title = {Uncited}, year = {2099}}\n")
     problems = run_checks(tmp_path).problems
     assert any("q08: missing page" in p for p in problems)
-    assert any("no page cites" in p and "nobody2099" in p for p in problems)
+    assert any("no page or lab docstring cites" in p and "nobody2099" in p for p in problems)
+
+
+def test_answers_check_reads_citations_in_lab_docstrings(tmp_path):
+    import shutil
+
+    from answers.kb.check import project_root
+    root = project_root()
+    for name in ("references.bib", "mkdocs.yml"):
+        shutil.copy(root / name, tmp_path / name)
+    shutil.copytree(root / "docs", tmp_path / "docs")
+    shutil.copytree(root / "tests", tmp_path / "tests")
+    shutil.copytree(root / "answers" / "lab", tmp_path / "answers" / "lab")
+    (tmp_path / "answers" / "lab" / "extra.py").write_text('"""Follows [@nobody2099unknown]."""\n', encoding="utf-8")
+    problems = run_checks(tmp_path).problems
+    assert any("nobody2099unknown" in p and "answers/lab/extra.py" in p for p in problems), problems
+    # he2016deep is cited only by a lab docstring (models.TinyResNet): that counts as cited
+    assert not any("he2016deep" in p for p in problems)

@@ -15,7 +15,7 @@ CLAIMS = ["standard_model_follows_texture", "a_patch_of_texture_is_enough", "bia
           "shape_bias_is_not_robustness", "deep_units_are_texture_detectors", "shape_training_changes_what_units_see"]
 
 
-result, test_every_expected_claim_is_made, test_claim_holds = claim_suite("q01", CLAIMS)
+result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q01", CLAIMS)
 
 
 def test_cue_conflict_shares_add_up(result):

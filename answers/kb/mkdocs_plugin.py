@@ -6,14 +6,18 @@ the global bibliography. Deliberately small and hook-only, so a move to another 
 * an unknown key is a warning naming page and key, so ``mkdocs build --strict`` fails on it;
 * a malformed ``references.bib`` stops the build with one line (a ``PluginError``), not a traceback;
 * ``<!-- answers:index -->`` becomes the course table and ``<!-- answers:bibliography -->`` the list of every
-  entry with links back to the pages citing it; without a ``nav`` in mkdocs.yml, the registry provides it.
+  entry with links back to the pages citing it; without a ``nav`` in mkdocs.yml, the registry provides it;
+* notebook pages get the heading ids of Markdown pages (one slug rule, :func:`slug`, which keeps Chinese; the
+  notebook converter's own rule drops it and leaves the contents linking to ``#_1``), and the notebook
+  stylesheet that mkdocs-jupyter inlines in every page (about 600 KB) is written once as a shared file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 
 from mkdocs.config import config_options
@@ -48,6 +52,58 @@ def _first_heading(text: str, suffix: str) -> str | None:
     text = re.sub(r"```.*?```", "", text, flags=re.S)
     match = re.search(r"^# +(.+?)\s*#*\s*$", text, re.M)
     return match.group(1) if match else None
+
+
+def slug(text: str, separator: str = "-") -> str:
+    """The site's one heading-id rule (Markdown pages use it through mkdocs.yml's toc ``slugify``): Unicode
+    kept, lower case, punctuation dropped, spaces to ``separator``."""
+    from pymdownx.slugs import slugify
+    return slugify(case="lower")(text, separator)
+
+
+_HEADING = re.compile(r"<h([1-6])([^>]*)>(.*?)</h\1>", re.S)
+_ANCHOR = re.compile(r'<a class="anchor-link"[^>]*>.*?</a>', re.S)
+
+
+def _heading_text(inner: str) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", _ANCHOR.sub("", inner))).split())
+
+
+def fix_heading_ids(html: str, toc) -> str:
+    """Give every heading of ``html`` the id :func:`slug` makes of its text (unique on the page, suffixed _1,
+    _2 … as Markdown's toc does) and point ``toc``'s entries and the headings' own ¶ links at them."""
+    used: set[str] = set()
+    ids_by_text: dict[str, list[str]] = {}
+
+    def renumber(m: re.Match) -> str:
+        level, attrs, inner = m.groups()
+        text = _heading_text(inner)
+        base = slug(text) or "section"
+        hid, n = base, 0
+        while hid in used:
+            n += 1
+            hid = f"{base}_{n}"
+        used.add(hid)
+        ids_by_text.setdefault(text, []).append(hid)
+        attrs = re.sub(r'\s*\bid="[^"]*"', "", attrs)
+        inner = re.sub(r'(<a class="anchor-link" href=")[^"]*(")', lambda a: f"{a.group(1)}#{hid}{a.group(2)}", inner)
+        return f'<h{level} id="{hid}"{attrs}>{inner}</h{level}>'
+
+    out = _HEADING.sub(renumber, html)
+
+    def walk(items):
+        for item in items:
+            ids = ids_by_text.get(" ".join(unescape(re.sub(r"<[^>]+>", "", item.title)).split()))
+            if ids:
+                item.id = ids.pop(0)
+            walk(item.children)
+
+    walk(toc or [])
+    return out
+
+
+_STYLE = re.compile(r'<style type="text/css">(.*?)</style>', re.S)
+SHARED_CSS_MIN = 2000  # inline <style> blocks larger than this go to a shared file
 
 
 class AnswersPlugin(BasePlugin):
@@ -99,12 +155,29 @@ class AnswersPlugin(BasePlugin):
         return markdown
 
     def on_page_content(self, html, page, config, files):
+        if page.file.src_uri.endswith((".py", ".ipynb")):
+            html = fix_heading_ids(html, page.toc)
         bib_file = files.get_file_from_path(self.config["bibliography_page"])
         bib_url = get_relative_url(bib_file.url, page.url) if bib_file else None
         out, _, unknown = resolve(html, self.bib, bib_url)
         for key in unknown:
             log.warning("%s: unknown citation key '%s' (not in %s)", page.file.src_uri, key, self.config["bib_file"])
         return out
+
+    def on_post_page(self, output, page, config):
+        """Move the large inline stylesheets of notebook pages into files named by their content's hash, so
+        a reader downloads them once for the whole site instead of with every page."""
+        def share(m: re.Match) -> str:
+            css = m.group(1)
+            if len(css) < SHARED_CSS_MIN:
+                return m.group(0)
+            name = f"assets/answers-notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
+            target = Path(config.site_dir) / name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(css, encoding="utf-8")
+            return f'<link rel="stylesheet" href="{escape(get_relative_url(name, page.url))}">'
+        return _STYLE.sub(share, output)
 
     def _bibliography(self, page, files) -> str:
         items = []

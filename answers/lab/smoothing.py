@@ -50,8 +50,14 @@ class Smoothed:
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Cohen et al.'s PREDICT: the top class if a binomial test separates it from the runner-up at level
         ``alpha``, else ``ABSTAIN``."""
-        c = self.counts(x, n, generator)
-        top2 = c.topk(2, dim=1)
+        return self.decide(self.counts(x, n, generator), alpha)
+
+    @staticmethod
+    def decide(counts: torch.Tensor, alpha: float = 0.001) -> torch.Tensor:
+        """PREDICT's decision from vote ``counts`` ``(N, C)``: the top class, or ``ABSTAIN`` where a two-sided
+        binomial test cannot separate it from the runner-up at level ``alpha``. (``counts.argmax(1)`` is the
+        plain majority vote, which never abstains.)"""
+        top2 = counts.topk(2, dim=1)
         out = top2.indices[:, 0].clone()
         for i, (na, nb) in enumerate(top2.values.tolist()):
             if binomial_p_value(na, nb) > alpha:

@@ -78,6 +78,31 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, th
                   samples=tuple(samples))
 
 
+def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 1, repeats: int = 5,
+                     threads: int | None = None) -> dict[str, Timing]:
+    """Time several functions that will be compared as ratios: each round times every function once, in
+    turn, so a burst of load on the machine falls on all of them rather than on whichever ran then.
+    ``warmup`` untimed rounds first. Returns each function's :class:`Timing` by name."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    with torch_threads(threads):
+        for _ in range(warmup):
+            for fn in fns.values():
+                fn()
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, xs in samples.items():
+        q1, med, q3 = _quartiles(xs)
+        out[name] = Timing(median_s=med, q1_s=q1, q3_s=q3, min_s=min(xs), max_s=max(xs), repeats=repeats,
+                           samples=tuple(xs))
+    return out
+
+
 def peak_memory_bytes(fn: Callable[[], object]) -> int:
     """Peak CPU tensor memory allocated while ``fn()`` runs, in bytes, on top of what was held before the call.
 
