@@ -78,6 +78,36 @@ def test_q08_figures_load(page, server):
     page.goto(server + "/q08-defense-cost/")
     images = page.locator("img")
     assert images.count() >= 3  # pareto, calls vs k, latency vs calls
+    for i in range(images.count()):  # figures load lazily: bring each into view, then it must have pixels
+        images.nth(i).scroll_into_view_if_needed()
+        images.nth(i).evaluate("img => img.complete || new Promise(r => { img.onload = r; img.onerror = r; })")
     widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
     assert all(w > 0 for w in widths), widths
     assert page.console_errors == []
+
+
+def test_every_contents_entry_scrolls_to_its_heading(page, server):
+    from answers.kb import registry
+    for a in registry.all_answers():
+        page.goto(server + "/" + a.question.page_url)
+        entries = page.locator(".md-sidebar--secondary a.md-nav__link")
+        hrefs = [entries.nth(i).get_attribute("href") for i in range(entries.count())]
+        assert hrefs, a.id
+        for href in hrefs:
+            assert href.startswith("#") and len(href) > 1, (a.id, href)
+            page.locator(f'.md-sidebar--secondary a.md-nav__link[href="{href}"]').first.click()
+            page.wait_for_function("h => decodeURIComponent(location.hash) === h", arg=href)
+            heading = page.locator(f'[id="{href[1:]}"]')
+            assert heading.count() == 1, (a.id, href)
+            top = heading.bounding_box()["y"]
+            assert 0 <= top < page.viewport_size["height"], (a.id, href, top)
+        assert page.console_errors == [], page.console_errors
+
+
+def test_prose_cells_show_sentences_not_code(page, server):
+    page.goto(server + "/q08-defense-cost/")
+    code = " ".join(page.locator(".jp-InputArea").all_inner_texts())
+    assert "Markdown(" not in code
+    assert "result.show(" in code   # the experiment's calls stay visible
+    assert "PatchCleanser" in page.locator(".jp-RenderedMarkdown").first.inner_text() or \
+        "PatchCleanser" in page.inner_text("article")

@@ -1,13 +1,20 @@
-"""The strict site build at the tiny profile: home page from the registry, q08 executed, citations resolved."""
+"""The strict site build at the site profile: home page from the registry, every answer executed with its
+findings decided, citations resolved, pages light enough to read."""
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from answers.kb import course
+from answers.kb import course, registry
 
 pytestmark = pytest.mark.site
+
+PAGE_BUDGET = 400_000  # bytes of HTML per answer page (figures and the shared notebook CSS are separate files)
+
+
+def _answer_pages(built_site):
+    return {a.id: built_site / a.question.page_url / "index.html" for a in registry.all_answers()}
 
 
 def test_home_page_lists_every_course_question_and_open_slot(built_site):
@@ -22,8 +29,11 @@ def test_home_page_lists_every_course_question_and_open_slot(built_site):
 def test_q08_page_shows_measured_evidence(built_site):
     html = (built_site / "q08-defense-cost" / "index.html").read_text(encoding="utf-8")
     assert "黄兆辉" in html
-    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) >= 3  # pareto, calls vs k, latency vs calls
-    assert "✓" in html and "✗" not in html.split("结论与判定")[1].split("在本地运行")[0]
+    figures = re.findall(r'<img[^>]+src="(figure-[0-9a-f]+\.png)"', html)
+    assert len(figures) >= 3  # pareto, calls vs k, latency vs calls
+    assert all((built_site / "q08-defense-cost" / f).stat().st_size > 1000 for f in figures)
+    claims = html.split('id="结论-findings"')[1].split('id="在本地运行"')[0]
+    assert "<td>✓</td>" in claims and "<td>✗</td>" not in claims and "自检" in claims
     assert 'id="ref-xiang2022patchcleanser"' in html and 'href="#ref-xiang2022patchcleanser"' in html
     assert "Traceback" not in html and "Error" not in re.sub(r"<[^>]+>", "", html).split("参考文献")[0][-0:]
 
@@ -37,3 +47,30 @@ def test_bibliography_links_back_to_citing_pages(built_site):
 def test_search_index_is_segmented_for_chinese(built_site):
     index = (built_site / "search" / "search_index.json").read_text(encoding="utf-8")
     assert "\\u200b" in index or "\u200b" in index
+
+
+def test_answer_pages_are_light_and_hide_prose_code(built_site):
+    for qid, page in _answer_pages(built_site).items():
+        html = page.read_text(encoding="utf-8")
+        assert len(html.encode()) < PAGE_BUDGET, f"{qid}: {len(html.encode())} bytes"
+        assert "data:image/png;base64" not in html and '<style type="text/css">' not in html
+        # cells that only write a sentence are tagged hide-input: their f-string code never reaches the page
+        assert "Markdown(" not in html, f"{qid} shows the code of a prose-only cell"
+        assert 'rel="stylesheet" href="../assets/answers-notebook-' in html
+
+
+def test_every_heading_has_an_id_and_every_contents_entry_a_target(built_site):
+    for qid, page in _answer_pages(built_site).items():
+        html = page.read_text(encoding="utf-8")
+        ids = re.findall(r'<h[1-6] id="([^"]*)"', html)
+        assert ids and all(ids) and len(ids) == len(set(ids)), (qid, ids)
+        assert not any(re.fullmatch(r"_\d+", i) for i in ids), (qid, ids)
+        links = re.findall(r'href="#([^"]+)"[^>]*class="md-nav__link', html)
+        assert links, qid
+        for target in links:
+            assert target in ids, (qid, target)
+
+
+def test_tables_show_readable_headers(built_site):
+    html = (built_site / "q08-defense-cost" / "index.html").read_text(encoding="utf-8")
+    assert "延迟 ms/图（批 1）" in html and "<th>latency_b1_ms</th>" not in html

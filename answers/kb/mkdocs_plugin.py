@@ -8,8 +8,9 @@ the global bibliography. Deliberately small and hook-only, so a move to another 
 * ``<!-- answers:index -->`` becomes the course table and ``<!-- answers:bibliography -->`` the list of every
   entry with links back to the pages citing it; without a ``nav`` in mkdocs.yml, the registry provides it;
 * notebook pages get the heading ids of Markdown pages (one slug rule, :func:`slug`, which keeps Chinese; the
-  notebook converter's own rule drops it and leaves the contents linking to ``#_1``), and the notebook
-  stylesheet that mkdocs-jupyter inlines in every page (about 600 KB) is written once as a shared file.
+  notebook converter's own rule drops it and leaves the contents linking to ``#_1``); the notebook stylesheet
+  that mkdocs-jupyter inlines in every page (about 600 KB) is written once as a shared file, and inline
+  figures become PNG files beside their page.
 """
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ def fix_heading_ids(html: str, toc) -> str:
 
 _STYLE = re.compile(r'<style type="text/css">(.*?)</style>', re.S)
 SHARED_CSS_MIN = 2000  # inline <style> blocks larger than this go to a shared file
+_INLINE_PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=\s]+)"')
 
 
 class AnswersPlugin(BasePlugin):
@@ -166,7 +168,20 @@ class AnswersPlugin(BasePlugin):
 
     def on_post_page(self, output, page, config):
         """Move the large inline stylesheets of notebook pages into files named by their content's hash, so
-        a reader downloads them once for the whole site instead of with every page."""
+        a reader downloads them once for the whole site instead of with every page; move inline figures
+        (base64 PNGs) into files beside the page, so the page itself stays light and figures load lazily."""
+        page_dir = Path(page.file.abs_dest_path).parent
+
+        def unpack(m: re.Match) -> str:
+            import base64
+            data = base64.b64decode("".join(m.group(1).split()))
+            name = f"figure-{hashlib.sha256(data).hexdigest()[:12]}.png"
+            page_dir.mkdir(parents=True, exist_ok=True)
+            (page_dir / name).write_bytes(data)
+            return f'src="{name}" loading="lazy"'
+
+        output = _INLINE_PNG.sub(unpack, output)
+
         def share(m: re.Match) -> str:
             css = m.group(1)
             if len(css) < SHARED_CSS_MIN:
