@@ -100,7 +100,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "device": device,
                                                    "train": base_spec.name, "n_train": cfg.n_train,
                                                    "patch": cfg.patch, "eps": f"{round(EPS * 255)}/255",
-                                                   "cost_batch": cfg.cost_batch})
+                                                   "cost_batch": cfg.cost_batch, "num_classes": split.num_classes})
     x, y = split.x_test.to(device), split.y_test.to(device)
     res.model("base", metrics.clean_accuracy(model, x, y), split.num_classes)
     res.model("PGD-AT", metrics.clean_accuracy(at_model, x, y), split.num_classes)

@@ -104,7 +104,7 @@ many_classes = result.claim_values("worst_case_many_classes")["counted_40_classe
 Markdown(
     f"实测：k=3 时每张图最少 **{pc[3]['min_calls']}** 次（课程说的“九次”）；论文默认的 k=6 最少 **{pc[6]['min_calls']}** 次，"
     f"平均 **{pc[6]['mean_calls']:.1f}** 次，{pc[6]['first_round_only']:.0%} 的图片第一轮就结束；"
-    f"最坏情况 **{pc[6]['worst_case_counted']:,}** 次（10 类；类别数 ≥ 36 时为 **{many_classes:,}** 次）；"
+    f"最坏情况 **{pc[6]['worst_case_counted']:,}** 次（{result.meta['num_classes']} 类；类别数 ≥ 36 时为 **{many_classes:,}** 次）；"
     f"认证一张图 **{pc[6]['cert_calls_per_image']:,.0f}** 次。"
 )
 

@@ -146,6 +146,32 @@ def test_double_masking_never_exceeds_the_worst_case_and_implementations_agree(k
     assert torch.equal(pc.certify_loop(model, x, y, ms), pc.certify_batched(model, x, y, ms, chunk=50))
 
 
+class _PatchDetector(nn.Module):
+    """Says 1 if any visible pixel is bright (a patch), else 0: fooled by any unmasked patch."""
+
+    def forward(self, x):
+        seen = (x > 0.9).flatten(1).any(1).long()
+        return nn.functional.one_hot(seen, 2).float()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 5), st.data())
+def test_a_certified_image_keeps_its_label_under_any_patch(k, p, draw):
+    # PatchCleanser's guarantee, exercised where it is not vacuous: the clean image is certified, a patch fools
+    # the undefended model, and double masking still returns the certified label wherever the patch lands
+    n = 16
+    ms, model = pc.MaskSet(n, p, k), _PatchDetector()
+    x = torch.full((1, 3, n, n), 0.3)
+    y = torch.zeros(1, dtype=torch.long)
+    assert pc.certify_batched(model, x, y, ms).all()
+    top, left = draw.draw(st.integers(0, n - p)), draw.draw(st.integers(0, n - p))
+    patched = x.clone()
+    patched[..., top:top + p, left:left + p] = 1.0
+    assert model(patched).argmax(1).item() == 1
+    assert pc.double_masking_batched(model, patched, ms).item() == 0
+    assert pc.double_masking_loop(model, patched, ms).item() == 0
+
+
 def test_disagreeing_model_reaches_the_worst_case():
     for k, classes in ((3, 10), (6, 10), (6, 40)):
         ms = pc.MaskSet(32, 3, k)
