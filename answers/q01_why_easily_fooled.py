@@ -9,7 +9,7 @@ the label) and ``PGD-AT`` (adversarially trained on the agreeing data).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from torch import nn
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import cues, metrics
+from .lab import cues, metrics, zoo
 from .lab.attacks import PGD, in_batches
 from .lab.data import CLASS_NAMES, NOISE_SIGMA_MAX, NUM_CLASSES
 from .lab.plots import curves, image_grid, receptive_fields as rf_figure
@@ -26,7 +26,6 @@ from .lab.progress import run_steps
 from .lab.receptive import capture, effective_side, gradient_maps, support_side, theoretical_fields
 from .lab.seeding import default_threads, seed_everything
 from .lab.timing import torch_threads
-from .lab.train import TrainSpec, trained_model
 
 QUESTION = Question(
     id="q01", slug="why-easily-fooled", asker="朱结奥", section="讲课当天助教采纳",
@@ -39,12 +38,8 @@ QUESTION = Question(
 
 @dataclass(frozen=True)
 class Settings:
-    n_train: int
-    n_test: int
-    epochs: int
-    width: int
-    at_epochs: int          # adversarial fine-tuning epochs (from the standard model)
-    at_steps: int           # PGD steps inside adversarial training
+    """How much each measurement does at a profile (data and models come from the zoo's scale)."""
+
     conflict_images: int    # cue-conflict (and texture-only, shape-only) test images
     rf_images: int          # images averaged in the gradient (effective receptive field) maps
     eps_images: int         # images attacked at every ε of the grid
@@ -53,14 +48,13 @@ class Settings:
 
 
 PROFILES = {
-    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, at_epochs=3, at_steps=2, conflict_images=300, rf_images=64,
+    "tiny": Settings(conflict_images=300, rf_images=64,
                      eps_images=64, steps=10, top_k=10),
-    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=4, at_steps=3, conflict_images=1000,
+    "site": Settings(conflict_images=1000,
                      rf_images=256, eps_images=200, steps=20, top_k=20),
-    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=10, at_steps=7, conflict_images=10000,
+    "full": Settings(conflict_images=10000,
                      rf_images=1000, eps_images=2000, steps=50, top_k=50),
 }
-EPS = 4 / 255                                           # PGD-AT's budget, as on every page
 EPS_GRID = (0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)   # in /255
 # SmallCNN's three conv blocks (after ReLU), and "" for the classifier's output after global average pooling
 LAYERS = {"block1.2": "conv1", "block2.2": "conv2", "features.2": "conv3", "": "output"}
@@ -70,10 +64,10 @@ CONV_LAYERS = tuple(layer for layer in LAYERS if layer)
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     seed_everything(seed)
-    split = cues.cue_split(cfg.n_train, cfg.n_test, seed, textures="agree")
-    nets = train_models(cfg, seed, device, progress)
+    split = zoo.split(profile, seed, "cues")
+    nets = train_models(profile, seed, device, progress)
     res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps_at": "4/255",
-                                                   "width": cfg.width})
+                                                   "width": zoo.scale(profile).width})
     x, y = split.x_test.to(device), split.y_test.to(device)
     for name, model in nets.items():
         res.model(name, metrics.clean_accuracy(model, x, y), NUM_CLASSES)
@@ -87,14 +81,10 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     return res
 
 
-def train_models(cfg: Settings, seed: int, device: str, progress) -> dict[str, nn.Module]:
-    """The three models every section compares (trained once, then loaded from the weight cache)."""
-    agree = cues.cue_split(cfg.n_train, cfg.n_test, seed, textures="agree")
-    shuffled = cues.cue_split(cfg.n_train, cfg.n_test, seed, textures="random")
-    spec = TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.2, seed=seed)
-    at_spec = replace(spec, epochs=cfg.at_epochs, lr=0.1, adv_eps=EPS, adv_steps=cfg.at_steps, init=spec)
-    train = lambda s, d: trained_model(s, d, device=device, progress=progress)  # noqa: E731
-    return {"standard": train(spec, agree), "shape-trained": train(spec, shuffled), "PGD-AT": train(at_spec, agree)}
+def train_models(profile: str, seed: int, device: str, progress) -> dict[str, nn.Module]:
+    """The three models every section compares (from the zoo: trained once, then loaded from the weight cache)."""
+    return {name: zoo.model(recipe, profile, seed, device, progress)
+            for name, recipe in (("standard", "cue_standard"), ("shape-trained", "cue_shape"), ("PGD-AT", "cue_pgd_at"))}
 
 
 # ---------------------------------------------------------------- 1. texture or shape?
@@ -263,10 +253,8 @@ def minimal_eps(res: Result, cfg: Settings, nets, x, y, seed: int) -> None:
                                          f"adversarial: {CLASS_NAMES[pred[i]]}")]
     res.figure("adversarial_examples", image_grid(triples, titles, "Clean / amplified perturbation / adversarial",
                                                   cols=6))
-    by = {(r["模型 model"], r["attack"]): r for r in rows}
-    std, noise = by[("standard", f"PGD-{cfg.steps}")], by[("standard", "random ±ε noise")]
-    at, shape = by[("PGD-AT", f"PGD-{cfg.steps}")], by[("shape-trained", f"PGD-{cfg.steps}")]
-    _minimal_eps_claims(res, flips, std["eps50_255"])
+    standard = next(r for r in rows if r["模型 model"] == "standard" and r["attack"] == f"PGD-{cfg.steps}")
+    _minimal_eps_claims(res, flips, standard["eps50_255"])
 
 
 def _minimal_eps_claims(res: Result, flips: dict[str, tuple[int, list[int]]], standard_eps50: float | None) -> None:

@@ -8,7 +8,7 @@ rotation as an attacker's tool, and what a certified defense's guarantee covers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import torch
@@ -16,17 +16,16 @@ import torch
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import data, metrics
-from .lab import transforms as T
+from .lab import metrics, transforms as T, zoo
 from .lab.attacks import BPDA, PGD, PatchPGD, in_batches
+from .lab.data import NUM_CLASSES
 from .lab.defenses import Defended
 from .lab.plots import grouped_bars
 from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
 from .lab.smoothing import Smoothed
 from .lab.timing import torch_threads
-from .lab.train import TrainSpec, trained_model
-from .q08_defense_cost import PROFILES as Q08_PROFILES, SIGMA, specs as q08_specs
+from .lab.zoo import THREAT
 
 QUESTION = Question(
     id="q03", slug="proactive-defense", asker="石雨宸", section="课后采纳",
@@ -41,11 +40,8 @@ QUESTION = Question(
 
 @dataclass(frozen=True)
 class Settings:
-    n_train: int
-    n_test: int
-    epochs: int
-    width: int
-    aug_epochs: int     # fine-tuning epochs on a transform (from the standard model)
+    """How much each measurement does at a profile (data and models come from the zoo's scale)."""
+
     eval_images: int    # images attacked per defense
     steps: int          # PGD steps
     eot: int            # EOT samples per gradient for randomized defenses
@@ -55,38 +51,36 @@ class Settings:
 
 
 PROFILES = {
-    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, aug_epochs=3, eval_images=64, steps=10, eot=4, angles=9,
+    "tiny": Settings(eval_images=64, steps=10, eot=4, angles=9,
                      cert_images=16, cert_n=64),
-    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, aug_epochs=4, eval_images=200, steps=20, eot=8,
+    "site": Settings(eval_images=200, steps=20, eot=8,
                      angles=13, cert_images=40, cert_n=256),
-    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, aug_epochs=10, eval_images=2000, steps=50, eot=20,
+    "full": Settings(eval_images=2000, steps=50, eot=20,
                      angles=61, cert_images=500, cert_n=10000),
 }
-EPS = 4 / 255
+EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
 CERT_ALPHA = 0.001
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     seed_everything(seed)
-    split = data.signs(cfg.n_train, cfg.n_test, seed)
-    spec = TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.2, seed=seed)
-    model = trained_model(spec, split, device=device, progress=progress)
-    res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps": "4/255", "model": spec.name})
+    split = zoo.split(profile, seed)
+    model = zoo.model("standard", profile, seed, device, progress)
+    res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps": f"{round(EPS * 255)}/255",
+                                                   "model": zoo.spec("standard", profile, seed).name})
     x, y = split.x_test.to(device), split.y_test.to(device)
     res.model("standard", metrics.clean_accuracy(model, x, y), split.num_classes)
     with torch_threads(default_threads()):
-        run_steps([("preprocessing defenses", lambda: preprocessing(res, cfg, spec, split, model, x, y, device,
-                                                                    progress)),
+        run_steps([("preprocessing defenses", lambda: preprocessing(res, cfg, profile, model, x, y, device, progress)),
                    ("rotation attack", lambda: rotation_attack(res, cfg, model, x, y)),
-                   ("certified radius", lambda: certificate_vs_attacks(res, profile, seed, split, x, y, device,
-                                                                      progress))],
+                   ("certified radius", lambda: certificate_vs_attacks(res, profile, seed, x, y, device, progress))],
                   f"q03 ({profile})", progress)
     return res
 
 
 # ---------------------------------------------------------------- preprocessing: cost, naive and adaptive attacks
-def preprocessing(res: Result, cfg: Settings, spec: TrainSpec, split, model, x, y, device, progress) -> None:
+def preprocessing(res: Result, cfg: Settings, profile: str, model, x, y, device, progress) -> None:
     ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
     naive_adv = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=cfg.steps), ev_x, ev_y)
     clean = metrics.predict(model, x) == y
@@ -99,9 +93,8 @@ def preprocessing(res: Result, cfg: Settings, spec: TrainSpec, split, model, x, 
         transform = T.build(name)
         defended = Defended(model, transform).eval()
         # "trained on the transform": the standard model fine-tuned on transformed images (few epochs suffice)
-        trained = trained_model(replace(spec, augment=name, epochs=cfg.aug_epochs, lr=0.05, init=spec), split,
-                                device=device, progress=progress)
-        res.model(f"trained on {name}", metrics.clean_accuracy(trained, x, y), split.num_classes)
+        trained = zoo.model(f"augment/{name}", profile, res.seed, device, progress)
+        res.model(f"trained on {name}", metrics.clean_accuracy(trained, x, y), NUM_CLASSES)
         # the adaptive attacker differentiates through the defense: exactly where it can, by the identity
         # where it cannot (BPDA), and averages over the defense's randomness (EOT)
         through = transform if differentiable else BPDA(transform)
@@ -164,15 +157,15 @@ def rotation_attack(res: Result, cfg: Settings, model, x, y) -> None:
 
 
 # ---------------------------------------------------------------- what a certificate covers
-def certificate_vs_attacks(res: Result, profile: str, seed: int, split, x, y, device, progress) -> None:
+def certificate_vs_attacks(res: Result, profile: str, seed: int, x, y, device, progress) -> None:
     cfg = PROFILES[profile]
-    model = trained_model(q08_specs(Q08_PROFILES[profile], seed)[0], split, device=device, progress=progress)
-    res.model("smoothing base (q08)", metrics.clean_accuracy(model, x, y), split.num_classes)
+    model = zoo.model("noisy", profile, seed, device, progress)   # the base classifier q08 smooths
+    res.model("smoothing base (noisy)", metrics.clean_accuracy(model, x, y), NUM_CLASSES)
     cx, cy = x[:cfg.cert_images], y[:cfg.cert_images]
     label, radius = Smoothed(model, SIGMA).certify(cx, n0=16, n=cfg.cert_n, alpha=CERT_ALPHA,
                                                    generator=torch.Generator().manual_seed(seed))
     linf = PGD(model, eps=EPS, alpha=EPS / 4, steps=10)(cx, cy) - cx
-    patch = PatchPGD(model, size=3, steps=20, seed=seed)(cx, cy) - cx
+    patch = PatchPGD(model, size=THREAT.patch, steps=20, seed=seed)(cx, cy) - cx
     l2 = lambda d: d.flatten(1).norm(dim=1)  # noqa: E731
     ok = (label == cy) & (radius > 0)
     cap = SIGMA * NormalDist().inv_cdf(CERT_ALPHA ** (1 / cfg.cert_n))

@@ -15,7 +15,7 @@ from torch import nn
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import data, metrics
+from .lab import metrics, zoo
 from .lab.attacks import BPDA, FGSM, PGD, PatchPGD, Transfer, in_batches
 from .lab.defenses import JPEG, Defended, MedianFilter, PixelDeflection
 from .lab.instrument import count_calls
@@ -24,8 +24,7 @@ from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
 from .lab.smoothing import Smoothed
 from .lab.timing import time_call, torch_threads
-from .lab.train import TrainSpec, trained_model
-from .q08_defense_cost import EPS, PROFILES as Q08_PROFILES, SIGMA, specs as q08_specs
+from .lab.zoo import THREAT
 
 QUESTION = Question(
     id="q07", slug="attacker-vs-defender", asker="高帆", section="课后采纳",
@@ -51,6 +50,7 @@ PROFILES = {
     "site": Settings(images=200, steps=10, eot=4, smooth_samples=32, time_images=32, repeats=3),
     "full": Settings(images=2000, steps=50, eot=20, smooth_samples=100, time_images=256, repeats=5),
 }
+EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
 SMOOTH_ALPHA = 0.001  # the same abstain rule as q08: abstain unless the top two classes differ at this level
 ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3")
 
@@ -76,15 +76,13 @@ class Defender:
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
-    cfg, q8 = PROFILES[profile], Q08_PROFILES[profile]
+    cfg = PROFILES[profile]
     seed_everything(seed)
-    split = data.signs(q8.n_train, q8.n_test, seed)
-    base_spec, adv_spec = q08_specs(q8, seed)
-    model = trained_model(base_spec, split, device=device, progress=progress)
-    at_model = trained_model(adv_spec, split, device=device, progress=progress)
+    split = zoo.split(profile, seed)
+    model = zoo.model("noisy", profile, seed, device, progress)      # the defender's classifier, as in q08
+    at_model = zoo.model("pgd_at", profile, seed, device, progress)
     # the attacker's own model: same kind of data, its own seed, never the defender's weights
-    surrogate = trained_model(TrainSpec(width=q8.width, epochs=q8.epochs, lr=0.2, seed=seed + 1), split,
-                              device=device, progress=progress)
+    surrogate = zoo.model("surrogate", profile, seed, device, progress)
     res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps": "4/255",
                                                    "images": cfg.images})
     test_x, test_y = split.x_test.to(device), split.y_test.to(device)

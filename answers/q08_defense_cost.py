@@ -15,7 +15,7 @@ import torch
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import costs, data, metrics, patchcleanser as pc, repair
+from .lab import costs, data, metrics, patchcleanser as pc, repair, zoo
 from .lab.attacks import PGD, PatchPGD, in_batches
 from .lab.defenses import Defended, preprocessors
 from .lab.instrument import count_calls
@@ -24,7 +24,8 @@ from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
 from .lab.smoothing import ABSTAIN, Smoothed
 from .lab.timing import Timing, time_call, time_interleaved, torch_threads
-from .lab.train import TrainSpec, batch_transform, fit, trained_model
+from .lab.train import batch_transform, fit
+from .lab.zoo import THREAT
 
 QUESTION = Question(
     id="q08", slug="defense-cost", asker="黄兆辉", section="大闭环助教采纳",
@@ -38,68 +39,51 @@ QUESTION = Question(
 
 @dataclass(frozen=True)
 class Settings:
-    n_train: int
-    n_test: int
-    epochs: int
-    width: int              # classifier width (tiny uses a narrower net so tests stay fast)
-    at_epochs: int          # adversarial fine-tuning epochs of the PGD-AT model (from the base model)
+    """How much each measurement does at a profile (data and models come from the zoo's scale)."""
+
     eval_images: int        # clean and attacked accuracy
     smooth_samples: int     # N noise samples per prediction
     smooth_images: int
     certify_ns: tuple       # noise-sample counts N compared for smoothing's certificates
     certify_images: int
-    patch: int              # PatchCleanser's stated patch size (pixels per side)
     pc_images: int          # double-masking predictions per k
     cert_images: int        # certified accuracy per k (k²(k²+1)/2 calls each)
     loop_images: int        # images run through both implementations
     repeats: int            # timing repeats
     cost_batch: int         # batch size of the batched latency
     time_subset: int        # images in the timed training epochs
-    at_steps: int           # PGD steps of adversarial training (timed and trained)
 
 
 PROFILES = {
-    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, at_epochs=4, eval_images=64, smooth_samples=16,
-                     smooth_images=64, certify_ns=(16, 64), certify_images=16, patch=3, pc_images=12,
-                     cert_images=4, loop_images=1, repeats=3, cost_batch=16, time_subset=256, at_steps=2),
-    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=5, eval_images=500,
-                     smooth_samples=64, smooth_images=300, certify_ns=(16, 64, 256), certify_images=40, patch=3,
-                     pc_images=100, cert_images=20, loop_images=3, repeats=3, cost_batch=64, time_subset=1024, at_steps=3),
-    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=15, eval_images=10000,
-                     smooth_samples=1000, smooth_images=1000, certify_ns=(100, 1000, 10000), certify_images=500,
-                     patch=3, pc_images=1000, cert_images=500, loop_images=20, repeats=20, cost_batch=64, time_subset=10000,
-                     at_steps=7),
+    "tiny": Settings(eval_images=64, smooth_samples=16, smooth_images=64, certify_ns=(16, 64), certify_images=16,
+                     pc_images=12, cert_images=4, loop_images=1, repeats=3, cost_batch=16, time_subset=256),
+    "site": Settings(eval_images=500, smooth_samples=64, smooth_images=300, certify_ns=(16, 64, 256),
+                     certify_images=40, pc_images=100, cert_images=20, loop_images=3, repeats=3, cost_batch=64,
+                     time_subset=1024),
+    "full": Settings(eval_images=10000, smooth_samples=1000, smooth_images=1000, certify_ns=(100, 1000, 10000),
+                     certify_images=500, pc_images=1000, cert_images=500, loop_images=20, repeats=20, cost_batch=64,
+                     time_subset=10000),
 }
 KS = (2, 3, 4, 5, 6)
-EPS = 4 / 255  # the L∞ budget: 8/255 leaves a 24k-parameter CNN no room to be robust at all
-SIGMA = 0.12
-L2_EPS = 0.25
+EPS, L2_EPS, SIGMA, PATCH = THREAT.linf_eps, THREAT.l2_eps, THREAT.sigma, THREAT.patch  # shared by every page
 CERT_RADIUS = 0.1
 SMOOTH_ALPHA = 0.001  # smoothing abstains unless a binomial test separates the top two classes at this level
 N0 = 16               # CERTIFY's samples for guessing the class
 PAPER_IMAGE, PAPER_PATCH = 224, 32  # PatchCleanser's main ImageNet setting (patch 2% of the image)
 
 
-def specs(cfg: Settings, seed: int) -> tuple[TrainSpec, TrainSpec]:
-    """The one classifier every inference defense wraps (trained with noise and two-box cutout so that
-    smoothing and masking keep it accurate), and the PGD-AT model of the training-side defense: the same
-    classifier fine-tuned on PGD examples."""
-    base = TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.2, noise_sigma=SIGMA, cutout=7, seed=seed)
-    adv = TrainSpec(width=cfg.width, epochs=cfg.at_epochs, lr=0.1, adv_eps=EPS, adv_steps=cfg.at_steps, seed=seed,
-                    init=base)
-    return base, adv
-
-
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     seed_everything(seed)
-    split = data.signs(cfg.n_train, cfg.n_test, seed)
-    base_spec, adv_spec = specs(cfg, seed)
-    model = trained_model(base_spec, split, device=device, progress=progress)
-    at_model = trained_model(adv_spec, split, device=device, progress=progress)
+    split = zoo.split(profile, seed)
+    # the one classifier every inference defense wraps (trained with noise and two-box cutout so that smoothing
+    # and masking keep it accurate), and the same classifier fine-tuned on PGD examples
+    model = zoo.model("noisy", profile, seed, device, progress)
+    at_model = zoo.model("pgd_at", profile, seed, device, progress)
     res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "device": device,
-                                                   "train": base_spec.name, "n_train": cfg.n_train,
-                                                   "patch": cfg.patch, "eps": f"{round(EPS * 255)}/255",
+                                                   "train": zoo.spec("noisy", profile, seed).name,
+                                                   "n_train": len(split.x_train),
+                                                   "patch": PATCH, "eps": f"{round(EPS * 255)}/255",
                                                    "cost_batch": cfg.cost_batch, "num_classes": split.num_classes})
     x, y = split.x_test.to(device), split.y_test.to(device)
     res.model("base", metrics.clean_accuracy(model, x, y), split.num_classes)
@@ -110,7 +94,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                    ("smoothing certificates", lambda: smoothing_certificates(res, cfg, model, x, y)),
                    ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, split.num_classes,
                                                                  correct["patchcleanser"])),
-                   ("training costs", lambda: training_costs(res, cfg, model, split, device, progress))],
+                   ("training costs", lambda: training_costs(res, cfg, profile, model, split, device))],
                   f"q08 ({profile})", progress)
     res.figure("pareto", pareto(res.tables["inference"].rows))
     return res
@@ -123,12 +107,12 @@ def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> dict[s
     adv_linf = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
     adv_l2 = in_batches(PGD(model, eps=L2_EPS, alpha=L2_EPS / 4, steps=10, norm="L2"), ev_x, ev_y)
     patch_x, patch_y = x[:cfg.pc_images], y[:cfg.pc_images]
-    adv_patch = in_batches(PatchPGD(model, size=cfg.patch, steps=30, tries=2, seed=res.seed), patch_x, patch_y)
+    adv_patch = in_batches(PatchPGD(model, size=PATCH, steps=30, tries=2, seed=res.seed), patch_x, patch_y)
     plain = lambda imgs: metrics.predict(model, imgs)  # noqa: E731
     threats = {"linf": (f"L∞ PGD ε={round(EPS * 255)}/255", ev_x, ev_y, adv_linf),
                "l2": (f"L2 PGD ε={L2_EPS}", ev_x[:cfg.smooth_images], ev_y[:cfg.smooth_images],
                       adv_l2[:cfg.smooth_images]),
-               "patch": (f"{cfg.patch}×{cfg.patch} patch", patch_x, patch_y, adv_patch)}
+               "patch": (f"{PATCH}×{PATCH} patch", patch_x, patch_y, adv_patch)}
     none_correct = {k: plain(adv) == cy for k, (_, _, cy, adv) in threats.items()}
     rows, correct = [], {}
 
@@ -157,7 +141,7 @@ def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> dict[s
     add("smoothing", f"随机平滑 smoothing N={cfg.smooth_samples}", smooth, model, "l2", clean_pred=decided,
         extra={"abstain_rate": float((decided == ABSTAIN).float().mean()),
                "vote_acc": metrics.accuracy(votes.argmax(1), sm_y)})
-    masks = pc.MaskSet(x.shape[-1], cfg.patch, 6)
+    masks = pc.MaskSet(x.shape[-1], PATCH, 6)
     add("patchcleanser", "PatchCleanser k=6", lambda imgs: pc.double_masking_batched(model, imgs, masks), model,
         "patch")
     # the adversarially trained model faces PGD computed on itself (white-box): it has no preprocessing to hide
@@ -270,7 +254,7 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
     px, py = x[:cfg.pc_images], y[:cfg.pc_images]
     cx, cy = px[:cfg.cert_images], py[:cfg.cert_images]   # certified on the images the patch attack also uses
     for k in KS:
-        masks = pc.MaskSet(n, cfg.patch, k)
+        masks = pc.MaskSet(n, PATCH, k)
         calls, seconds, pred = [], [], []
         for img in px:  # image by image: each image's own call count and batch-1 latency, from one timed run
             with count_calls(model) as c:
@@ -305,7 +289,7 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
                      "calls_per_image": calls, "seconds_per_image": seconds})
         loop_rows.append(_loop_vs_batched(cfg, model, x, y, masks, k))
     hidden = ("calls_per_image", "seconds_per_image", "certified", "two_mask_acc_per_image")
-    res.table("patchcleanser", f"PatchCleanser：模型调用次数随 k 的变化（补丁 {cfg.patch}×{cfg.patch} 像素，{num_classes} 类）"
+    res.table("patchcleanser", f"PatchCleanser：模型调用次数随 k 的变化（补丁 {PATCH}×{PATCH} 像素，{num_classes} 类）"
               " (model calls vs k)", [{c: v for c, v in r.items() if c not in hidden} for r in rows])
     k6 = np.array(rows[-1]["calls_per_image"])
     res.table("calls_distribution", f"k=6 时每张图的模型调用次数分布（{len(k6)} 张测试图）(measured calls per image, k=6)",
@@ -316,7 +300,7 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
     paper = pc.MaskSet(PAPER_IMAGE, PAPER_PATCH, 6)
     res.meta["paper_mask"] = {"image": PAPER_IMAGE, "patch": PAPER_PATCH, "mask_px": paper.mask_size,
                               "mask_area": paper.mask_size ** 2 / PAPER_IMAGE ** 2,
-                              "patch_area": PAPER_PATCH ** 2 / PAPER_IMAGE ** 2, "our_patch_area": cfg.patch ** 2 / n ** 2}
+                              "patch_area": PAPER_PATCH ** 2 / PAPER_IMAGE ** 2, "our_patch_area": PATCH ** 2 / n ** 2}
     res.figure("calls_vs_k", calls_vs_k(rows))
     res.figure("latency_vs_calls", latency_vs_calls(rows))
     _patchcleanser_claims(res, cfg, rows, loop_rows, n, correct_under_patch[:len(cx)])
@@ -346,11 +330,11 @@ def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int, c
               {"counted": [r["worst_case_counted"] for r in rows], "counted_loop": [r["worst_case_counted_loop"]
                for r in rows], "formula": [r["worst_case_formula"] for r in rows]},
               "counted == formula and counted_loop == formula")
-    many = pc.DisagreeingModel(pc.MaskSet(n, cfg.patch, 6), 40)
+    many = pc.DisagreeingModel(pc.MaskSet(n, PATCH, 6), 40)
     with count_calls(many) as c40:
-        pc.double_masking_batched(many, torch.full((1, 3, n, n), 0.25), pc.MaskSet(n, cfg.patch, 6))
+        pc.double_masking_batched(many, torch.full((1, 3, n, n), 0.25), pc.MaskSet(n, PATCH, 6))
     res.check("worst_case_many_classes", f"类别数 ≥ 36 时 k=6 的最坏情况为 {c40.images:,} 次（实测，40 类）",
-              "with ≥ 36 classes the k=6 worst case is k⁴ = 1,296 calls (counted with 40 classes)",
+              f"with ≥ 36 classes the k=6 worst case is k⁴ = {c40.images:,} calls (counted with 40 classes)",
               {"counted_40_classes": c40.images, "formula": pc.worst_case_calls(6, 40)}, "counted_40_classes == formula")
     res.check("no_input_exceeds_worst", "真实测试图片的调用次数从不超过最坏情况上界",
               "no real test image exceeds the worst-case bound",
@@ -406,7 +390,7 @@ def _loop_vs_batched(cfg: Settings, model, x, y, masks: pc.MaskSet, k: int) -> d
     c_batch = pc.certify_batched(model, lx[:1], ly[:1], masks)
     t = time_interleaved({"loop": lambda: pc.double_masking_loop(model, lx, masks),
                           "batched": lambda: pc.double_masking_batched(model, lx, masks)},
-                         warmup=0, repeats=max(1, cfg.repeats // 2))
+                         warmup=1, repeats=cfg.repeats)
     t_loop, t_batch = t["loop"], t["batched"]
     return {"k": k, "images": len(lx), "loop_s": t_loop.median_s, "batched_s": t_batch.median_s,
             "speedup": t_loop.median_s / t_batch.median_s, "loop_timing": t_loop, "batched_timing": t_batch,
@@ -415,10 +399,10 @@ def _loop_vs_batched(cfg: Settings, model, x, y, masks: pc.MaskSet, k: int) -> d
 
 
 # ---------------------------------------------------------------- training side: ratios to a normal epoch
-def training_costs(res: Result, cfg: Settings, model, split: data.Split, device: str, progress) -> None:
+def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.Split, device: str) -> None:
     xs, ys = split.x_train[:cfg.time_subset].to(device), split.y_train[:cfg.time_subset].to(device)
     clean_x, clean_y = xs[: max(32, len(xs) // 10)], ys[: max(32, len(xs) // 10)]  # a 10% clean set
-    at_spec = specs(cfg, res.seed)[1]
+    at_spec = zoo.spec("pgd_at", profile, res.seed)
 
     def epoch(perturb=None):
         return lambda m: fit(m, xs, ys, epochs=1, batch_size=128, perturb=perturb, progress=False)
@@ -429,7 +413,7 @@ def training_costs(res: Result, cfg: Settings, model, split: data.Split, device:
                       lambda m: repair.fine_tune(m, clean_x, clean_y, epochs=5, progress=False)),
         "fine_prune": ("精剪 fine-pruning (剪枝 + 同样的微调)",
                        lambda m: repair.fine_prune(m, m.features, clean_x, clean_y, epochs=5, progress=False)),
-        "pgd_at": (f"对抗训练 PGD-AT 一个 epoch ({cfg.at_steps} 步 PGD)", epoch(batch_transform(at_spec))),
+        "pgd_at": (f"对抗训练 PGD-AT 一个 epoch ({at_spec.adv_steps} 步 PGD)", epoch(batch_transform(at_spec))),
         "pgd_at7": ("对抗训练 PGD-AT 一个 epoch (7 步 PGD, Madry 设置)",
                     epoch(batch_transform(replace(at_spec, adv_steps=7)))),
     }

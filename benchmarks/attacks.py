@@ -11,12 +11,10 @@ import argparse
 import torch
 import torchattacks
 
-from answers.lab import data, metrics
+from answers.lab import metrics, zoo
 from answers.lab.attacks import PGD
 from answers.lab.seeding import default_threads
 from answers.lab.timing import time_call
-from answers.lab.train import trained_model
-from answers.q08_defense_cost import PROFILES, specs
 
 
 def main() -> None:
@@ -25,9 +23,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
-    site = PROFILES["site"]
-    split = data.signs(site.n_train, site.n_test, 0)
-    model = trained_model(specs(site, 0)[0], split)  # q08's classifier, from the same cache
+    split = zoo.split("site", 0)
+    model = zoo.model("noisy", "site", 0)  # the classifier q08 defends, from the same cache
     x, y = split.x_test[:args.images], split.y_test[:args.images]
     eps, alpha = 4 / 255, 1 / 255
     ours = PGD(model, eps=eps, alpha=alpha, steps=args.steps, random_start=False)

@@ -231,3 +231,57 @@ def test_notebook_page_citations_are_resolved(tmp_path):
     assert "[@unused2018]" in page and 'id="ref-unused2018"' not in page
     bib = (tmp_path / "site" / "bibliography" / "index.html").read_text(encoding="utf-8")
     assert re.search(r'id="bib-gamma2019".*?href="\.\./nb/">A notebook page</a>', bib, re.S)
+
+
+# --- real-world bibliographies ---------------------------------------------------------------------------------
+
+def _real_world_bib(n: int = 400) -> tuple[str, list[str]]:
+    """A large, well-formed bibliography in the styles big projects use: editor-only books and proceedings,
+    keys with * + / : punctuation, TeX accents and escapes, URLs with %-escapes and DOIs with \\_."""
+    entries, keys = [], []
+    accents = [r"M{\"u}ller", r"Garc{\'\i}a", r"Ko{\v{c}}i", r"{\O}stergaard", r"Fran{\c{c}}ois", r"G{\"o}del"]
+    for i in range(n):
+        who = accents[i % len(accents)]
+        kind = i % 4
+        key = ["smith{i}:deep", "doe{i}*star", "conf/nips/x{i}+y", "lib{i}.v2-final"][kind].format(i=i)
+        keys.append(key)
+        if kind == 0:
+            entries.append(f"@article{{{key}, author = {{{who}, Anna and Lee, Bo}}, title = {{{{\\'E}}tudes on "
+                           f"{{ML}} \\& Security, part {i}}}, journal = {{J. Test}}, year = {{{2000 + i % 25}}}, "
+                           f"doi = {{10.1000/x\\_{i}}}, url = {{https://example.org/p%20{i}}}}}")
+        elif kind == 1:
+            entries.append(f"@book{{{key}, editor = {{{who}, Carl}}, title = {{Handbook {i}}}, publisher = {{Pub}}, "
+                           f"year = {{{1990 + i % 30}}}}}")
+        elif kind == 2:
+            entries.append(f"@proceedings{{{key}, editor = {{Ng, Dan and {who}, Eve}}, title = {{Proc. of Workshop "
+                           f"{i}}}, year = {{2019}}, eprint = {{2101.{i:05d}}}, archiveprefix = {{arXiv}}}}")
+        else:
+            entries.append(f"@misc{{{key}, organization = {{Some Lab}}, title = {{Report {i}~v2}}, year = {{2021}}}}")
+    return "\n\n".join(entries) + "\n", keys
+
+
+def test_a_large_real_world_bibliography_loads_whole_and_renders(tmp_path):
+    text, keys = _real_world_bib()
+    (tmp_path / "big.bib").write_text(text, encoding="utf-8")
+    bib = load_bib(tmp_path / "big.bib")
+    assert sorted(bib) == sorted(keys)
+    for key in keys:
+        html = format_reference(bib[key])
+        assert html and "\\" not in html and "{" not in html, (key, html)
+    assert "Müller" in format_reference(bib["smith0:deep"]) and "Études on ML &amp; Security" in \
+        format_reference(bib["smith0:deep"])
+    assert 'href="https://example.org/p%200"' in format_reference(bib["smith0:deep"])   # % is no comment in a URL
+    assert 'href="https://doi.org/10.1000/x_0"' in format_reference(bib["smith0:deep"])
+    assert "(ed.)" in format_reference(bib["doe1*star"]) and "García" in format_reference(bib["doe1*star"])
+    assert "(eds.)" in format_reference(bib["conf/nips/x2+y"]) and "arXiv" in format_reference(bib["conf/nips/x2+y"])
+    assert format_reference(bib["lib3.v2-final"]).startswith("Some Lab")
+    assert find_keys("see [@doe1*star; @conf/nips/x2+y] and [@smith0:deep].") == ["doe1*star", "conf/nips/x2+y",
+                                                                                    "smith0:deep"]
+
+
+def test_a_page_citing_a_starred_key_resolves_in_a_strict_build(tmp_path):
+    text, _ = _real_world_bib(8)
+    proc = _site(tmp_path, {"index.md": "# Home\n\nSee [@doe1*star] and [@conf/nips/x2+y].\n"}, bib=BIB + "\n" + text)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert 'href="#ref-doe1*star"' in html and 'id="ref-doe1*star"' in html and 'id="ref-conf/nips/x2+y"' in html

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -36,6 +37,7 @@ def test_list_json_names_q08():
     (["run", "q08", "--seed", "abc"], ["abc", "non-negative"]),
     (["run", "q08", "--seed", "-3"], ["-3", "non-negative"]),
     (["run", "q08", "--device", "tpu9"], ["tpu9", "cpu"]),
+    (["run", "q08", "--device", "cuda"], ["CUDA is not supported yet", "cpu"]),
     (["frobnicate"], ["frobnicate", "list", "run", "check"]),
 ])
 def test_bad_input_is_one_line_naming_the_choices(args, names):
@@ -96,3 +98,19 @@ def test_a_contradicted_finding_exits_1_but_an_inconclusive_one_only_at_site(mon
     assert cli.main(["run", "q08", "--profile", "tiny"]) == 0
     assert cli.main(["run", "q08", "--profile", "site"]) == 1
     assert "inconclusive" in capsys.readouterr().err
+
+
+def test_cache_ls_and_clear(tmp_path, monkeypatch):
+    import torch
+
+    from answers.lab import cache
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
+    cache.get_or_create("toy", {"a": 1}, "fp", "v1", lambda: {"w": torch.ones(2)})
+    env = {**os.environ, "ANSWERS_CACHE_DIR": str(tmp_path)}
+    ls = subprocess.run([sys.executable, "-m", "answers", "cache", "ls", "--json"], capture_output=True, text=True,
+                        env=env, timeout=120)
+    assert ls.returncode == 0 and [e["what"] for e in json.loads(ls.stdout)["entries"]] == ["toy"]
+    clear = subprocess.run([sys.executable, "-m", "answers", "cache", "clear"], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert clear.returncode == 0 and "removed 1 model(s)" in clear.stdout
+    assert cache.entries(tmp_path) == []

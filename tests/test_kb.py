@@ -209,3 +209,26 @@ def test_answers_check_reads_citations_in_lab_docstrings(tmp_path):
     assert any("nobody2099unknown" in p and "answers/lab/extra.py" in p for p in problems), problems
     # he2016deep is cited only by a lab docstring (models.TinyResNet): that counts as cited
     assert not any("he2016deep" in p for p in problems)
+
+
+@pytest.mark.parametrize("source, bad", [
+    ("from .q08_defense_cost import EPS\n", ["answers.q08_defense_cost"]),
+    ("from answers.q03_proactive_defense import run\n", ["answers.q03_proactive_defense"]),
+    ("import answers.q07_attacker_vs_defender as q07\n", ["answers.q07_attacker_vs_defender"]),
+    ("from . import q01_why_easily_fooled\n", ["answers.q01_why_easily_fooled"]),
+    ("from .lab import zoo\nfrom .kb.result import Result\nfrom answers.lab.zoo import THREAT\nimport torch\n", []),
+])
+def test_answers_may_import_only_kb_and_lab(tmp_path, source, bad):
+    from answers.kb.check import foreign_imports
+    f = tmp_path / "q99_example.py"
+    f.write_text(source, encoding="utf-8")
+    assert foreign_imports(f) == bad
+
+
+def test_answers_check_reports_an_answer_importing_another(tmp_path, monkeypatch):
+    from answers.kb import check
+    real = check.foreign_imports
+    monkeypatch.setattr(check, "foreign_imports",
+                        lambda p: real(p) + (["answers.q08_defense_cost"] if p.name.startswith("q07") else []))
+    problems = run_checks().problems
+    assert any(p.startswith("q07:") and "answers.q08_defense_cost" in p and "independent" in p for p in problems)

@@ -239,3 +239,17 @@ def test_receptive_field_arithmetic_matches_gradient_support():
         assert support_side(maps[n].map) == hi - lo + 1
     with pytest.raises(ValueError, match="no layer"):
         theoretical_fields(model, ["nope"])
+
+
+def test_zoo_recipes_share_threats_and_start_from_each_other():
+    from answers.lab import zoo
+    for profile in zoo.SCALES:
+        at, noisy = zoo.spec("pgd_at", profile), zoo.spec("noisy", profile)
+        assert at.init == noisy and at.adv_eps == zoo.THREAT.linf_eps and noisy.noise_sigma == zoo.THREAT.sigma
+        assert zoo.spec("surrogate", profile).seed == zoo.spec("standard", profile).seed + 1
+        assert zoo.spec("augment/jpeg", profile).init == zoo.spec("standard", profile)
+    assert zoo.spec("standard", "tiny").width < zoo.spec("standard", "site").width
+    with pytest.raises(ValueError, match="choose one of"):
+        zoo.spec("no-such-model", "tiny")
+    with pytest.raises(ValueError, match="choose one of"):
+        zoo.split("huge")

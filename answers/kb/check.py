@@ -3,6 +3,7 @@ docstring of the lab and the answers is in references.bib, every bib entry is ci
 asker is answered or an open slot."""
 from __future__ import annotations
 
+import ast
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,28 @@ class Report:
         (self.ok if cond else self.problems).append(good if cond else bad)
 
 
+ALLOWED_PACKAGES = ("answers.kb", "answers.lab")
+
+
+def foreign_imports(path: Path) -> list[str]:
+    """The ``answers.*`` modules an answer module imports outside ``answers.kb`` and ``answers.lab`` (answers
+    stay independent: a helper two answers need belongs in the lab). Read from the syntax tree, not by running it."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = ("answers" + ("." + node.module if node.module else "")) if node.level else (node.module or "")
+            names = [base] if node.module or not node.level else [f"answers.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            if (name == "answers" or name.startswith("answers.")) and not name.startswith(ALLOWED_PACKAGES):
+                found.append(name)
+    return found
+
+
 def run_checks(root: Path | None = None) -> Report:
     root = root or project_root()
     rep = Report()
@@ -56,6 +79,8 @@ def run_checks(root: Path | None = None) -> Report:
         for key in find_keys(p.read_text(encoding="utf-8")):
             cited.setdefault(key, set()).add(str(p.relative_to(root)))
 
+    from .scaffold import course_file
+    data = course.load(course_file(root))
     for a in registry.all_answers():
         q = a.question
         page = docs / q.page
@@ -67,12 +92,19 @@ def run_checks(root: Path | None = None) -> Report:
         named = [n for n in tests if n.startswith(f"test_{q.id}")]
         rep.expect(bool(named), f"{q.id}: tests/{named[0] if named else ''}",
                    f"{q.id}: no tests/test_{q.id}_*.py asserting its claims")
+        module_file = root / "answers" / f"{a.module.__name__.rsplit('.', 1)[-1]}.py"
+        if module_file.is_file():
+            foreign = foreign_imports(module_file)
+            rep.expect(not foreign, f"{q.id}: imports only answers.kb and answers.lab",
+                       f"{q.id}: answers/{module_file.name} imports {', '.join(sorted(set(foreign)))}: answers stay "
+                       "independent (move what they share into answers/lab)")
         unknown = [k for k in q.cites if k not in bib]
         rep.expect(not unknown, f"{q.id}: {len(q.cites)} cited keys in references.bib",
                    f"{q.id}: QUESTION.cites has keys missing from references.bib: {', '.join(unknown)}")
-        on_course = [e for e in course.ENTRIES if e.qid == q.id]
+        on_course = [e for e in data.entries if e.qid == q.id]
         rep.expect(bool(on_course) and on_course[0].asker == q.asker, f"{q.id}: on the course page ({q.asker})",
-                   f"{q.id}: asker {q.asker!r} does not match the course page entry for {q.id} in answers/kb/course.py")
+                   f"{q.id}: asker {q.asker!r} does not match the course page entry for {q.id} in "
+                   "answers/kb/course.json ('answers new' writes it)")
 
     unknown = sorted(k for k in cited if k not in bib)
     rep.expect(not unknown, "every key cited on a page is in references.bib",
@@ -82,9 +114,9 @@ def run_checks(root: Path | None = None) -> Report:
     rep.expect(not uncited, f"all {len(bib)} references.bib entries are cited by a page or the lab",
                "references.bib entries no page or lab docstring cites: " + ", ".join(uncited))
     answered = set(registry.ids())
-    slots = [e for e in course.ENTRIES if not e.qid]
-    pending = [e.qid for e in course.questions() if e.qid not in answered]
-    rep.ok.append(f"course page: {len(course.questions())} questions ({len(answered)} answered, "
+    slots = data.open_slots()
+    pending = [e.qid for e in data.questions() if e.qid not in answered]
+    rep.ok.append(f"course page: {len(data.questions())} questions ({len(answered)} answered, "
                   f"{len(pending)} shown as not yet: {', '.join(pending) or '-'}), {len(slots)} open slots")
     index = docs / "index.md"
     rep.expect(index.is_file() and site.INDEX_MARKER in index.read_text(encoding="utf-8"),

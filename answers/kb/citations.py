@@ -1,6 +1,12 @@
 """Citations from the one ``references.bib`` (bibtexparser v2): parse, find ``[@key]`` / ``[@a; @b]`` in a
 page, number them per page and render the reference text from the entry (never typed twice).
 
+Any well-formed BibTeX loads: entries need a title, a year and someone responsible (author, else editor,
+else organization or institution), so editor-only books and proceedings are fine; keys may hold the
+punctuation large bibliographies use (``:``, ``.``, ``-``, ``+``, ``*``, ``/`` …); LaTeX accents and escapes are
+decoded by bibtexparser's ``LatexDecodingMiddleware`` (URLs, DOIs and e-prints are left verbatim, where ``%``
+is not a comment).
+
 No mkdocs here: :mod:`answers.kb.mkdocs_plugin` wires these functions into the site build, and
 ``answers check`` uses them to verify keys."""
 from __future__ import annotations
@@ -12,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bibtexparser
+from bibtexparser.middlewares import LatexDecodingMiddleware
 
-REQUIRED = ("author", "title", "year")
-_KEY = r"[A-Za-z0-9_:.\-]+"
+REQUIRED = ("title", "year")
+RESPONSIBLE = ("author", "editor", "organization", "institution")  # the first present names the work
+VERBATIM = ("url", "doi", "eprint", "file", "pdf")                   # never LaTeX-decoded
+_KEY = r"[\w:.#$%&+?<>~/*\-]+"
 # [@key] or [@a; @b]; the @ must open the bracket or follow "; " so e-mail addresses never match
 CITE_RE = re.compile(r"\[@(" + _KEY + r")((?:\s*;\s*@" + _KEY + r")*)\]")
 REFERENCES_HEADING = '<h2 id="references">参考文献 References</h2>'
@@ -45,14 +54,31 @@ class Reference:
         return self.fields.get(name, default)
 
 
-_LATEX_ESCAPES = {r"\&": "&", r"\%": "%", r"\_": "_", r"\$": "$", r"\#": "#", "~": " "}
+_VERBATIM_ESCAPES = {r"\&": "&", r"\%": "%", r"\_": "_", r"\$": "$", r"\#": "#", r"\~": "~"}
 
 
 def _plain(value: str) -> str:
-    """Field text for display: grouping braces, common LaTeX escapes and doubled spaces removed."""
-    for tex, char in _LATEX_ESCAPES.items():
-        value = value.replace(tex, char)
+    """Field text for display: leftover grouping braces and runs of white space removed."""
     return re.sub(r"\s+", " ", value.replace("{", "").replace("}", "")).strip()
+
+
+def _verbatim(value: str) -> str:
+    """A URL-like field: only backslash escapes removed (``10.1000/a\\_b`` → ``10.1000/a_b``)."""
+    for tex, char in _VERBATIM_ESCAPES.items():
+        value = value.replace(tex, char)
+    return "".join(value.replace("{", "").replace("}", "").split())
+
+
+class _DecodeLatex(LatexDecodingMiddleware):
+    """bibtexparser's LaTeX decoding for every field but the verbatim ones (a ``%`` in a URL is no comment)."""
+
+    def transform_entry(self, entry, library):
+        kept = {f.key: f.value for f in entry.fields if f.key.lower() in VERBATIM}
+        out = super().transform_entry(entry, library)
+        for f in entry.fields:
+            if f.key in kept:
+                f.value = kept[f.key]
+        return out
 
 
 def _one_line(text: str) -> str:
@@ -64,7 +90,7 @@ def _parse(path: Path, text: str):
     level = parser_log.level
     parser_log.setLevel(logging.CRITICAL)  # we report failed blocks ourselves, once and in one line
     try:
-        return bibtexparser.parse_string(text)
+        return bibtexparser.parse_string(text, append_middleware=[_DecodeLatex()])
     except Exception as exc:  # a parser bug must still reach the user as one line, not a traceback
         raise BibError(f"{path}: cannot be parsed ({type(exc).__name__}: {_one_line(exc) or 'no detail'})") from None
     finally:
@@ -99,8 +125,11 @@ def load_bib(path: str | Path) -> dict[str, Reference]:
         raise BibError(f"{path}:{line}: {_failure(block)}")
     refs: dict[str, Reference] = {}
     for entry in library.entries:
-        fields = {name.lower(): _plain(f.value) for name, f in entry.fields_dict.items()}
+        fields = {name.lower(): (_verbatim if name.lower() in VERBATIM else _plain)(str(f.value))
+                  for name, f in entry.fields_dict.items()}
         missing = [f for f in REQUIRED if not fields.get(f)]
+        if not any(fields.get(f) for f in RESPONSIBLE):
+            missing.append(" or ".join(RESPONSIBLE))
         if missing:
             raise BibError(f"{path}:{entry.start_line + 1}: entry {entry.key!r} lacks {', '.join(missing)}")
         refs[entry.key] = Reference(entry.key, entry.entry_type.lower(), fields)
@@ -192,7 +221,7 @@ def links(ref: Reference) -> list[tuple[str, str]]:
 def format_reference(ref: Reference) -> str:
     """The entry as an HTML fragment: authors, “title”, venue, pages, year, and its links (all escaped)."""
     e = html.escape
-    parts = [e(_authors(ref.get("author"))), f"“{e(_dashes(ref.get('title')))}”"]
+    parts = [e(_responsible(ref)), f"“{e(_dashes(ref.get('title')))}”"]
     if _venue(ref):
         parts.append(f"<em>{e(_venue(ref))}</em>")
     if ref.get("pages"):
@@ -257,8 +286,18 @@ def _bib_link(key: str, bib_page_url: str | None) -> str:
     return f' <a class="bib-link" href="{href}" title="参考文献页 bibliography">↗</a>'
 
 
+def _responsible(ref: Reference) -> str:
+    """Authors; else editors marked (ed.)/(eds.); else the organization or institution."""
+    if ref.get("author"):
+        return _authors(ref.get("author"))
+    if ref.get("editor"):
+        return _authors(ref.get("editor")) + (" (eds.)" if len(author_names(ref.get("editor"))) > 1 else " (ed.)")
+    return ref.get("organization") or ref.get("institution")
+
+
 def sort_key(ref: Reference) -> tuple[str, str, str]:
-    """First author's last name, then year, then key: the bibliography page's order."""
-    first = re.split(r"\s+and\s+", ref.get("author"))[0]
+    """First author's (else editor's or organization's) last name, then year, then key: the bibliography
+    page's order."""
+    first = re.split(r"\s+and\s+", next((ref.get(f) for f in RESPONSIBLE if ref.get(f)), ""))[0]
     last = first.split(",")[0] if "," in first else (first.split() or [""])[-1]
     return last.strip().lower(), ref.get("year"), ref.key

@@ -1,19 +1,22 @@
-"""The course page the project starts from, as data (智能产业研究院, 图像识别的攻击与防御).
+"""The course page the project starts from (智能产业研究院, 图像识别的攻击与防御), kept as data in
+``course.json`` beside this module.
 
 Each :class:`Entry` is one line of the page: an asker in a section, with the question they asked (if the page
 records one), the id our answer uses, and the bib keys the TA's answer cited. The home page, ``answers check``
-and the open-slot list are all generated from this one list.
+and the open-slot list are all generated from this one list; ``answers new`` fills an open slot by writing the
+file (:func:`claim`), so nobody edits code to add a question.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-TITLE = "图像识别的攻击与防御"
-INSTITUTE = "智能产业研究院"
-ADVISOR = "刘云新"
-STUDENT = "袁宜桢"
-
-SECTIONS = ("讲课当天助教采纳", "课后采纳", "大闭环助教采纳", "大闭环自选")
+DATA_FILE = Path(__file__).with_name("course.json")
+#: the section a question from an asker the course page does not list goes to
+BEYOND_THE_PAGE = "课程页之外"
 
 
 @dataclass(frozen=True)
@@ -25,54 +28,81 @@ class Entry:
     ta_cites: tuple[str, ...] = ()  # bib keys the TA's answer cited
 
 
-ENTRIES: tuple[Entry, ...] = (
-    Entry("讲课当天助教采纳", "朱结奥", "q01", "请问现在的图像检测器为什么这么容易受攻击？", ("zeiler2014visualizing",)),
-    Entry("讲课当天助教采纳", "周玉清", "q02",
-          "白盒攻击中的所有攻击方法都将输入图像直接提供给机器学习模型。但是在使用摄像头、麦克风或其他传感器接收信号作为输入的情况下，"
-          "是否都是通过生成物理世界对抗对象来攻击这些系统？", ("thys2019fooling", "xu2020adversarial")),
-    Entry("课后采纳", "石雨宸", "q03",
-          "是不是只有发生过攻击我们才能针对特定的攻击方法进行补充的安全性措施？我们是否可以主动预防攻击，"
-          "如通过某些处理增加图像识别的鲁棒性，使得攻击无效或减弱它的效果？", ("wu2022just", "prakash2018deflecting")),
-    Entry("课后采纳", "张凯博", "q04",
-          "请问有没有什么攻击可以既不用修改模型，又可以在部分时刻激活攻击而不是像 Adversarial Patch 那样一直激活攻击？"),
-    Entry("课后采纳", "易琦", "q05", "目前对于机器学习算法的防御攻击能力，有哪些指标可以评估？"),
-    Entry("课后采纳", "耿瀚飞", "q06",
-          "防御方现在为了进行 Verification 会在训练过程中加入 Adversarial Data，因此也大大增加了训练成本。"
-          "在现在的 Adversarial Training 中，训练成本和同数据集的正常训练相比，会高出多少倍？", ("shafahi2019adversarial",)),
-    Entry("课后采纳", "高帆", "q07", "现在的发展情况中，攻击方和防御方哪个整体上更占优势？"),
-    Entry("大闭环助教采纳", "黄兆辉", "q08", "防御图像识别攻击是否会对识别速度和资源消耗产生影响？如何平衡安全性和性能之间的关系？",
-          ("xiang2022patchcleanser", "liu2018fine", "wu2021adversarial", "chen2018detecting", "villarrealvasquez2020confoc")),
-    Entry("大闭环助教采纳", "石雨宸", "q09",
-          "请问图像识别系统的防御是否可以通过模型训练来实现？迁移学习、集成学习和强化学习等技术是否可以应用于图像识别的防御？",
-          ("li2021neural", "turner2019label")),
-    Entry("大闭环助教采纳", "倪柯书", "q10", "如何利用集成和多样化的模型架构来提高深度学习模型对抗后门攻击的安全性？",
-          ("su2018robustness",)),
-    Entry("大闭环助教采纳", "孙佳辰"),
-    Entry("大闭环助教采纳", "周玉清"),
-    Entry("大闭环自选", "易琦"),
-    Entry("大闭环自选", "杜其原"),
-    Entry("大闭环自选", "苏奕晗"),
-    Entry("大闭环自选", "张君宇"),
-    Entry("大闭环自选", "张哲"),
-    Entry("大闭环自选", "王彦豪"),
-)
+@dataclass(frozen=True)
+class Course:
+    title: str
+    institute: str
+    advisor: str
+    student: str
+    sections: tuple[str, ...]
+    self_chosen_note: str           # the course page's own note under 大闭环自选
+    entries: tuple[Entry, ...] = field(default_factory=tuple)
 
-#: The course page's own note under 大闭环自选.
-SELF_CHOSEN_NOTE = "剩下的与小闭环助教采纳重合"
+    def questions(self) -> list[Entry]:
+        """Entries that carry a question, in course-page order."""
+        return [e for e in self.entries if e.qid]
+
+    def open_slots(self) -> list[Entry]:
+        """Askers the page lists without a question: open slots for new contributions."""
+        return [e for e in self.entries if not e.qid]
+
+    def entry(self, qid: str) -> Entry:
+        for e in self.entries:
+            if e.qid == qid:
+                return e
+        raise KeyError(qid)
+
+
+def load(path: str | Path = DATA_FILE) -> Course:
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    entries = tuple(Entry(e["section"], e["asker"], e.get("qid"), e.get("question"), tuple(e.get("ta_cites", ())))
+                    for e in raw["entries"])
+    return Course(raw["title"], raw["institute"], raw["advisor"], raw["student"], tuple(raw["sections"]),
+                  raw["self_chosen_note"], entries)
+
+
+def save(c: Course, path: str | Path = DATA_FILE) -> None:
+    """Write ``c`` atomically (a reader sees the old file or the new one)."""
+    path = Path(path)
+    data = {"title": c.title, "institute": c.institute, "advisor": c.advisor, "student": c.student,
+            "sections": list(c.sections), "self_chosen_note": c.self_chosen_note,
+            "entries": [{**asdict(e), "ta_cites": list(e.ta_cites)} for e in c.entries]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def claim(c: Course, qid: str, asker: str, question: str) -> tuple[Course, Entry]:
+    """The course with ``asker``'s first open slot given ``qid`` and ``question`` — or, for an asker the page
+    does not list, a new entry in section :data:`BEYOND_THE_PAGE`. Refuses an id already on the page."""
+    if any(e.qid == qid for e in c.entries):
+        raise ValueError(f"{qid} is already on the course page")
+    entries, sections = list(c.entries), c.sections
+    slot = next((i for i, e in enumerate(entries) if e.qid is None and e.asker == asker), None)
+    if slot is None:
+        new = Entry(BEYOND_THE_PAGE, asker, qid, question)
+        entries.append(new)
+        sections = sections if BEYOND_THE_PAGE in sections else (*sections, BEYOND_THE_PAGE)
+    else:
+        new = Entry(entries[slot].section, asker, qid, question)
+        entries[slot] = new
+    return Course(c.title, c.institute, c.advisor, c.student, sections, c.self_chosen_note, tuple(entries)), new
+
+
+COURSE = load()
+# the names the rest of the package reads
+TITLE, INSTITUTE, ADVISOR, STUDENT = COURSE.title, COURSE.institute, COURSE.advisor, COURSE.student
+SECTIONS, ENTRIES, SELF_CHOSEN_NOTE = COURSE.sections, COURSE.entries, COURSE.self_chosen_note
 
 
 def questions() -> list[Entry]:
-    """Entries that carry a question, in course-page order."""
-    return [e for e in ENTRIES if e.qid]
+    return COURSE.questions()
 
 
 def open_slots() -> list[Entry]:
-    """Askers the page lists without a question: open slots for new contributions."""
-    return [e for e in ENTRIES if not e.qid]
+    return COURSE.open_slots()
 
 
 def entry(qid: str) -> Entry:
-    for e in ENTRIES:
-        if e.qid == qid:
-            return e
-    raise KeyError(qid)
+    return COURSE.entry(qid)

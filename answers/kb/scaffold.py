@@ -32,10 +32,10 @@ class Scaffold:
         return [self.module, self.page, self.test]
 
 
-def _course_entry(qid: str, asker: str | None):
-    """The course-page line this answer belongs to: by id, else an open slot of that asker."""
-    by_id = next((e for e in course.ENTRIES if e.qid == qid), None)
-    return by_id or next((e for e in course.ENTRIES if e.qid is None and e.asker == asker), None)
+def course_file(root: Path) -> Path:
+    """The course data of the checkout at ``root`` (the package's own when the checkout has none)."""
+    f = root / "answers" / "kb" / "course.json"
+    return f if f.is_file() else course.DATA_FILE
 
 
 def plan(root: Path, qid: str, slug: str) -> Scaffold:
@@ -60,16 +60,24 @@ def write(root: Path, qid: str, slug: str, *, asker: str | None = None, question
           title_zh: str | None = None, title_en: str | None = None) -> Scaffold:
     """Write module, page and test for ``qid``; metadata not given is taken from the course page."""
     s = plan(root, qid, slug)
-    entry = _course_entry(qid, asker)
-    asker = asker or (entry.asker if entry else None)
-    question = question or (entry.question if entry else None)
-    if not asker or not question:
-        raise ScaffoldError(f"{qid} is not a question of the course page: give --asker and --question")
+    data = course.load(course_file(root))
+    entry = next((e for e in data.entries if e.qid == qid), None)
+    if entry is None:
+        # a new question: it takes the asker's open slot on the course page (or a line of its own for an asker
+        # the page does not list), written to the course data so that `answers check` finds it
+        if not asker or not question:
+            raise ScaffoldError(f"{qid} is not a question of the course page: give --asker and --question "
+                                f"(open slots: {', '.join(e.asker for e in data.open_slots()) or 'none'})")
+        data, entry = course.claim(data, qid, asker, question)
+        if (root / "answers" / "kb").is_dir():
+            course.save(data, root / "answers" / "kb" / "course.json")
+    asker = asker or entry.asker
+    question = question or entry.question
     meta = {
         "qid": qid, "slug": slug, "module": s.module.stem, "asker": asker,
-        "section": entry.section if entry else "课后采纳", "question": question,
+        "section": entry.section, "question": question,
         "title_zh": title_zh or question[:24], "title_en": title_en or slug.replace("-", " ").capitalize(),
-        "cites": entry.ta_cites if entry else (),
+        "cites": entry.ta_cites,
     }
     literals = {f"{k}_repr": repr(v) for k, v in meta.items()}  # Python literals, whatever the text holds
     s.module.write_text(_MODULE.format(**meta, **literals), encoding="utf-8")
@@ -90,12 +98,12 @@ from dataclasses import dataclass
 from answers.kb import evidence as ev
 from answers.kb.question import Question
 from answers.kb.result import Result
-from answers.lab import data, metrics
+from answers.lab import metrics, zoo
 from answers.lab.attacks import PGD, in_batches
 from answers.lab.progress import run_steps
 from answers.lab.seeding import default_threads, seed_everything
 from answers.lab.timing import torch_threads
-from answers.lab.train import TrainSpec, trained_model
+from answers.lab.zoo import THREAT
 
 QUESTION = Question(
     id={qid_repr}, slug={slug_repr}, asker={asker_repr}, section={section_repr},
@@ -107,27 +115,24 @@ QUESTION = Question(
 
 @dataclass(frozen=True)
 class Settings:
-    n_train: int
-    n_test: int
-    epochs: int
-    width: int
+    """How much each measurement does at a profile; data and models come from the zoo (answers.lab.zoo)."""
+
     eval_images: int
 
 
 PROFILES = {{
-    "tiny": Settings(n_train=4000, n_test=300, epochs=8, width=8, eval_images=64),
-    "site": Settings(n_train=6000, n_test=1000, epochs=10, width=16, eval_images=500),
-    "full": Settings(n_train=50000, n_test=10000, epochs=30, width=16, eval_images=10000),
+    "tiny": Settings(eval_images=64),
+    "site": Settings(eval_images=500),
+    "full": Settings(eval_images=10000),
 }}
-EPS = 4 / 255
+EPS = THREAT.linf_eps  # the threat settings every page shares
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     seed_everything(seed)
-    split = data.signs(cfg.n_train, cfg.n_test, seed)
-    model = trained_model(TrainSpec(width=cfg.width, epochs=cfg.epochs, lr=0.2, seed=seed), split, device=device,
-                          progress=progress)
+    split = zoo.split(profile, seed)
+    model = zoo.model("standard", profile, seed, device, progress)  # see zoo.RECIPES for the other models
     res = Result(QUESTION.id, profile, seed, meta={{"threads": default_threads()}})
     x, y = split.x_test.to(device), split.y_test.to(device)
     res.model("standard", metrics.clean_accuracy(model, x, y), split.num_classes)  # every model a claim rests on
@@ -171,7 +176,7 @@ _PAGE = '''# ---
 #
 # *{title_en}*
 #
-# TODO: 简短回答（用自己的话，引用写成 [@key]）。下面每个数字都是本页构建时测得的。
+# TODO: 简短回答（用自己的话，引用写成 `[@key]`，键来自 references.bib）。下面每个数字都是本页构建时测得的。
 
 # %%
 import os

@@ -1,0 +1,139 @@
+"""The model zoo: one registry of recipes, in the spirit of RobustBench. ``zoo.model(name, profile, seed, device)``
+returns a trained, cached model; every answer takes its models (and its data) from here, and the threat settings
+every page shares (L∞ ε, L2 ε, smoothing σ, patch size) live in :data:`THREAT`. Shrinking one answer's budget can
+no longer change another answer's models.
+
+A recipe names the data it trains on and how it trains (a :class:`~answers.lab.train.TrainSpec` built from the
+profile's :class:`Scale`); fine-tuned recipes start from another recipe's weights (``init``), so shared models
+are trained once and cached once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from torch import nn
+
+from . import cues, data
+from .train import TrainSpec, trained_model
+from .transforms import PROACTIVE
+
+
+@dataclass(frozen=True)
+class Threat:
+    """The attacks every answer measures against, in pixel space [0, 1]."""
+
+    linf_eps: float = 4 / 255   # 8/255 leaves a 24k-parameter CNN no room to be robust at all
+    l2_eps: float = 0.25
+    sigma: float = 0.12         # randomized smoothing's noise (and the noise the base classifier trains with)
+    patch: int = 3              # side of the adversarial patch, pixels
+
+
+THREAT = Threat()
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Data and training budget of a profile: tiny for tests, site for the pages, full for paper scale."""
+
+    n_train: int
+    n_test: int
+    epochs: int       # training from scratch
+    width: int        # SmallCNN width
+    at_epochs: int    # adversarial fine-tuning (from a standard model)
+    at_steps: int     # PGD steps inside adversarial training
+    aug_epochs: int   # fine-tuning on a transform
+
+
+SCALES = {
+    "tiny": Scale(n_train=4000, n_test=300, epochs=8, width=8, at_epochs=4, at_steps=2, aug_epochs=3),
+    "site": Scale(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=5, at_steps=3, aug_epochs=4),
+    "full": Scale(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=15, at_steps=7, aug_epochs=10),
+}
+
+
+def scale(profile: str) -> Scale:
+    try:
+        return SCALES[profile]
+    except KeyError:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(SCALES)}") from None
+
+
+DATASETS: dict[str, Callable[[Scale, int], data.Split]] = {
+    "signs": lambda s, seed: data.signs(s.n_train, s.n_test, seed),
+    "cues": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="agree"),
+    "cues-random-texture": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="random"),
+}
+
+
+def split(profile: str, seed: int = 0, dataset: str = "signs") -> data.Split:
+    """The train/test split a profile uses (generated from ``seed``, cached in memory)."""
+    try:
+        make = DATASETS[dataset]
+    except KeyError:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}") from None
+    return make(scale(profile), seed)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a zoo model is made: the dataset it trains on and its training spec at a scale and seed."""
+
+    dataset: str
+    spec: Callable[[Scale, int], TrainSpec]
+    about: str
+
+
+def _standard(s: Scale, seed: int) -> TrainSpec:
+    return TrainSpec(width=s.width, epochs=s.epochs, lr=0.2, seed=seed)
+
+
+def _noisy(s: Scale, seed: int) -> TrainSpec:
+    return TrainSpec(width=s.width, epochs=s.epochs, lr=0.2, noise_sigma=THREAT.sigma, cutout=7, seed=seed)
+
+
+def _adversarial(start: Callable[[Scale, int], TrainSpec]) -> Callable[[Scale, int], TrainSpec]:
+    def make(s: Scale, seed: int) -> TrainSpec:
+        return TrainSpec(width=s.width, epochs=s.at_epochs, lr=0.1, adv_eps=THREAT.linf_eps, adv_steps=s.at_steps,
+                         seed=seed, init=start(s, seed))
+    return make
+
+
+def _on_transform(name: str) -> Callable[[Scale, int], TrainSpec]:
+    def make(s: Scale, seed: int) -> TrainSpec:
+        return replace(_standard(s, seed), augment=name, epochs=s.aug_epochs, lr=0.05, init=_standard(s, seed))
+    return make
+
+
+RECIPES: dict[str, Recipe] = {
+    "standard": Recipe("signs", _standard, "SmallCNN, standard training on the signs"),
+    "surrogate": Recipe("signs", lambda s, seed: _standard(s, seed + 1),
+                        "an attacker's own model: the standard recipe with another seed"),
+    "noisy": Recipe("signs", _noisy, "trained with Gaussian noise (σ of THREAT) and two-box cutout, so that "
+                                     "randomized smoothing and masking keep it accurate"),
+    "pgd_at": Recipe("signs", _adversarial(_noisy), "the noisy model fine-tuned on L∞ PGD examples (PGD-AT)"),
+    **{f"augment/{t}": Recipe("signs", _on_transform(t), f"the standard model fine-tuned on images through {t}")
+       for t in PROACTIVE},
+    "cue_standard": Recipe("cues", _standard, "standard training where shape and texture agree"),
+    "cue_shape": Recipe("cues-random-texture", _standard, "textures drawn at random: only shape predicts"),
+    "cue_pgd_at": Recipe("cues", _adversarial(_standard), "cue_standard fine-tuned on L∞ PGD examples"),
+}
+
+
+def recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)}") from None
+
+
+def spec(name: str, profile: str, seed: int = 0) -> TrainSpec:
+    """The training spec of zoo model ``name`` at ``profile``."""
+    return recipe(name).spec(scale(profile), seed)
+
+
+def model(name: str, profile: str, seed: int = 0, device: str = "cpu", progress: bool | None = None) -> nn.Module:
+    """Zoo model ``name`` trained at ``profile`` (from the weight cache when it has one), in eval mode."""
+    r = recipe(name)
+    return trained_model(r.spec(scale(profile), seed), split(profile, seed, r.dataset), device=device,
+                         progress=progress)
