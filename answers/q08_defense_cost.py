@@ -24,7 +24,7 @@ from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
 from .lab.smoothing import ABSTAIN, Smoothed
 from .lab.timing import Timing, time_call, time_interleaved, torch_threads
-from .lab.train import batch_transform, fit
+from .lab.train import fit, training_method
 from .lab.zoo import THREAT
 
 QUESTION = Question(
@@ -404,8 +404,8 @@ def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.
     clean_x, clean_y = xs[: max(32, len(xs) // 10)], ys[: max(32, len(xs) // 10)]  # a 10% clean set
     at_spec = zoo.spec("pgd_at", profile, res.seed)
 
-    def epoch(perturb=None):
-        return lambda m: fit(m, xs, ys, epochs=1, batch_size=128, perturb=perturb, progress=False)
+    def epoch(method=None):
+        return lambda m: fit(m, xs, ys, epochs=1, batch_size=128, method=method, progress=False)
 
     jobs = {
         "normal": ("一个正常训练 epoch (normal epoch)", epoch()),
@@ -413,9 +413,9 @@ def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.
                       lambda m: repair.fine_tune(m, clean_x, clean_y, epochs=5, progress=False)),
         "fine_prune": ("精剪 fine-pruning (剪枝 + 同样的微调)",
                        lambda m: repair.fine_prune(m, m.features, clean_x, clean_y, epochs=5, progress=False)),
-        "pgd_at": (f"对抗训练 PGD-AT 一个 epoch ({at_spec.adv_steps} 步 PGD)", epoch(batch_transform(at_spec))),
+        "pgd_at": (f"对抗训练 PGD-AT 一个 epoch ({at_spec.adv_steps} 步 PGD)", epoch(training_method(at_spec))),
         "pgd_at7": ("对抗训练 PGD-AT 一个 epoch (7 步 PGD, Madry 设置)",
-                    epoch(batch_transform(replace(at_spec, adv_steps=7)))),
+                    epoch(training_method(replace(at_spec, adv_steps=7)))),
     }
     # every row timed the same way: a fresh copy of the same weights per call, one warm-up round, then the
     # rows in turn, round after round (a burst of load falls on every row, not on one)

@@ -29,9 +29,11 @@ import os
 
 from IPython.display import Markdown
 
+from answers.kb.results import cached_run, measured_line
 from answers.q07_attacker_vs_defender import run
 
-result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+print(measured_line(result))
 rows = {r["key"]: r for r in result.tables["matrix"].rows}
 print(f"profile={result.profile}, seed={result.seed}, images={result.meta['images']}, L∞ ε={result.meta['eps']}")
 for m in result.meta["models"]:

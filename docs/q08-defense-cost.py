@@ -36,9 +36,11 @@ import os
 
 from IPython.display import Markdown
 
+from answers.kb.results import cached_run, measured_line
 from answers.q08_defense_cost import run
 
-result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+print(measured_line(result))
 print(f"profile={result.profile}, seed={result.seed}, threads={result.meta['threads']}, model={result.meta['train']}")
 for m in result.meta["models"]:
     print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")

@@ -43,7 +43,9 @@ def built_site(tmp_path_factory) -> Path:
     """The whole site built with ``mkdocs build --strict`` at the site profile (every answer executed; a check
     that fails or a finding without its wanted outcome fails the build, see ``Result.show_claims``)."""
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "ANSWERS_PROFILE": SITE_PROFILE, "ANSWERS_STRICT": "1", "NO_MKDOCS_2_WARNING": "1"}
+    # ANSWERS_FRESH: every answer recomputed and every page executed, never a stored result
+    env = {**os.environ, "ANSWERS_PROFILE": SITE_PROFILE, "ANSWERS_STRICT": "1", "ANSWERS_FRESH": "1",
+           "NO_MKDOCS_2_WARNING": "1"}
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"

@@ -74,6 +74,7 @@ def test_a_claim_that_does_not_hold_exits_1(monkeypatch, capsys):
 
     fake = registry.Answer(registry.get("q08").question, type("M", (), {"run": staticmethod(run)}))
     monkeypatch.setattr(registry, "get", lambda qid: fake)
+    monkeypatch.setenv("ANSWERS_FRESH", "1")
     assert cli.main(["run", "q08", "--profile", "tiny"]) == 1
     assert "✗" in capsys.readouterr().out
 
@@ -95,6 +96,7 @@ def test_a_contradicted_finding_exits_1_but_an_inconclusive_one_only_at_site(mon
 
     fake = registry.Answer(registry.get("q08").question, type("M", (), {"run": staticmethod(run)}))
     monkeypatch.setattr(registry, "get", lambda qid: fake)
+    monkeypatch.setenv("ANSWERS_FRESH", "1")
     assert cli.main(["run", "q08", "--profile", "tiny"]) == 0
     assert cli.main(["run", "q08", "--profile", "site"]) == 1
     assert "inconclusive" in capsys.readouterr().err

@@ -1,6 +1,8 @@
 """The shared lab: data, models, attacks, defenses, PatchCleanser, smoothing, repair, metrics."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -253,3 +255,79 @@ def test_zoo_recipes_share_threats_and_start_from_each_other():
         zoo.spec("no-such-model", "tiny")
     with pytest.raises(ValueError, match="choose one of"):
         zoo.split("huge")
+
+
+def test_pruned_channels_survive_state_dict_deepcopy_and_fine_tuning():
+    import copy
+    m = _model()
+    x, y = data.make_signs(64, seed=1)
+    m, frac = repair.fine_prune(m, m.features, x, y, max_drop=1.0, step=0.25, epochs=1)
+    dead = repair.channel_activity(m.eval(), m.features, x) == 0
+    assert dead.sum() >= int(frac * len(dead)) > 0
+    twin = copy.deepcopy(m)
+    assert torch.equal(repair.channel_activity(twin.eval(), twin.features, x) == 0, dead)
+    # a state_dict carries the masks: a fresh model pruned the same way loads it and stays pruned
+    fresh = _model()
+    repair.prune_channels(fresh.features)
+    fresh.load_state_dict(m.state_dict())
+    assert any(k.endswith("weight_mask") for k in m.state_dict())
+    assert torch.equal(repair.channel_activity(fresh.eval(), fresh.features, x) == 0, dead)
+    repair.fine_tune(twin, x, y, epochs=1, lr=0.1, seed=3)     # training cannot revive a pruned channel
+    assert (repair.channel_activity(twin.eval(), twin.features, x)[dead] == 0).all()
+
+
+@pytest.mark.parametrize("method_name", ["standard", "pgd", "fgsm_rs", "fgsm", "free"])
+def test_every_training_method_trains_through_the_one_trainer(method_name):
+    from answers.lab import methods
+    from answers.lab.train import TrainSpec, fit, training_method
+    eps = 4 / 255
+    spec = TrainSpec(adv_eps=0.0 if method_name == "standard" else eps, adv_steps=2,
+                     adv_method="pgd" if method_name == "standard" else method_name, replays=3)
+    method = training_method(spec)
+    expected = {"standard": methods.Standard, "pgd": methods.PGDTraining, "fgsm_rs": methods.FGSMRandomStart,
+                "fgsm": methods.FGSMRandomStart, "free": methods.FreeAT}[method_name]
+    assert type(method) is expected
+    assert method.passes == {"standard": 1, "pgd": 3, "fgsm_rs": 2, "fgsm": 2, "free": 3}[method_name]
+    x, y = data.make_signs(96, seed=2)
+    model = _model()
+    curve = methods.EpochCurve(x[:32], y[:32], attack=lambda m: PGD(m, eps=eps, alpha=eps / 2, steps=2))
+    losses = fit(model, x, y, epochs=2, batch_size=32, lr=0.05, method=method, callbacks=[curve], seed=0)
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    assert [r["epoch"] for r in curve.rows] == [1, 2]
+    assert curve.rows[0]["train_seconds"] < curve.rows[1]["train_seconds"]
+    assert all({"loss", "clean_acc", "robust_acc"} <= set(r) and 0 <= r["robust_acc"] <= 1 for r in curve.rows)
+
+
+def test_free_at_replays_each_minibatch_and_keeps_its_perturbation_in_the_ball():
+    from answers.lab import methods
+    from answers.lab.train import fit
+    eps = 8 / 255
+    free = methods.FreeAT(eps, replays=4)
+    model = _model()
+    steps = []
+    opt_step = torch.optim.SGD.step
+
+    def counting(self, *a, **k):
+        steps.append(1)
+        return opt_step(self, *a, **k)
+
+    x, y = data.make_signs(64, seed=4)
+    torch.optim.SGD.step = counting
+    try:
+        fit(model, x, y, epochs=1, batch_size=32, method=free, seed=0)
+    finally:
+        torch.optim.SGD.step = opt_step
+    assert len(steps) == 2 * 4                                  # two minibatches, four replays each
+    assert free.delta.abs().max() <= eps + 1e-7 and free.delta.abs().max() > 0
+
+
+def test_fgsm_rs_example_stays_in_the_ball_and_the_image_range():
+    from answers.lab import methods
+    eps = 8 / 255
+    model = _model().train()
+    x, y = data.make_signs(16, seed=5)
+    seen = []
+    m = methods.FGSMRandomStart(eps)
+    m._train_on = lambda model, opt, step, xa, ya: seen.append(xa) or 0.0
+    m.update(model, None, lambda: None, x, y)
+    assert (seen[0] - x).abs().max() <= eps + 1e-6 and seen[0].min() >= 0 and seen[0].max() <= 1

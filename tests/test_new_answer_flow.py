@@ -23,7 +23,7 @@ def test_a_new_question_for_an_open_slot_passes_check_test_and_strict_build(tmp_
     for name in ("references.bib", "mkdocs.yml"):
         shutil.copy(ROOT / name, tmp_path / name)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "ANSWERS_ROOT": str(tmp_path), "ANSWERS_PROFILE": "tiny",
-           "ANSWERS_STRICT": "1", "NO_MKDOCS_2_WARNING": "1"}
+           "ANSWERS_STRICT": "1", "ANSWERS_FRESH": "1", "NO_MKDOCS_2_WARNING": "1"}
 
     def run(*args, timeout=600):
         proc = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,

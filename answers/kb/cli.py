@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "values and evidence; models with clean accuracy)")
     run.add_argument("--figures", metavar="DIR", help="also save the figures as PNG files in DIR")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--fresh", action="store_true", help="recompute even if the result cache holds this answer's "
+                     "result for unchanged code, profile and seed (ANSWERS_FRESH=1 does the same)")
     chk = sub.add_parser("check", help="verify the spine (pages, tests, citations, course coverage)",
                          description="Check that every answer has a page and a test, every cited key is in "
                          "references.bib, every entry is cited, and every course-page asker is covered.")
@@ -128,9 +130,10 @@ def _run(args: argparse.Namespace) -> int:
     except registry.UnknownQuestion as exc:
         print(f"answers: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from .results import cached_run
     t0 = time.perf_counter()
-    result = answer.run(profile=args.profile, seed=args.seed, device=args.device,
-                        progress=False if (args.no_progress or args.json) else None)
+    result = cached_run(answer.run, profile=args.profile, seed=args.seed, device=args.device,
+                        progress=False if (args.no_progress or args.json) else None, fresh=args.fresh or None)
     result.meta["seconds"] = round(time.perf_counter() - t0, 2)
     if args.figures:
         out = Path(args.figures)
@@ -153,8 +156,11 @@ def _print_result(result) -> None:
 
     from .result import fmt
     console = Console()
+    measured = result.meta.get("measured", {})
+    reused = (f", reused the result measured {measured['at']} with code {measured['code']} (--fresh recomputes)"
+              if measured.get("reused") else "")
     console.print(f"[bold]{result.question_id}[/bold] profile={result.profile} seed={result.seed} "
-                  f"({result.meta.get('seconds', '?')} s)")
+                  f"({result.meta.get('seconds', '?')} s{reused})")
     for tab in result.tables.values():
         t = Table(title=tab.title, title_justify="left")
         for col in tab.columns:  # fold long headers and cells instead of cutting them off
@@ -207,7 +213,11 @@ def _cache(args: argparse.Namespace) -> int:
     from answers.lab import cache
     root = cache.cache_dir()
     if args.action == "clear":
-        print(f"answers cache: removed {cache.clear(root)} model(s) from {root}")
+        from .results import results_dir
+        stored = list(results_dir().glob("*.pkl"))
+        for f in results_dir().glob("*.pkl*"):
+            f.unlink(missing_ok=True)
+        print(f"answers cache: removed {cache.clear(root)} model(s) and {len(stored)} result(s) from {root}")
         return EXIT_OK
     entries = cache.entries(root)
     if args.json:

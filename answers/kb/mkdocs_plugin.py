@@ -122,7 +122,31 @@ class AnswersPlugin(BasePlugin):
             raise PluginError(str(exc)) from None
         if not config.nav:
             config.nav = _site().nav()
+        self._cache_executed_pages(config)
         return config
+
+    @staticmethod
+    def _cache_executed_pages(config) -> None:
+        """Let mkdocs-jupyter reuse an executed page while neither the page nor any code under ``answers/``
+        changed: its cache is keyed on the page alone, so it gets a folder of its own per profile and code digest.
+        A fresh build (ANSWERS_FRESH=1, as CI runs) executes every page."""
+        import os
+
+        from .results import PACKAGE, fresh_by_default
+        jupyter = config.plugins.get("mkdocs-jupyter")
+        if jupyter is None:
+            return
+        if fresh_by_default():
+            jupyter.config["cache"] = False
+            return
+        h = hashlib.sha256()
+        for path in sorted(PACKAGE.rglob("*.py")) + sorted(PACKAGE.rglob("*.json")):
+            h.update(path.relative_to(PACKAGE).as_posix().encode())
+            h.update(path.read_bytes())
+        profile = os.environ.get("ANSWERS_PROFILE", "site")
+        root = Path(config.config_file_path or ".").resolve().parent
+        jupyter.config["cache"] = True
+        jupyter.config["cache_dir"] = str(root / ".cache" / "pages" / f"{profile}-{h.hexdigest()[:12]}")
 
     def on_files(self, files, config):
         # scan sources up front: the bibliography page needs every citing page before pages are rendered

@@ -181,9 +181,11 @@ _PAGE = '''# ---
 # %%
 import os
 
+from answers.kb.results import cached_run, measured_line
 from answers.{module} import run
 
-result = run(profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+print(measured_line(result))
 
 # %% [markdown]
 # ## TODO: 第一节

@@ -69,14 +69,27 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
-def _load(path: Path) -> State:
-    """The state stored at ``path``; raises ValueError saying why it cannot be trusted."""
+def write_checked(path: Path, data: bytes) -> None:
+    """Store ``data`` at ``path`` atomically with a sidecar holding its sha256 (written last: a crash in between
+    leaves an entry without checksum, which is rebuilt, never trusted)."""
+    _atomic_write(path, data)
+    _atomic_write(_sidecar(path), hashlib.sha256(data).hexdigest().encode())
+
+
+def read_checked(path: Path) -> bytes:
+    """The bytes stored by :func:`write_checked`; raises ValueError saying why they cannot be trusted."""
     sidecar = _sidecar(path)
     if not sidecar.is_file():
         raise ValueError("no checksum file")
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sidecar.read_text().strip():
         raise ValueError("checksum mismatch")
+    return data
+
+
+def _load(path: Path) -> State:
+    """The state stored at ``path``; raises ValueError saying why it cannot be trusted."""
+    data = read_checked(path)
     try:  # load the very bytes that were checked, not the file a second time
         blob = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:  # any unreadable file is corrupt, whatever torch calls it
@@ -105,10 +118,7 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
                 "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time()}
         buf = io.BytesIO()
         torch.save({"state": state, "meta": meta}, buf)
-        data = buf.getvalue()
-        _atomic_write(path, data)
-        # sidecar last: a crash in between leaves an entry without checksum, which is rebuilt, never trusted
-        _atomic_write(_sidecar(path), hashlib.sha256(data).hexdigest().encode())
+        write_checked(path, buf.getvalue())
         return state
 
 

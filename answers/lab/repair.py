@@ -7,6 +7,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from .metrics import clean_accuracy
 from .train import fit
@@ -25,13 +26,29 @@ def channel_activity(model: nn.Module, layer: nn.Module, x: torch.Tensor, batch_
     return torch.stack(acts).sum(0) / len(x)
 
 
-class ChannelMask(nn.Module):
-    """Zeroes pruned channels of a layer's output (kept as a forward hook so fine-tuning cannot revive them)."""
+def prune_channels(layer: nn.Module) -> list[torch.Tensor]:
+    """Make ``layer``'s output channels prunable through ``torch.nn.utils.prune``: the last convolution and
+    batch norm in it get all-ones masks on their weight and bias (channels on the first axis). Returns those
+    masks; :func:`set_channels` writes them, and a channel whose masks are 0 outputs 0 (filter, bias and BN
+    scale and shift all masked), through fine-tuning too. The masks are module buffers, so they survive
+    ``state_dict``, ``deepcopy`` and ``.to()``."""
+    convs = [m for m in layer.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in layer.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not convs:
+        raise ValueError(f"{type(layer).__name__} has no convolution to prune")
+    masks = []
+    for module in (convs[-1], *norms[-1:]):
+        for name in ("weight", "bias"):
+            if getattr(module, name, None) is not None:
+                prune.custom_from_mask(module, name, torch.ones_like(getattr(module, name)))
+                masks.append(getattr(module, f"{name}_mask"))
+    return masks
 
-    def __init__(self, layer: nn.Module, channels: int):
-        super().__init__()
-        self.register_buffer("keep", torch.ones(channels))
-        self.handle = layer.register_forward_hook(lambda m, a, out: out * self.keep.view(1, -1, 1, 1))
+
+def set_channels(masks: list[torch.Tensor], channels: torch.Tensor, keep: bool) -> None:
+    """Prune (``keep=False``) or restore the given output channels in every mask of :func:`prune_channels`."""
+    for mask in masks:
+        mask[channels] = float(keep)
 
 
 def fine_tune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 2, lr: float = 0.01,
@@ -49,14 +66,14 @@ def fine_prune(model: nn.Module, layer: nn.Module, x: torch.Tensor, y: torch.Ten
     returns it and the pruned fraction."""
     activity = channel_activity(model, layer, x)
     order = activity.argsort()
-    mask = ChannelMask(layer, len(activity))
+    masks = prune_channels(layer)
     base = clean_accuracy(model, x, y)
     n_step = max(1, int(step * len(order)))
     pruned = 0
     for n in range(n_step, len(order), n_step):
-        mask.keep[order[:n]] = 0
+        set_channels(masks, order[:n], keep=False)
         if clean_accuracy(model, x, y) < base - max_drop:
-            mask.keep[order[pruned:n]] = 1
+            set_channels(masks, order[pruned:n], keep=True)
             break
         pruned = n
     fine_tune(model, x, y, epochs=epochs, lr=lr, seed=seed, progress=progress)

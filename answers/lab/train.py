@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import cache, data, models
+from .methods import FGSMRandomStart, FreeAT, PGDTraining, Perturbed, Standard, TrainMethod
 from .progress import bar as progress_bar
 
 Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -25,7 +25,9 @@ class TrainSpec:
     base classifier randomized smoothing needs [@cohen2019certified]); ``cutout`` > 0 paints a grey square of
     that side at a random place (so masked images stay classifiable, as PatchCleanser needs
     [@xiang2022patchcleanser]). ``adv_eps`` > 0 instead trains on L∞ PGD examples with ``adv_steps`` steps
-    (PGD-AT, [@madry2018towards]). ``augment`` names a transform of :mod:`answers.lab.transforms` applied to
+    (PGD-AT, [@madry2018towards]); ``adv_method`` picks another way to make them: ``"fgsm_rs"`` (FGSM from a
+    random start [@wong2020fast]), ``"fgsm"`` (without it), ``"free"`` (Free-AT with ``replays`` replays of each
+    minibatch [@shafahi2019adversarial]); see :mod:`answers.lab.methods`. ``augment`` names a transform of :mod:`answers.lab.transforms` applied to
     every training batch (training "on the same transforms" a preprocessing defense will apply).
 
     ``init`` starts from the weights of another spec's model (trained or cached first) instead of a random
@@ -43,18 +45,37 @@ class TrainSpec:
     augment: str = ""
     adv_eps: float = 0.0
     adv_steps: int = 0
+    adv_method: str = "pgd"
+    replays: int = 1
     seed: int = 0
     init: "TrainSpec | None" = None
 
     @property
     def name(self) -> str:
-        kind = "pgdat" if self.adv_eps else ("aug" if self.noise_sigma or self.cutout else "std")
+        adv = {"pgd": "pgdat", "fgsm_rs": "fgsmrs", "fgsm": "fgsm", "free": f"free{self.replays}"}.get(self.adv_method)
+        if self.adv_eps and adv is None:
+            raise ValueError(f"unknown adv_method {self.adv_method!r}; choose pgd, fgsm_rs, fgsm or free")
+        kind = adv if self.adv_eps else ("aug" if self.noise_sigma or self.cutout else "std")
         return f"{self.arch}-{kind}" + (f"-{self.augment}" if self.augment else "") + ("-ft" if self.init else "")
 
 
 def _code_version() -> str:
-    from . import attacks, defenses, transforms
-    return cache.code_version(models, data, attacks, defenses, transforms, sys.modules[__name__])
+    from . import attacks, defenses, methods, transforms
+    return cache.code_version(models, data, attacks, defenses, methods, transforms, sys.modules[__name__])
+
+
+def training_method(spec: TrainSpec) -> TrainMethod:
+    """The :class:`~answers.lab.methods.TrainMethod` a spec trains with."""
+    if spec.adv_eps:
+        if spec.adv_method == "pgd":
+            return PGDTraining(spec.adv_eps, spec.adv_steps)
+        if spec.adv_method in ("fgsm_rs", "fgsm"):
+            return FGSMRandomStart(spec.adv_eps, random_start=spec.adv_method == "fgsm_rs")
+        if spec.adv_method == "free":
+            return FreeAT(spec.adv_eps, spec.replays)
+        raise ValueError(f"unknown adv_method {spec.adv_method!r}; choose pgd, fgsm_rs, fgsm or free")
+    perturb = batch_transform(spec)
+    return Standard() if perturb is None else Perturbed(perturb)
 
 
 def batch_transform(spec: TrainSpec) -> Perturb | None:
@@ -97,40 +118,48 @@ def batch_transform(spec: TrainSpec) -> Perturb | None:
     return None
 
 
+Callback = Callable[[int, nn.Module, float, float], None]  # (epoch, model, mean loss, training seconds so far)
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 128,
-        lr: float = 0.05, weight_decay: float = 5e-4, perturb: Perturb | None = None, seed: int = 0,
+        lr: float = 0.05, weight_decay: float = 5e-4, perturb: Perturb | None = None,
+        method: TrainMethod | None = None, callbacks: Sequence[Callback] = (), seed: int = 0,
         device: str = "cpu", progress: bool | None = None, desc: str = "train",
         schedule: bool = True) -> list[float]:
     """Train ``model`` in place with SGD + momentum (one-cycle schedule when ``schedule``); returns the mean
-    loss of each epoch. ``perturb(model, xb, yb)`` replaces each batch's inputs (noise, adversarial examples)."""
+    loss of each epoch. ``method`` says what one minibatch does (:mod:`answers.lab.methods`; default standard
+    training); ``perturb(model, xb, yb)`` is a shorthand for ``Perturbed(perturb)``. After every epoch each
+    callback gets (epoch, model, mean loss, training seconds so far — the callbacks' own time excluded)."""
+    if perturb is not None and method is not None:
+        raise ValueError("give perturb or method, not both")
+    method = method or (Perturbed(perturb) if perturb is not None else Standard())
     g = torch.Generator().manual_seed(seed)
     model.to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     steps_per_epoch = max(1, -(-len(x) // batch_size))
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch * method.replays)
              if schedule else None)
-    losses = []
+
+    def step() -> None:
+        opt.step()
+        if sched is not None:
+            sched.step()
+
+    losses, seconds = [], 0.0
     bar = progress_bar(epochs * steps_per_epoch, desc, progress, unit="batch")
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
         order = torch.randperm(len(x), generator=g)
         total = 0.0
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            if perturb is not None:
-                model.eval()  # perturb with fixed BN statistics, then train on the result
-                xb = perturb(model, xb, yb).detach()
-                model.train()
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            total += loss.item() * len(idx)
+            total += method.update(model, opt, step, x[idx].to(device), y[idx].to(device)) * len(idx)
             bar.update(1)
+        seconds += time.perf_counter() - t0
         losses.append(total / len(x))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        for cb in callbacks:
+            cb(epoch, model, losses[-1], seconds)
     bar.close()
     model.eval()
     return losses
@@ -154,17 +183,10 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
             if start is not None:
                 fresh.load_state_dict(start)
             fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
-                weight_decay=spec.weight_decay, perturb=batch_transform(spec), seed=spec.seed, device=device,
+                weight_decay=spec.weight_decay, method=training_method(spec), seed=spec.seed, device=device,
                 progress=progress, desc=f"train {spec.name}")
         return {k: v.detach().cpu() for k, v in fresh.state_dict().items()}
 
     state = cache.get_or_create(spec.name, asdict(spec), split.fingerprint, _code_version(), create)
     model.load_state_dict(state)
     return model.to(device).eval()
-
-
-def time_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, **kwargs) -> float:
-    """Wall-clock seconds of one training epoch of ``fit`` (used to express training costs as ratios)."""
-    t0 = time.perf_counter()
-    fit(model, x, y, epochs=1, **kwargs)
-    return time.perf_counter() - t0

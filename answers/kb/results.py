@@ -1,0 +1,89 @@
+"""Reusable results: an answer's :class:`~answers.kb.result.Result` is stored under the one cache directory,
+keyed by everything its numbers depend on — the answer's module, the source of the lab and the kb it uses,
+the profile, the seed, the device and the torch version. A site build (or ``answers run``) reuses an unchanged
+answer's tables, figures and claims, so editing a page's prose under ``make serve`` reruns no experiment;
+``fresh=True`` (``--fresh``, or ``ANSWERS_FRESH=1`` as CI sets) always recomputes.
+
+Each stored result records when and with which code digest it was measured (``meta["measured"]``), and the
+page says so. Entries are pickles written atomically with a checksum beside them (the cache directory is the
+user's own); a corrupt entry is recomputed, never trusted.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib
+import json
+import os
+import pickle
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+
+from .result import Result
+
+PACKAGE = Path(__file__).resolve().parents[1]   # answers/
+
+
+def code_digest(module_name: str) -> str:
+    """sha256 over the answer module's source and every source file of ``answers/lab`` and ``answers/kb``."""
+    import torch
+    h = hashlib.sha256(torch.__version__.encode())
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    module_file = Path(module.__file__).resolve()
+    h.update(module_file.read_bytes())
+    for path in [*sorted((PACKAGE / "lab").rglob("*.py")), *sorted((PACKAGE / "kb").rglob("*.py"))]:
+        h.update(path.relative_to(PACKAGE).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def results_dir() -> Path:
+    from answers.lab.cache import cache_dir
+    root = cache_dir() / "results"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def fresh_by_default() -> bool:
+    return os.environ.get("ANSWERS_FRESH", "") == "1"
+
+
+def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0, device: str = "cpu",
+               progress: bool | None = None, fresh: bool | None = None) -> Result:
+    """``run(profile, seed, device, progress)``'s Result, from the result cache when its key matches (unless
+    ``fresh``), else computed and stored. ``meta["measured"]`` says when, with which code, and whether this
+    call reused it."""
+    from answers.lab.cache import read_checked, write_checked
+    fresh = fresh_by_default() if fresh is None else fresh
+    digest = code_digest(run.__module__)
+    what = f"{run.__module__}.{run.__qualname__}"
+    key = hashlib.sha256(json.dumps([what, profile, seed, device, digest]).encode()).hexdigest()[:20]
+    path = results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl"
+    with FileLock(str(path) + ".lock"):
+        if path.exists() and not fresh:
+            try:
+                result = pickle.loads(read_checked(path))
+                result.meta["measured"]["reused"] = True
+                return result
+            except Exception as why:  # noqa: BLE001 - any unreadable entry is recomputed, whatever failed
+                warnings.warn(f"answers results: {path} is unusable ({type(why).__name__}: {why}); recomputing",
+                              stacklevel=2)
+        result = run(profile=profile, seed=seed, device=device, progress=progress)
+        result.meta["measured"] = {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                                   "code": digest[:12], "reused": False}
+        write_checked(path, pickle.dumps(result))
+        return result
+
+
+def measured_line(result: Result) -> str:
+    """One sentence for a page: when and with which code digest its numbers were measured."""
+    m = result.meta.get("measured") or {}
+    if not m:
+        return f"本页数字在本次构建中测得（profile={result.profile}，seed={result.seed}）。"
+    how = "沿用了同一代码下此前测得的结果" if m.get("reused") else "在本次构建中测得"
+    return (f"本页数字{how}：测量时间 {m['at']}（UTC），代码摘要 `{m['code']}`，profile={result.profile}，"
+            f"seed={result.seed}。")
