@@ -58,7 +58,7 @@ PROFILES = {
     "tiny": Settings(eval_images=64, smooth_samples=16, smooth_images=64, certify_ns=(16, 64), certify_images=16,
                      pc_images=12, cert_images=4, loop_images=1, repeats=3, cost_batch=16, time_subset=256),
     "site": Settings(eval_images=500, smooth_samples=64, smooth_images=300, certify_ns=(16, 64, 256),
-                     certify_images=40, pc_images=100, cert_images=20, loop_images=3, repeats=3, cost_batch=64,
+                     certify_images=40, pc_images=100, cert_images=20, loop_images=2, repeats=3, cost_batch=64,
                      time_subset=1024),
     "full": Settings(eval_images=10000, smooth_samples=1000, smooth_images=1000, certify_ns=(100, 1000, 10000),
                      certify_images=500, pc_images=1000, cert_images=500, loop_images=20, repeats=20, cost_batch=64,

@@ -80,10 +80,10 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
 
 
 def measured_line(result: Result) -> str:
-    """One sentence for a page: when and with which code digest its numbers were measured."""
+    """One sentence for a page: when and with which code digest its numbers were measured (true whether the
+    page was executed in this build or reused from an earlier one)."""
     m = result.meta.get("measured") or {}
     if not m:
-        return f"本页数字在本次构建中测得（profile={result.profile}，seed={result.seed}）。"
-    how = "沿用了同一代码下此前测得的结果" if m.get("reused") else "在本次构建中测得"
-    return (f"本页数字{how}：测量时间 {m['at']}（UTC），代码摘要 `{m['code']}`，profile={result.profile}，"
-            f"seed={result.seed}。")
+        return f"本页数字由本次执行测得（profile={result.profile}，seed={result.seed}，未经结果缓存）。"
+    return (f"本页数字测于 {m['at']}（UTC），代码摘要 `{m['code']}`，profile={result.profile}，seed={result.seed}；"
+            "代码不变时建站沿用这次测量，代码一改就重新测量。")
