@@ -94,7 +94,7 @@ def fix_heading_ids(html: str, toc) -> str:
 
     def walk(items):
         for item in items:
-            ids = ids_by_text.get(" ".join(unescape(re.sub(r"<[^>]+>", "", item.title)).split()))
+            ids = ids_by_text.get(_heading_text(item.title))
             if ids:
                 item.id = ids.pop(0)
             walk(item.children)
@@ -132,21 +132,18 @@ class AnswersPlugin(BasePlugin):
         A fresh build (ANSWERS_FRESH=1, as CI runs) executes every page."""
         import os
 
-        from .results import PACKAGE, fresh_by_default
+        from .results import PACKAGE, fresh_by_default, source_digest
         jupyter = config.plugins.get("mkdocs-jupyter")
         if jupyter is None:
             return
         if fresh_by_default():
             jupyter.config["cache"] = False
             return
-        h = hashlib.sha256()
-        for path in sorted(PACKAGE.rglob("*.py")) + sorted(PACKAGE.rglob("*.json")):
-            h.update(path.relative_to(PACKAGE).as_posix().encode())
-            h.update(path.read_bytes())
+        digest = source_digest([*sorted(PACKAGE.rglob("*.py")), *sorted(PACKAGE.rglob("*.json"))])
         profile = os.environ.get("ANSWERS_PROFILE", "site")
         root = Path(config.config_file_path or ".").resolve().parent
         jupyter.config["cache"] = True
-        jupyter.config["cache_dir"] = str(root / ".cache" / "pages" / f"{profile}-{h.hexdigest()[:12]}")
+        jupyter.config["cache_dir"] = str(root / ".cache" / "pages" / f"{profile}-{digest[:12]}")
 
     def on_files(self, files, config):
         # scan sources up front: the bibliography page needs every citing page before pages are rendered

@@ -28,17 +28,23 @@ from .result import Result
 PACKAGE = Path(__file__).resolve().parents[1]   # answers/
 
 
-def code_digest(module_name: str) -> str:
-    """sha256 over the answer module's source and every source file of ``answers/lab`` and ``answers/kb``."""
-    import torch
-    h = hashlib.sha256(torch.__version__.encode())
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
-    module_file = Path(module.__file__).resolve()
-    h.update(module_file.read_bytes())
-    for path in [*sorted((PACKAGE / "lab").rglob("*.py")), *sorted((PACKAGE / "kb").rglob("*.py"))]:
-        h.update(path.relative_to(PACKAGE).as_posix().encode())
+def source_digest(paths: list[Path], salt: str = "") -> str:
+    """sha256 over ``salt`` and each file's name (relative to the package where it lies inside) and bytes."""
+    h = hashlib.sha256(salt.encode())
+    for path in paths:
+        path = Path(path).resolve()
+        h.update((path.relative_to(PACKAGE).as_posix() if path.is_relative_to(PACKAGE) else path.name).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def code_digest(module_name: str) -> str:
+    """The digest of what an answer's numbers depend on: its module's source, every source file of
+    ``answers/lab`` and ``answers/kb``, and the torch version."""
+    import torch
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    return source_digest([Path(module.__file__), *sorted((PACKAGE / "lab").rglob("*.py")),
+                          *sorted((PACKAGE / "kb").rglob("*.py"))], salt=torch.__version__)
 
 
 def results_dir() -> Path:

@@ -11,10 +11,8 @@ import torch
 from torch import nn
 
 from . import cache, data, models
-from .methods import FGSMRandomStart, FreeAT, PGDTraining, Perturbed, Standard, TrainMethod
+from .methods import FGSMRandomStart, FreeAT, Perturb, PGDTraining, Perturbed, Standard, TrainMethod
 from .progress import bar as progress_bar
-
-Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
