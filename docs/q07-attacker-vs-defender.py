@@ -59,7 +59,7 @@ result.show("heatmap")
 # %% tags=["hide-input"]
 defended = [r for k, r in rows.items() if k != "none"]
 pre = [rows[k] for k in ("jpeg", "median", "deflection")]
-at, none = rows["pgd_at"], rows["none"]
+at, none = result.row("matrix", "pgd_at"), result.row("matrix", "none")
 gaps = [r["PGD"] - r["worst_case"] for r in defended]
 Markdown(
     f"* 理由 1：对每种防御，五种攻击各取所长后的准确率比只用标准 PGD 评估时低 {min(gaps) * 100:.0f}–{max(gaps) * 100:.0f} "

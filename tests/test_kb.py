@@ -275,3 +275,13 @@ def test_code_digest_covers_the_module_lab_and_kb():
     digest = results.code_digest("answers.q08_defense_cost")
     assert digest == results.code_digest("answers.q08_defense_cost")
     assert digest != results.code_digest("answers.q07_attacker_vs_defender")
+
+
+def test_result_row_finds_one_row_by_key_or_says_why_not():
+    r = Result("q00", "tiny", 0)
+    r.table("t", "title", [{"key": "a", "v": 1}, {"key": "b", "v": 2}, {"key": "b", "v": 3}])
+    assert r.row("t", "a") == {"key": "a", "v": 1} and r.row("t", 3, column="v")["key"] == "b"
+    with pytest.raises(KeyError, match="2 rows"):
+        r.row("t", "b")
+    with pytest.raises(KeyError, match="0 rows"):
+        r.row("t", "zzz")
