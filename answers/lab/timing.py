@@ -44,6 +44,13 @@ class Timing:
     def to_dict(self) -> dict:
         return {**asdict(self), "iqr_s": self.iqr_s}
 
+    @classmethod
+    def of(cls, samples: list[float]) -> "Timing":
+        """The order statistics of ``samples`` (seconds per call, one per repeat)."""
+        q1, med, q3 = _quartiles(samples)
+        return cls(median_s=med, q1_s=q1, q3_s=q3, min_s=min(samples), max_s=max(samples), repeats=len(samples),
+                   samples=tuple(samples))
+
 
 def _quartiles(xs: list[float]) -> tuple[float, float, float]:
     if len(xs) == 1:
@@ -73,9 +80,7 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, th
                 if elapsed >= min_time_s:
                     break
             samples.append(elapsed / n)
-    q1, med, q3 = _quartiles(samples)
-    return Timing(median_s=med, q1_s=q1, q3_s=q3, min_s=min(samples), max_s=max(samples), repeats=repeats,
-                  samples=tuple(samples))
+    return Timing.of(samples)
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 1, repeats: int = 5,
@@ -95,12 +100,7 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 1, r
                 t0 = time.perf_counter()
                 fn()
                 samples[name].append(time.perf_counter() - t0)
-    out = {}
-    for name, xs in samples.items():
-        q1, med, q3 = _quartiles(xs)
-        out[name] = Timing(median_s=med, q1_s=q1, q3_s=q3, min_s=min(xs), max_s=max(xs), repeats=repeats,
-                           samples=tuple(xs))
-    return out
+    return {name: Timing.of(xs) for name, xs in samples.items()}
 
 
 def peak_memory_bytes(fn: Callable[[], object]) -> int:
