@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .kb import evidence as ev
 from .kb.question import Question
@@ -21,11 +20,9 @@ from .kb.result import Result
 from .lab import cues, metrics, zoo
 from .lab.attacks import PGD, in_batches
 from .lab.data import CLASS_NAMES, NOISE_SIGMA_MAX, NUM_CLASSES
+from .lab.experiment import Experiment
 from .lab.plots import curves, image_grid, receptive_fields as rf_figure
-from .lab.progress import run_steps
 from .lab.receptive import capture, effective_side, gradient_maps, support_side, theoretical_fields
-from .lab.seeding import default_threads, seed_everything
-from .lab.timing import torch_threads
 
 QUESTION = Question(
     id="q01", slug="why-easily-fooled", asker="朱结奥", section="讲课当天助教采纳",
@@ -63,28 +60,17 @@ CONV_LAYERS = tuple(layer for layer in LAYERS if layer)
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    seed_everything(seed)
-    split = zoo.split(profile, seed, "cues")
-    nets = train_models(profile, seed, device, progress)
-    res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps_at": "4/255",
-                                                   "width": zoo.scale(profile).width})
-    x, y = split.x_test.to(device), split.y_test.to(device)
-    for name, model in nets.items():
-        res.model(name, metrics.clean_accuracy(model, x, y), NUM_CLASSES)
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset="cues",
+                           meta={"eps_at": "4/255", "width": zoo.scale(profile).width})
+    # the three models every section compares (from the zoo: trained once, then loaded from the weight cache)
+    nets = {name: exp.model(recipe, name) for name, recipe in
+            (("standard", "cue_standard"), ("shape-trained", "cue_shape"), ("PGD-AT", "cue_pgd_at"))}
+    res, x, y = exp.res, exp.x, exp.y
     conflict = cues.cue_conflict(cfg.conflict_images, seed + 1)
-    with torch_threads(default_threads()):
-        run_steps([("texture vs shape", lambda: texture_vs_shape(res, cfg, nets, x, y, conflict, seed)),
-                   ("receptive fields", lambda: receptive_fields(res, cfg, nets["standard"], x)),
-                   ("minimal ε", lambda: minimal_eps(res, cfg, nets, x, y, seed)),
-                   ("what layers see", lambda: what_layers_see(res, cfg, nets, conflict))],
-                  f"q01 ({profile})", progress)
-    return res
-
-
-def train_models(profile: str, seed: int, device: str, progress) -> dict[str, nn.Module]:
-    """The three models every section compares (from the zoo: trained once, then loaded from the weight cache)."""
-    return {name: zoo.model(recipe, profile, seed, device, progress)
-            for name, recipe in (("standard", "cue_standard"), ("shape-trained", "cue_shape"), ("PGD-AT", "cue_pgd_at"))}
+    return exp.run([("texture vs shape", lambda: texture_vs_shape(res, cfg, nets, x, y, conflict, seed)),
+                    ("receptive fields", lambda: receptive_fields(res, cfg, nets["standard"], x)),
+                    ("minimal ε", lambda: minimal_eps(res, cfg, nets, x, y, seed)),
+                    ("what layers see", lambda: what_layers_see(res, cfg, nets, conflict))])
 
 
 # ---------------------------------------------------------------- 1. texture or shape?

@@ -17,14 +17,12 @@ from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import metrics, transforms as T, zoo
-from .lab.attacks import BPDA, PGD, PatchPGD, in_batches
-from .lab.data import NUM_CLASSES
-from .lab.defenses import Defended
+from .lab.attacks import PGD, PatchPGD
+from .lab.defenses import PREPROCESSING, Defended, preprocessed, undefended
+from .lab.evaluate import evaluate
+from .lab.experiment import Experiment
 from .lab.plots import grouped_bars
-from .lab.progress import run_steps
-from .lab.seeding import default_threads, seed_everything
-from .lab.smoothing import Smoothed
-from .lab.timing import torch_threads
+from .lab.smoothing import ABSTAIN_ALPHA, Smoothed
 from .lab.zoo import THREAT
 
 QUESTION = Question(
@@ -59,62 +57,54 @@ PROFILES = {
                      angles=61, cert_images=500, cert_n=10000),
 }
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
-CERT_ALPHA = 0.001
+CERT_ALPHA = ABSTAIN_ALPHA  # the one level smoothing uses everywhere
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    seed_everything(seed)
-    split = zoo.split(profile, seed)
-    model = zoo.model("standard", profile, seed, device, progress)
-    res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps": f"{round(EPS * 255)}/255",
-                                                   "model": zoo.spec("standard", profile, seed).name})
-    x, y = split.x_test.to(device), split.y_test.to(device)
-    res.model("standard", metrics.clean_accuracy(model, x, y), split.num_classes)
-    with torch_threads(default_threads()):
-        run_steps([("preprocessing defenses", lambda: preprocessing(res, cfg, profile, model, x, y, device, progress)),
-                   ("rotation attack", lambda: rotation_attack(res, cfg, model, x, y)),
-                   ("certified radius", lambda: certificate_vs_attacks(res, profile, seed, x, y, device, progress))],
-                  f"q03 ({profile})", progress)
-    return res
+    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+                           meta={"eps": f"{round(EPS * 255)}/255", "model": zoo.spec("standard", profile, seed).name})
+    model = exp.model("standard")
+    return exp.run([("preprocessing defenses", lambda: preprocessing(exp, cfg, model)),
+                    ("rotation attack", lambda: rotation_attack(exp.res, cfg, model, exp.x, exp.y)),
+                    ("certified radius", lambda: certificate_vs_attacks(exp, cfg))])
 
 
 # ---------------------------------------------------------------- preprocessing: cost, naive and adaptive attacks
-def preprocessing(res: Result, cfg: Settings, profile: str, model, x, y, device, progress) -> None:
+def preprocessing(exp: Experiment, cfg: Settings, model) -> None:
+    res, x, y = exp.res, exp.x, exp.y
     ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
-    naive_adv = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=cfg.steps), ev_x, ev_y)
-    clean = metrics.predict(model, x) == y
-    none_attacked = metrics.predict(model, naive_adv) == ev_y
-    rows = [{"key": "none", "防御 defense": "none", "clean_untrained": float(clean.float().mean()),
-             "clean_trained": float(clean.float().mean()), "naive_attack": float(none_attacked.float().mean()),
-             "adaptive_attack": float(none_attacked.float().mean()), "attack_used": "PGD"}]
-    per = {}  # per-image correctness, by defense: (untrained, trained, naive, adaptive)
-    for name, (_, differentiable, randomized) in T.PROACTIVE.items():
-        transform = T.build(name)
-        defended = Defended(model, transform).eval()
-        # "trained on the transform": the standard model fine-tuned on transformed images (few epochs suffice)
-        trained = zoo.model(f"augment/{name}", profile, res.seed, device, progress)
-        res.model(f"trained on {name}", metrics.clean_accuracy(trained, x, y), NUM_CLASSES)
-        # the adaptive attacker differentiates through the defense: exactly where it can, by the identity
-        # where it cannot (BPDA), and averages over the defense's randomness (EOT)
-        through = transform if differentiable else BPDA(transform)
-        eot = cfg.eot if randomized else 1
-        adaptive_adv = in_batches(PGD(Defended(model, through), eps=EPS, alpha=EPS / 4, steps=cfg.steps, eot=eot),
-                                  ev_x, ev_y)
-        per[name] = (metrics.predict(defended, x) == y,
-                     metrics.predict(Defended(trained, transform).eval(), x) == y,
-                     metrics.predict(defended, naive_adv) == ev_y,
-                     metrics.predict(defended, adaptive_adv) == ev_y)
-        untrained, trained_ok, naive, adaptive = per[name]
-        drop = ev.mcnemar(adaptive, naive).tests["McNemar"]
-        rows.append({"key": name, "防御 defense": name,
-                     "clean_untrained": float(untrained.float().mean()),
-                     "clean_trained": float(trained_ok.float().mean()),
-                     "naive_attack": float(naive.float().mean()), "adaptive_attack": float(adaptive.float().mean()),
-                     "attack_used": ("PGD" if differentiable else "PGD+BPDA") + (f"+EOT×{eot}" if eot > 1 else ""),
-                     "p_adaptive_vs_naive": drop,
-                     "adaptive_verdict": ("显著更低 lower" if drop < ev.ALPHA and adaptive.sum() < naive.sum() else
-                                          "显著更高 higher" if drop < ev.ALPHA else "无显著差别 no clear difference")})
+    pgd = dict(eps=EPS, alpha=EPS / 4, steps=cfg.steps)
+    defenses = [undefended(model), *(preprocessed(model, key) for key in PREPROCESSING)]
+    evaluation = evaluate(defenses, {
+        # the naive attacker crafts PGD on the standard model, unaware of the defense (one set of images)
+        "naive": PGD(model, **pgd),
+        # the adaptive one differentiates through the defense — exactly where it can, through an approximation
+        # where it cannot (BPDA, differentiable JPEG) — and averages over its randomness (EOT)
+        "adaptive": lambda d: PGD(d.through, **pgd, eot=cfg.eot if d.randomized else 1),
+    }, ev_x, ev_y)
+    rows, per = [], {}  # per-image correctness, by defense: (untrained, trained, naive, adaptive)
+    for d in defenses:
+        naive, adaptive = evaluation.correct[d.key]["naive"], evaluation.correct[d.key]["adaptive"]
+        untrained = d.classify(x) == y
+        if d.key == "none":
+            trained_ok, used = untrained, "PGD"
+        else:
+            # "trained on the transform": the standard model fine-tuned on transformed images (few epochs suffice)
+            trained = exp.model(f"augment/{d.key}", f"trained on {d.key}")
+            trained_ok = metrics.predict(Defended(trained, PREPROCESSING[d.key].make()).eval(), x) == y
+            per[d.key] = (untrained, trained_ok, naive, adaptive)
+            how = PREPROCESSING[d.key].how
+            used = "PGD" + ("" if how == "exact" else f"+{how.replace('EOT', f'EOT×{cfg.eot}')}")
+        row = {"key": d.key, "防御 defense": d.key, "clean_untrained": float(untrained.float().mean()),
+               "clean_trained": float(trained_ok.float().mean()), "naive_attack": float(naive.float().mean()),
+               "adaptive_attack": float(adaptive.float().mean()), "attack_used": used}
+        if d.key != "none":
+            drop = ev.mcnemar(adaptive, naive).tests["McNemar"]
+            row |= {"p_adaptive_vs_naive": drop,
+                    "adaptive_verdict": ("显著更低 lower" if drop < ev.ALPHA and adaptive.sum() < naive.sum() else
+                                         "显著更高 higher" if drop < ev.ALPHA else "无显著差别 no clear difference")}
+        rows.append(row)
     res.table("preprocessing", f"输入预处理防御：干净准确率与两种攻击者（L∞ ε=4/255，{len(ev_x)} 张图）"
               "(clean accuracy without/with training on the transform; naive vs adaptive attacker)", rows,
               note="clean_untrained：标准模型前面加上该变换；clean_trained：在该变换上微调过的模型加上该变换。"
@@ -140,10 +130,8 @@ def preprocessing(res: Result, cfg: Settings, profile: str, model, x, y, device,
 # ---------------------------------------------------------------- rotation is also an attacker's tool
 def rotation_attack(res: Result, cfg: Settings, model, x, y) -> None:
     ev_x, ev_y = x[:cfg.eval_images * 2], y[:cfg.eval_images * 2]
-    rotate = T.RandomRotation()
     angles = torch.linspace(-30, 30, cfg.angles)
-    correct = torch.stack([metrics.predict(model, rotate.apply(ev_x, {"angle": a.expand(len(ev_x))})) == ev_y
-                           for a in angles])                                       # (angles, N)
+    correct = torch.stack([metrics.predict(model, T.rotate(ev_x, float(a))) == ev_y for a in angles])  # (angles, N)
     rows = [{"angle": float(a), "accuracy": float(c.float().mean())} for a, c in zip(angles, correct)]
     res.table("rotation", "把旋转当攻击：逐角度准确率与“最坏角度”准确率 (rotation as an attack)", rows)
     upright = correct[int((angles == 0).nonzero())]
@@ -157,15 +145,14 @@ def rotation_attack(res: Result, cfg: Settings, model, x, y) -> None:
 
 
 # ---------------------------------------------------------------- what a certificate covers
-def certificate_vs_attacks(res: Result, profile: str, seed: int, x, y, device, progress) -> None:
-    cfg = PROFILES[profile]
-    model = zoo.model("noisy", profile, seed, device, progress)   # the base classifier q08 smooths
-    res.model("smoothing base (noisy)", metrics.clean_accuracy(model, x, y), NUM_CLASSES)
-    cx, cy = x[:cfg.cert_images], y[:cfg.cert_images]
+def certificate_vs_attacks(exp: Experiment, cfg: Settings) -> None:
+    res = exp.res
+    model = exp.model("noisy", "smoothing base (noisy)")   # the base classifier q08 smooths
+    cx, cy = exp.x[:cfg.cert_images], exp.y[:cfg.cert_images]
     label, radius = Smoothed(model, SIGMA).certify(cx, n0=16, n=cfg.cert_n, alpha=CERT_ALPHA,
-                                                   generator=torch.Generator().manual_seed(seed))
+                                                   generator=exp.generator())
     linf = PGD(model, eps=EPS, alpha=EPS / 4, steps=10)(cx, cy) - cx
-    patch = PatchPGD(model, size=THREAT.patch, steps=20, seed=seed)(cx, cy) - cx
+    patch = PatchPGD(model, size=THREAT.patch, steps=20, seed=exp.seed)(cx, cy) - cx
     l2 = lambda d: d.flatten(1).norm(dim=1)  # noqa: E731
     ok = (label == cy) & (radius > 0)
     cap = SIGMA * NormalDist().inv_cdf(CERT_ALPHA ** (1 / cfg.cert_n))

@@ -7,23 +7,19 @@ seconds per image.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
-from torch import nn
 
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import metrics, zoo
-from .lab.attacks import BPDA, FGSM, PGD, PatchPGD, Transfer, in_batches
-from .lab.defenses import JPEG, Defended, MedianFilter, PixelDeflection
-from .lab.instrument import count_calls
+from .lab.attacks import FGSM, PGD, PatchPGD, Transfer, in_batches
+from .lab.defenses import preprocessed, smoothed, undefended
+from .lab.evaluate import Defense, evaluate
+from .lab.experiment import Experiment
 from .lab.plots import heatmap
-from .lab.progress import run_steps
-from .lab.seeding import default_threads, seed_everything
-from .lab.smoothing import Smoothed
-from .lab.timing import time_call, torch_threads
+from .lab.smoothing import ABSTAIN_ALPHA
+from .lab.timing import time_call
 from .lab.zoo import THREAT
 
 QUESTION = Question(
@@ -51,102 +47,62 @@ PROFILES = {
     "full": Settings(images=2000, steps=50, eot=20, smooth_samples=100, time_images=256, repeats=5),
 }
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
-SMOOTH_ALPHA = 0.001  # the same abstain rule as q08: abstain unless the top two classes differ at this level
 ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3")
-
-
-class _Noise(nn.Module):
-    """Smoothing's randomness as a differentiable layer, for the EOT attacker."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + SIGMA * torch.randn_like(x)
-
-
-@dataclass(frozen=True)
-class Defender:
-    """``label(x)``: predicted labels (-1 for an abstention, which counts as wrong); ``base``: the model whose
-    calls are counted; ``through``: what an adaptive attacker differentiates through; ``randomized``: whether
-    the adaptive attacker needs EOT."""
-
-    name: str
-    label: Callable[[torch.Tensor], torch.Tensor]
-    base: nn.Module
-    through: nn.Module
-    randomized: bool = False
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    seed_everything(seed)
-    split = zoo.split(profile, seed)
-    model = zoo.model("noisy", profile, seed, device, progress)      # the defender's classifier, as in q08
-    at_model = zoo.model("pgd_at", profile, seed, device, progress)
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, meta={"eps": "4/255", "images": cfg.images})
+    model = exp.model("noisy", "base")           # the defender's classifier, as in q08
+    at_model = exp.model("pgd_at", "PGD-AT")
     # the attacker's own model: same kind of data, its own seed, never the defender's weights
-    surrogate = zoo.model("surrogate", profile, seed, device, progress)
-    res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "eps": "4/255",
-                                                   "images": cfg.images})
-    test_x, test_y = split.x_test.to(device), split.y_test.to(device)
-    for name, m in (("base", model), ("PGD-AT", at_model), ("surrogate", surrogate)):
-        res.model(name, metrics.clean_accuracy(m, test_x, test_y), split.num_classes)
-    x, y = test_x[:cfg.images], test_y[:cfg.images]
-    with torch_threads(default_threads()):
-        run_steps([("attack × defense matrix", lambda: matrix(res, cfg, model, at_model, surrogate, x, y))],
-                  f"q07 ({profile})", progress)
-    return res
+    surrogate = exp.model("surrogate")
+    return exp.run([("attack × defense matrix", lambda: matrix(exp, cfg, model, at_model, surrogate))])
 
 
-def _defenders(cfg: Settings, model, at_model, seed: int) -> dict[str, Defender]:
-    smoothed = Smoothed(model, SIGMA)
-    predict = lambda m: (lambda imgs: metrics.predict(m, imgs))  # noqa: E731
-
-    def smooth(imgs: torch.Tensor) -> torch.Tensor:
-        return smoothed.predict(imgs, cfg.smooth_samples, SMOOTH_ALPHA, generator=torch.Generator().manual_seed(seed))
-
-    return {
-        "none": Defender("无防御 none", predict(model), model, model),
-        "jpeg": Defender("JPEG", predict(Defended(model, JPEG(75))), model, Defended(model, BPDA(JPEG(75)))),
-        "median": Defender("中值滤波 median", predict(Defended(model, MedianFilter(3))), model,
-                           Defended(model, MedianFilter(3))),
-        "deflection": Defender("像素偏转 deflection", predict(Defended(model, PixelDeflection())), model,
-                               Defended(model, BPDA(PixelDeflection())), randomized=True),
-        "smoothing": Defender("随机平滑 smoothing", smooth, model, Defended(model, _Noise()), randomized=True),
-        "pgd_at": Defender("对抗训练 PGD-AT", predict(at_model), at_model, at_model),
-    }
+def defenders(cfg: Settings, model, at_model, seed: int) -> list[Defense]:
+    """The defenses q07 pits against every attack: one of each kind, from the lab's one defense list."""
+    return [undefended(model), *(preprocessed(model, k) for k in ("jpeg", "median", "deflection")),
+            smoothed(model, SIGMA, cfg.smooth_samples, seed),
+            undefended(at_model, "pgd_at", "对抗训练 PGD-AT")]
 
 
-def matrix(res: Result, cfg: Settings, model, at_model, surrogate, x, y) -> None:
-    defenders = _defenders(cfg, model, at_model, res.seed)
+def matrix(exp: Experiment, cfg: Settings, model, at_model, surrogate) -> None:
+    res = exp.res
+    x, y = exp.x[:cfg.images], exp.y[:cfg.images]
+    defenses = defenders(cfg, model, at_model, exp.seed)
+    pgd = dict(eps=EPS, alpha=EPS / 4, steps=cfg.steps)
+    # a non-adaptive attacker attacks the model it believes is deployed (the defense's base); the transfer
+    # attacker never queries it (PGD on its own surrogate)
+    attacks = dict(zip(ATTACKS, (
+        lambda d: FGSM(d.base, eps=EPS),
+        lambda d: PGD(d.base, **pgd),
+        lambda d: PGD(d.through, **pgd, eot=cfg.eot if d.randomized else 1),
+        Transfer(surrogate, PGD(surrogate, **pgd)),
+        lambda d: PatchPGD(d.base, size=THREAT.patch, steps=2 * cfg.steps, tries=1, seed=exp.seed))))
+    evaluation = evaluate(defenses, attacks, x, y)
     rows, cost_rows, correct = [], [], {}
-    for key, d in defenders.items():
-        target = d.base   # what a non-adaptive attacker attacks: the model it believes is deployed
-        attacks = dict(zip(ATTACKS, (
-            FGSM(target, eps=EPS),
-            PGD(target, eps=EPS, alpha=EPS / 4, steps=cfg.steps),
-            PGD(d.through, eps=EPS, alpha=EPS / 4, steps=cfg.steps, eot=cfg.eot if d.randomized else 1),
-            Transfer(target, PGD(surrogate, eps=EPS, alpha=EPS / 4, steps=cfg.steps)),
-            PatchPGD(target, size=3, steps=2 * cfg.steps, tries=1, seed=res.seed))))
-        row = {"key": key, "防御 defense": d.name, "clean": metrics.accuracy(d.label(x), y)}
-        correct[key] = {}
-        for attack_name, attack in attacks.items():
-            counted = surrogate if attack_name == "transfer" else d.base
-            with count_calls(counted) as calls:
-                adv = in_batches(attack, x, y)
-            correct[key][attack_name] = d.label(adv) == y
-            row[attack_name] = float(correct[key][attack_name].float().mean())
-            tx, ty = x[:cfg.time_images], y[:cfg.time_images]
+    tx, ty = x[:cfg.time_images], y[:cfg.time_images]
+    for d in defenses:
+        correct[d.key] = dict(evaluation.correct[d.key])
+        correct[d.key]["worst_case"] = evaluation.worst_case(d.key)
+        row = {"key": d.key, "防御 defense": d.label, "clean": evaluation.accuracy(d.key)}
+        for name, plan in attacks.items():
+            row[name] = evaluation.accuracy(d.key, name)
+            attack = plan if name == "transfer" else plan(d)
             t = time_call(lambda: in_batches(attack, tx, ty), warmup=1, repeats=cfg.repeats)
-            cost_rows.append({"防御 defense": d.name, "attack": attack_name,
-                              "attacker_calls_per_image": calls.images / len(x),
+            cost_rows.append({"防御 defense": d.label, "attack": name,
+                              "attacker_calls_per_image": evaluation.calls[d.key][name],
                               "attacker_ms_per_image": t.median_s * 1e3 / len(tx)})
-        alive = torch.stack(list(correct[key].values())).all(0)
-        correct[key]["worst_case"] = alive
-        row["worst_case"] = float(alive.float().mean())
+        row["worst_case"] = float(correct[d.key]["worst_case"].float().mean())
         row["best_single_attack"] = min(row[a] for a in ATTACKS)
         rows.append(row)
     res.table("matrix", f"攻击 × 防御：各防御在每种攻击下保住的准确率（L∞ ε=4/255，{len(x)} 张图）"
               "(attacker × defender: accuracy kept)", rows,
               note="worst_case：一张图只有扛住全部五种攻击才算对——攻击者只要有一种能用就赢；best_single_attack："
-                   "五种攻击中最强的一种单独使用时的准确率。随机平滑在票数不能以 α=0.001 区分时弃权，弃权算错（与 q08 相同）。")
+                   "五种攻击中最强的一种单独使用时的准确率。随机平滑在票数不能以 "
+                   f"α={ABSTAIN_ALPHA} 区分时弃权，弃权算错（与 q08 相同）。"
+                   "JPEG 的自适应攻击穿过 kornia 的可微 JPEG，像素偏转用 BPDA+EOT，平滑用 EOT。")
     res.table("attacker_cost", f"攻击者的代价：每张图的模型调用次数与耗时（耗时为 {cfg.time_images} 张图上 "
               f"{cfg.repeats} 次计时的中位数）(attacker's cost per image)", cost_rows)
     res.figure("heatmap", heatmap(rows, "防御 defense", ["clean", *ATTACKS, "worst_case"],

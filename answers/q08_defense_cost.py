@@ -16,14 +16,14 @@ from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import costs, data, metrics, patchcleanser as pc, repair, zoo
-from .lab.attacks import PGD, PatchPGD, in_batches
-from .lab.defenses import Defended, preprocessors
+from .lab.attacks import PGD, PatchPGD
+from .lab.defenses import preprocessed, smoothed, undefended
+from .lab.evaluate import Defense, evaluate
+from .lab.experiment import Experiment
 from .lab.instrument import count_calls
 from .lab.plots import calls_vs_k, latency_vs_calls, pareto
-from .lab.progress import run_steps
-from .lab.seeding import default_threads, seed_everything
-from .lab.smoothing import ABSTAIN, Smoothed
-from .lab.timing import Timing, time_call, time_interleaved, torch_threads
+from .lab.smoothing import ABSTAIN, ABSTAIN_ALPHA, Smoothed
+from .lab.timing import Timing, time_call, time_interleaved
 from .lab.train import fit, training_method
 from .lab.zoo import THREAT
 
@@ -67,104 +67,93 @@ PROFILES = {
 KS = (2, 3, 4, 5, 6)
 EPS, L2_EPS, SIGMA, PATCH = THREAT.linf_eps, THREAT.l2_eps, THREAT.sigma, THREAT.patch  # shared by every page
 CERT_RADIUS = 0.1
-SMOOTH_ALPHA = 0.001  # smoothing abstains unless a binomial test separates the top two classes at this level
+SMOOTH_ALPHA = ABSTAIN_ALPHA  # smoothing's one abstain rule (answers.lab.smoothing), also its CERTIFY level
+PREPROCESSORS = ("jpeg", "median", "bit_depth", "deflection")  # from the lab's one defense list
 N0 = 16               # CERTIFY's samples for guessing the class
 PAPER_IMAGE, PAPER_PATCH = 224, 32  # PatchCleanser's main ImageNet setting (patch 2% of the image)
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    seed_everything(seed)
-    split = zoo.split(profile, seed)
+    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+                           meta={"train": zoo.spec("noisy", profile, seed).name, "patch": PATCH,
+                                 "eps": f"{round(EPS * 255)}/255", "cost_batch": cfg.cost_batch})
+    exp.res.meta |= {"n_train": len(exp.split.x_train), "num_classes": exp.split.num_classes}
     # the one classifier every inference defense wraps (trained with noise and two-box cutout so that smoothing
     # and masking keep it accurate), and the same classifier fine-tuned on PGD examples
-    model = zoo.model("noisy", profile, seed, device, progress)
-    at_model = zoo.model("pgd_at", profile, seed, device, progress)
-    res = Result(QUESTION.id, profile, seed, meta={"threads": default_threads(), "device": device,
-                                                   "train": zoo.spec("noisy", profile, seed).name,
-                                                   "n_train": len(split.x_train),
-                                                   "patch": PATCH, "eps": f"{round(EPS * 255)}/255",
-                                                   "cost_batch": cfg.cost_batch, "num_classes": split.num_classes})
-    x, y = split.x_test.to(device), split.y_test.to(device)
-    res.model("base", metrics.clean_accuracy(model, x, y), split.num_classes)
-    res.model("PGD-AT", metrics.clean_accuracy(at_model, x, y), split.num_classes)
+    model = exp.model("noisy", "base")
+    at_model = exp.model("pgd_at", "PGD-AT")
     correct: dict[str, torch.Tensor] = {}  # per-image correctness under attack, by defense key
-    with torch_threads(default_threads()):
-        run_steps([("inference costs", lambda: correct.update(inference_costs(res, cfg, model, at_model, x, y))),
-                   ("smoothing certificates", lambda: smoothing_certificates(res, cfg, model, x, y)),
-                   ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, split.num_classes,
-                                                                 correct["patchcleanser"])),
-                   ("training costs", lambda: training_costs(res, cfg, profile, model, split, device))],
-                  f"q08 ({profile})", progress)
+    res, x, y = exp.res, exp.x, exp.y
+    exp.run([("inference costs", lambda: correct.update(inference_costs(exp, cfg, model, at_model))),
+             ("smoothing certificates", lambda: smoothing_certificates(res, cfg, model, x, y)),
+             ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, exp.split.num_classes,
+                                                           correct["patchcleanser"])),
+             ("training costs", lambda: training_costs(res, cfg, profile, model, exp.split, device))])
     res.figure("pareto", pareto(res.tables["inference"].rows))
     return res
 
 
 # ---------------------------------------------------------------- inference: every defense, one harness
-def inference_costs(res: Result, cfg: Settings, model, at_model, x, y) -> dict[str, torch.Tensor]:
+def inference_costs(exp: Experiment, cfg: Settings, model, at_model) -> dict[str, torch.Tensor]:
     """The inference table and its claims; returns each defense's per-image correctness under its attack."""
-    ev_x, ev_y = x[:cfg.eval_images], y[:cfg.eval_images]
-    adv_linf = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
-    adv_l2 = in_batches(PGD(model, eps=L2_EPS, alpha=L2_EPS / 4, steps=10, norm="L2"), ev_x, ev_y)
-    patch_x, patch_y = x[:cfg.pc_images], y[:cfg.pc_images]
-    adv_patch = in_batches(PatchPGD(model, size=PATCH, steps=30, tries=2, seed=res.seed), patch_x, patch_y)
-    plain = lambda imgs: metrics.predict(model, imgs)  # noqa: E731
-    threats = {"linf": (f"L∞ PGD ε={round(EPS * 255)}/255", ev_x, ev_y, adv_linf),
-               "l2": (f"L2 PGD ε={L2_EPS}", ev_x[:cfg.smooth_images], ev_y[:cfg.smooth_images],
-                      adv_l2[:cfg.smooth_images]),
-               "patch": (f"{PATCH}×{PATCH} patch", patch_x, patch_y, adv_patch)}
-    none_correct = {k: plain(adv) == cy for k, (_, _, cy, adv) in threats.items()}
-    rows, correct = [], {}
-
-    def add(key: str, name: str, classify, base, kind: str, attacker: str = "non-adaptive", extra=None,
-            clean_pred=None) -> None:
-        threat, clean_x, clean_y, adv = threats[kind]
-        cost = costs.measure(classify, base, x, repeats=cfg.repeats, batch=cfg.cost_batch)
-        clean = metrics.accuracy(classify(clean_x) if clean_pred is None else clean_pred, clean_y)
-        correct[key] = classify(adv) == clean_y
-        undefended = none_correct[kind]
-        rows.append({"key": key, "防御 defense": name, **cost.to_dict(), "clean_acc": clean, "threat": threat,
-                     "attacker": attacker, "robust_acc": float(correct[key].float().mean()),
-                     "undefended_robust_acc": float(undefended.float().mean()),
-                     "gain": float(correct[key].float().mean() - undefended.float().mean()), **(extra or {})})
-
-    add("none", "无防御 none", plain, model, "linf")
-    for key, (name, transform) in preprocessors().items():
-        defended = Defended(model, transform).eval()
-        add(key, name, lambda imgs, d=defended: metrics.predict(d, imgs), model, "linf")
-    smoothed = Smoothed(model, SIGMA)
-    gen = lambda: torch.Generator().manual_seed(res.seed)  # noqa: E731 - the same noise for every call
-    smooth = lambda imgs: smoothed.predict(imgs, cfg.smooth_samples, SMOOTH_ALPHA, generator=gen())  # noqa: E731
-    sm_x, sm_y = threats["l2"][1:3]
-    votes = smoothed.counts(sm_x, cfg.smooth_samples, gen())  # the clean votes, read both ways below
-    decided = Smoothed.decide(votes, SMOOTH_ALPHA)
-    add("smoothing", f"随机平滑 smoothing N={cfg.smooth_samples}", smooth, model, "l2", clean_pred=decided,
-        extra={"abstain_rate": float((decided == ABSTAIN).float().mean()),
-               "vote_acc": metrics.accuracy(votes.argmax(1), sm_y)})
+    res, x, y = exp.res, exp.x, exp.y
+    none = undefended(model)
     masks = pc.MaskSet(x.shape[-1], PATCH, 6)
-    add("patchcleanser", "PatchCleanser k=6", lambda imgs: pc.double_masking_batched(model, imgs, masks), model,
-        "patch")
-    # the adversarially trained model faces PGD computed on itself (white-box): it has no preprocessing to hide
-    threats["linf_at"] = (threats["linf"][0], ev_x, ev_y, in_batches(PGD(at_model, eps=EPS, alpha=EPS / 4, steps=10),
-                                                                     ev_x, ev_y))
+    smooth = smoothed(model, SIGMA, cfg.smooth_samples, exp.seed)
+    patchcleanser = Defense("patchcleanser", "PatchCleanser k=6",
+                            lambda imgs: pc.double_masking_batched(model, imgs, masks), model, model, threat="patch")
+    at = undefended(at_model, "pgd_at", "对抗训练 PGD-AT", threat="linf")
+    # each defense faces the threat it is meant for, on the undefended model's images (a non-adaptive attacker);
+    # the adversarially trained model faces PGD computed on itself (white-box): it has nothing to hide behind
+    n_sm, n_pc = cfg.smooth_images, cfg.pc_images
+    threats = {
+        "linf": (f"L∞ PGD ε={round(EPS * 255)}/255", [none, *(preprocessed(model, k) for k in PREPROCESSORS)],
+                 PGD(model, eps=EPS, alpha=EPS / 4, steps=10), cfg.eval_images),
+        "l2": (f"L2 PGD ε={L2_EPS}", [none, smooth], PGD(model, eps=L2_EPS, alpha=L2_EPS / 4, steps=10, norm="L2"),
+               n_sm),
+        "patch": (f"{PATCH}×{PATCH} patch", [none, patchcleanser],
+                  PatchPGD(model, size=PATCH, steps=30, tries=2, seed=exp.seed), n_pc),
+        "linf_at": (f"L∞ PGD ε={round(EPS * 255)}/255", [at],
+                    lambda d: PGD(d.base, eps=EPS, alpha=EPS / 4, steps=10), cfg.eval_images),
+    }
+    evaluations = {kind: evaluate(defenses, {kind: attack}, x[:n], y[:n])
+                   for kind, (_, defenses, attack, n) in threats.items()}
+    none_correct = {kind: e.correct["none"][kind] for kind, e in evaluations.items() if "none" in e.correct}
     none_correct["linf_at"] = none_correct["linf"]
-    add("pgd_at", "对抗训练 PGD-AT", lambda imgs: metrics.predict(at_model, imgs), at_model, "linf_at",
-        attacker="white-box")
-    none = rows[0]
+    rows, correct = [], {}
+    for kind, (threat, defenses, _, n) in threats.items():
+        e = evaluations[kind]
+        for d in defenses:
+            if d.key in correct:
+                continue  # the undefended model's row is the L∞ one
+            correct[d.key] = e.correct[d.key][kind]
+            cost = costs.measure(d.classify, d.base, x, repeats=cfg.repeats, batch=cfg.cost_batch)
+            rows.append({"key": d.key, "防御 defense": d.label, **cost.to_dict(), "clean_acc": e.accuracy(d.key),
+                         "threat": threat, "attacker": "white-box" if kind == "linf_at" else "non-adaptive",
+                         "robust_acc": e.accuracy(d.key, kind),
+                         "undefended_robust_acc": float(none_correct[kind].float().mean()),
+                         "gain": e.accuracy(d.key, kind) - float(none_correct[kind].float().mean())})
+    # smoothing's clean votes, read both ways: with its abstain rule (its clean_acc) and as a plain majority
+    votes = Smoothed(model, SIGMA).counts(x[:n_sm], cfg.smooth_samples, exp.generator())
+    decided = Smoothed.decide(votes, SMOOTH_ALPHA)
+    next(r for r in rows if r["key"] == "smoothing").update(
+        abstain_rate=float((decided == ABSTAIN).float().mean()), vote_acc=metrics.accuracy(votes.argmax(1), y[:n_sm]))
+    none_row = rows[0]
     for r in rows:
-        r["latency_multiplier"] = r["latency_batch_ms"] / none["latency_batch_ms"]
-        r["clean_cost"] = none["clean_acc"] - r["clean_acc"]
+        r["latency_multiplier"] = r["latency_batch_ms"] / none_row["latency_batch_ms"]
+        r["clean_cost"] = none_row["clean_acc"] - r["clean_acc"]
     res.table("inference", "每张图片的推理代价与换来的鲁棒性 (per-image inference cost and the robustness it buys)",
               rows, note="延迟为中位数（ms/图）。鲁棒准确率：攻击针对无防御模型生成（非自适应，攻击者不知道防御）；"
-                         "PGD-AT 一行的攻击直接针对该模型（白盒）。随机平滑在两类票数不能以 α=0.001 显著区分时弃权，"
-                         "弃权算错；vote_acc 是不弃权、直接取多数票时的准确率。")
+                         "PGD-AT 一行的攻击直接针对该模型（白盒）。随机平滑在两类票数不能以 "
+                         f"α={SMOOTH_ALPHA} 显著区分时弃权，弃权算错；vote_acc 是不弃权、直接取多数票时的准确率。")
     _inference_claims(res, cfg, rows, correct, none_correct)
     return correct
 
 
 def _inference_claims(res: Result, cfg: Settings, rows, correct, none_correct) -> None:
     by = {r["key"]: r for r in rows}
-    pre = [by[k] for k in preprocessors()]
+    pre = [by[k] for k in PREPROCESSORS]
     many = [by["smoothing"], by["patchcleanser"]]
     slow_pre = max(pre, key=lambda r: r["latency_batch_ms"])
     fast_many = min(many, key=lambda r: r["latency_batch_ms"])
@@ -401,6 +390,7 @@ def _loop_vs_batched(cfg: Settings, model, x, y, masks: pc.MaskSet, k: int) -> d
 
 # ---------------------------------------------------------------- training side: ratios to a normal epoch
 def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.Split, device: str) -> None:
+    """Training-side defenses timed as ratios to one normal epoch on the same images."""
     xs, ys = split.x_train[:cfg.time_subset].to(device), split.y_train[:cfg.time_subset].to(device)
     clean_x, clean_y = xs[: max(32, len(xs) // 10)], ys[: max(32, len(xs) // 10)]  # a 10% clean set
     at_spec = zoo.spec("pgd_at", profile, res.seed)

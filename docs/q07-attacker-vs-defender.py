@@ -21,7 +21,7 @@
 # 每格是该防御在该攻击下保住的准确率；再加一列“最坏情况”——一张图只有扛住全部攻击才算对，因为攻击者只要有一种能用就赢。
 # 防御包括输入预处理（JPEG、中值滤波、像素偏转 [@prakash2018deflecting]）、随机平滑 [@cohen2019certified] 和对抗训练
 # [@madry2018towards]；攻击包括 FGSM、PGD、知道防御的自适应攻击（EOT [@athalye2018synthesizing] / BPDA
-# [@athalye2018obfuscated]）、用攻击者自己训练的替身模型生成的迁移攻击，以及 3×3 补丁 [@brown2017adversarial]。
+# [@athalye2018obfuscated]，JPEG 则穿过可微 JPEG）、用攻击者自己训练的替身模型生成的迁移攻击，以及 3×3 补丁 [@brown2017adversarial]。
 # 随机平滑与 [q08](../q08-defense-cost/) 用同一条弃权规则（两类票数不能显著区分时弃权，弃权算错）。
 
 # %%

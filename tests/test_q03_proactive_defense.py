@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from conftest import claim_suite
 
-from answers.lab.transforms import PROACTIVE
+from answers.lab.defenses import PREPROCESSING
 
 CLAIMS = ["naive_numbers_overstate", "training_recovers_clean_accuracy", "rotation_is_an_attack",
           "radius_within_cap"]
@@ -14,7 +14,7 @@ result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healt
 
 def test_every_proactive_defense_is_measured(result):
     rows = result.tables["preprocessing"].rows
-    assert [r["防御 defense"] for r in rows] == ["none", *PROACTIVE]
+    assert [r["防御 defense"] for r in rows] == ["none", *PREPROCESSING]
     for r in rows:
         for col in ("clean_untrained", "clean_trained", "naive_attack", "adaptive_attack"):
             assert 0 <= r[col] <= 1

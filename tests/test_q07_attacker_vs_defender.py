@@ -23,11 +23,9 @@ def test_transfer_attack_never_queries_the_defended_model(result):
     assert {r["attack"] for r in costs} == set(ATTACKS)
 
 
-def test_smoothing_abstains_as_in_q08(result):
-    # the same explicit rule in both answers: an abstention counts as wrong, so clean accuracy of the smoothed
-    # classifier can be below the plain vote's (q08 reports both)
-    from answers import q07_attacker_vs_defender as q07, q08_defense_cost as q08
-    assert q07.SMOOTH_ALPHA == q08.SMOOTH_ALPHA
+def test_defenses_come_from_the_one_list(result):
+    keys = [r["key"] for r in result.tables["matrix"].rows]
+    assert keys == ["none", "jpeg", "median", "deflection", "smoothing", "pgd_at"]
 
 
 def test_best_single_attack_is_the_minimum_column(result):

@@ -98,11 +98,9 @@ from dataclasses import dataclass
 from answers.kb import evidence as ev
 from answers.kb.question import Question
 from answers.kb.result import Result
-from answers.lab import metrics, zoo
+from answers.lab import metrics
 from answers.lab.attacks import PGD, in_batches
-from answers.lab.progress import run_steps
-from answers.lab.seeding import default_threads, seed_everything
-from answers.lab.timing import torch_threads
+from answers.lab.experiment import Experiment
 from answers.lab.zoo import THREAT
 
 QUESTION = Question(
@@ -130,15 +128,10 @@ EPS = THREAT.linf_eps  # the threat settings every page shares
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    seed_everything(seed)
-    split = zoo.split(profile, seed)
-    model = zoo.model("standard", profile, seed, device, progress)  # see zoo.RECIPES for the other models
-    res = Result(QUESTION.id, profile, seed, meta={{"threads": default_threads()}})
-    x, y = split.x_test.to(device), split.y_test.to(device)
-    res.model("standard", metrics.clean_accuracy(model, x, y), split.num_classes)  # every model a claim rests on
-    with torch_threads(default_threads()):
-        run_steps([("clean vs PGD", lambda: clean_vs_pgd(res, cfg, model, x, y))], f"{qid} ({{profile}})", progress)
-    return res
+    # seeds, the profile's data, the Result, threads and progress: answers.lab.experiment
+    exp = Experiment.start(QUESTION, profile, seed, device, progress)
+    model = exp.model("standard")  # from the zoo (answers.lab.zoo.RECIPES); its health is recorded
+    return exp.run([("clean vs PGD", lambda: clean_vs_pgd(exp.res, cfg, model, exp.x, exp.y))])
 
 
 # TODO: one function per section of the page

@@ -109,30 +109,42 @@ class PGD(Attack):
         return x
 
 
+def square_mask(n: int, h: int, w: int, size: int, generator: torch.Generator | None = None,
+                top: torch.Tensor | None = None, left: torch.Tensor | None = None) -> torch.Tensor:
+    """``(n, 1, h, w)`` masks of one ``size``×``size`` square each, at ``top``/``left`` (drawn uniformly from
+    ``generator`` where not given)."""
+    if top is None:
+        top = torch.randint(0, h - size + 1, (n,), generator=generator)
+    if left is None:
+        left = torch.randint(0, w - size + 1, (n,), generator=generator)
+    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    top, left = top.cpu()[:, None, None], left.cpu()[:, None, None]
+    return ((rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size))[:, None].float()
+
+
 class PatchPGD(Attack):
     """A square adversarial patch [@brown2017adversarial] of ``size`` pixels at a random position per image,
-    its pixels optimised by signed-gradient ascent (unbounded in value, bounded in area).
+    its pixels optimised by signed-gradient ascent (unbounded in value, bounded in area). One patch per image;
+    :mod:`answers.lab.patches` trains one *universal* patch for a whole dataset.
+
+    Positions come from a generator seeded once (``seed``) and advanced by every call, so successive batches get
+    independent positions and a run is repeatable. ``eot`` > 1 averages each gradient over that many passes of a
+    randomized model (e.g. ``Defended(model, capture())``).
 
     Args: size (patch side, pixels), steps (40), alpha (0.1), tries (random positions tried; the best kept)."""
 
     def __init__(self, model: nn.Module, size: int = 4, steps: int = 40, alpha: float = 0.1, tries: int = 2,
-                 seed: int = 0, targeted: bool = False):
-        super().__init__(model, targeted)
-        self.size, self.steps, self.alpha, self.tries, self.seed = size, steps, alpha, tries, seed
+                 seed: int = 0, targeted: bool = False, eot: int = 1):
+        super().__init__(model, targeted, eot)
+        self.size, self.steps, self.alpha, self.tries = size, steps, alpha, tries
+        self.generator = torch.Generator().manual_seed(seed)
 
     def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         n, _, h, w = images.shape
-        g = torch.Generator().manual_seed(self.seed)
         best, best_loss = images.clone(), torch.full((n,), -float("inf"), device=images.device)
         for _ in range(self.tries):
-            top = torch.randint(0, h - self.size + 1, (n,), generator=g)
-            left = torch.randint(0, w - self.size + 1, (n,), generator=g)
-            rows = torch.arange(h)[None, :, None]
-            cols = torch.arange(w)[None, None, :]
-            mask = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + self.size)
-                    & (cols >= left[:, None, None]) & (cols < left[:, None, None] + self.size))
-            mask = mask[:, None].to(images.device, images.dtype)
-            x = images * (1 - mask) + torch.rand_like(images) * mask
+            mask = square_mask(n, h, w, self.size, self.generator).to(images.device, images.dtype)
+            x = images * (1 - mask) + torch.rand(images.shape, generator=self.generator).to(images) * mask
             for _ in range(self.steps):
                 x = (x + self.alpha * self.loss_grad(x, labels).sign() * mask).clamp(0, 1)
             with torch.no_grad():

@@ -6,6 +6,7 @@ builds neither train twice nor see a partial file; a sidecar holds the file's sh
 trusted. Introduced for q08; every trained model goes through it."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import io
@@ -37,11 +38,25 @@ def cache_dir() -> Path:
 
 
 def code_version(*modules: ModuleType) -> str:
-    """Short hash of the modules' source: editing the model, data or training code invalidates old weights."""
+    """Short hash of the modules' code: editing what a model's training runs invalidates its weights, while
+    comments, docstrings and formatting do not (the hash is over the syntax tree without docstrings)."""
     h = hashlib.sha256()
     for m in modules:
-        h.update(inspect.getsource(m).encode())
+        h.update(m.__name__.encode())
+        h.update(_code_only(inspect.getsource(m)).encode())
     return h.hexdigest()[:12]
+
+
+def _code_only(source: str) -> str:
+    """The source's syntax tree, dumped without docstrings, comments, formatting or line numbers."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: str) -> str:

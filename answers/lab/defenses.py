@@ -1,7 +1,11 @@
-"""Input-preprocessing defenses as ``nn.Module`` transforms on ``(N, C, H, W)`` images in [0, 1], and
-``Defended(model, transform)`` which classifies ``model(transform(x))``. Introduced for q08.
+"""The one list of defenses. Input-preprocessing defenses are ``nn.Module`` transforms on ``(N, C, H, W)``
+images in [0, 1]; ``Defended(model, transform)`` classifies ``model(transform(x))``; :data:`PREPROCESSING` names
+every preprocessing defense once (stable key, label, factory, how an adaptive attacker gets through it, whether
+it is random), and the builders at the end turn a classifier into an :class:`~answers.lab.evaluate.Defense`
+that :func:`~answers.lab.evaluate.evaluate` measures. Introduced for q08; q03 and q07 use the same list.
 
-* JPEG re-encoding [@guo2018countering] (real libjpeg through Pillow, so not differentiable);
+* JPEG re-encoding [@guo2018countering] (real libjpeg through Pillow, so not differentiable; the adaptive
+  attacker differentiates through kornia's differentiable JPEG codec instead);
 * median filter and bit-depth reduction, the "feature squeezers" of [@xu2018feature];
 * pixel deflection [@prakash2018deflecting]: move random pixels to a random neighbour's value, then soft-
   threshold wavelet denoising. Simplified: deflection sites are uniform (the paper weights them with a class
@@ -10,12 +14,21 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from kornia.enhance import jpeg_codec_differentiable
 from PIL import Image
+from torch import nn
+
+from . import transforms
+from .attacks import BPDA
+from .evaluate import Defense
+from .metrics import predict
+from .smoothing import ABSTAIN_ALPHA, Smoothed
 
 
 class JPEG(nn.Module):
@@ -31,6 +44,19 @@ class JPEG(nn.Module):
             Image.fromarray(img).save(buf, format="JPEG", quality=self.quality)
             out.append(torch.from_numpy(np.array(Image.open(buf).convert("RGB"))))
         return torch.stack(out).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255
+
+
+class DiffJPEG(nn.Module):
+    """JPEG at ``quality`` through kornia's differentiable codec (rounding replaced by a smooth approximation):
+    what an adaptive attacker differentiates through in place of the real codec."""
+
+    def __init__(self, quality: int = 75):
+        super().__init__()
+        self.quality = quality
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = torch.full((len(x),), float(self.quality), device=x.device, dtype=x.dtype)
+        return jpeg_codec_differentiable(x, q)
 
 
 class MedianFilter(nn.Module):
@@ -113,7 +139,73 @@ class Defended(nn.Module):
         return self.model(self.transform(x))
 
 
-def preprocessors() -> dict[str, tuple[str, nn.Module]]:
-    """The preprocessing defenses q08 compares, with their default settings: key -> (label, transform)."""
-    return {"jpeg": ("JPEG (q=75)", JPEG(75)), "median": ("中值滤波 median 3×3", MedianFilter(3)),
-            "bit_depth": ("位深 bit depth 3", BitDepth(3)), "deflection": ("像素偏转 pixel deflection", PixelDeflection())}
+class GaussianNoise(nn.Module):
+    """``x + σ·ε``: randomized smoothing's randomness as a differentiable layer, for an EOT attacker."""
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.sigma * torch.randn_like(x)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """One preprocessing defense: ``make()`` builds its transform; ``adaptive(transform)`` is what an adaptive
+    attacker differentiates through (the transform itself when it is differentiable, else an approximation);
+    ``randomized``: the attacker needs EOT."""
+
+    label: str
+    make: Callable[[], nn.Module]
+    adaptive: Callable[[nn.Module], nn.Module]
+    randomized: bool
+    how: str   # how the adaptive attacker gets through, for tables
+
+
+_exact = lambda t: t  # noqa: E731 - differentiable: the attacker uses the transform itself
+
+#: every preprocessing defense, once, by stable key (q03 tries them all; q07 and q08 pick some)
+PREPROCESSING: dict[str, Preprocessing] = {
+    **{key: Preprocessing(key, make, _exact, True, "EOT") for key, make in transforms.RANDOM_TRANSFORMS.items()},
+    "jpeg": Preprocessing("JPEG q=75", lambda: JPEG(75), lambda t: DiffJPEG(t.quality), False, "DiffJPEG"),
+    "bit_depth": Preprocessing("位深 bit depth 3", lambda: BitDepth(3), BPDA, False, "BPDA"),
+    "median": Preprocessing("中值滤波 median 3×3", lambda: MedianFilter(3), _exact, False, "exact"),
+    "deflection": Preprocessing("像素偏转 pixel deflection", PixelDeflection, BPDA, True, "BPDA+EOT"),
+}
+
+
+def preprocessing(key: str) -> Preprocessing:
+    try:
+        return PREPROCESSING[key]
+    except KeyError:
+        raise ValueError(f"unknown preprocessing defense {key!r}; choose one of: {', '.join(PREPROCESSING)}") from None
+
+
+def _predictor(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda images: predict(model, images)
+
+
+def undefended(model: nn.Module, key: str = "none", label: str = "无防御 none", threat: str = "any") -> Defense:
+    """``model`` as it is (also how a defense that lives in the weights, like adversarial training, is evaluated)."""
+    return Defense(key, label, _predictor(model), model, model, threat=threat)
+
+
+def preprocessed(model: nn.Module, key: str) -> Defense:
+    """``model`` behind preprocessing defense ``key`` of :data:`PREPROCESSING`."""
+    p = preprocessing(key)
+    transform = p.make()
+    return Defense(key, p.label, _predictor(Defended(model, transform).eval()), model,
+                   Defended(model, p.adaptive(transform)).eval(), randomized=p.randomized, threat="linf")
+
+
+def smoothed(model: nn.Module, sigma: float, samples: int, seed: int, key: str = "smoothing") -> Defense:
+    """Randomized smoothing of ``model`` with ``samples`` noise draws per image. Its abstain rule is the one of
+    :mod:`answers.lab.smoothing`: abstain (counted wrong) unless a binomial test separates the top two classes
+    at level ``ABSTAIN_ALPHA``. Every call draws the same noise (seeded), so a prediction is repeatable."""
+    sm = Smoothed(model, sigma)
+
+    def classify(images: torch.Tensor) -> torch.Tensor:
+        return sm.predict(images, samples, ABSTAIN_ALPHA, generator=torch.Generator().manual_seed(seed))
+    return Defense(key, f"随机平滑 smoothing N={samples}", classify, model, Defended(model, GaussianNoise(sigma)),
+                   randomized=True, threat="l2")

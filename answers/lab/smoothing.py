@@ -10,6 +10,9 @@ from scipy.special import betainc, betaincinv  # scipy.stats would add most of a
 from torch import nn
 
 ABSTAIN = -1
+#: the one abstain rule every page uses: PREDICT abstains unless a two-sided binomial test separates the top
+#: two classes' votes at this level (Cohen et al.'s α); CERTIFY bounds p_A at the same level
+ABSTAIN_ALPHA = 0.001
 
 
 def binomial_p_value(na: int, nb: int) -> float:
@@ -46,14 +49,14 @@ class Smoothed:
             out.append(votes.view(-1, n, logits.shape[1]).sum(1))
         return torch.cat(out)
 
-    def predict(self, x: torch.Tensor, n: int = 100, alpha: float = 0.001,
+    def predict(self, x: torch.Tensor, n: int = 100, alpha: float = ABSTAIN_ALPHA,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Cohen et al.'s PREDICT: the top class if a binomial test separates it from the runner-up at level
         ``alpha``, else ``ABSTAIN``."""
         return self.decide(self.counts(x, n, generator), alpha)
 
     @staticmethod
-    def decide(counts: torch.Tensor, alpha: float = 0.001) -> torch.Tensor:
+    def decide(counts: torch.Tensor, alpha: float = ABSTAIN_ALPHA) -> torch.Tensor:
         """PREDICT's decision from vote ``counts`` ``(N, C)``: the top class, or ``ABSTAIN`` where a two-sided
         binomial test cannot separate it from the runner-up at level ``alpha``. (``counts.argmax(1)`` is the
         plain majority vote, which never abstains.)"""
@@ -64,13 +67,13 @@ class Smoothed:
                 out[i] = ABSTAIN
         return out
 
-    def certify(self, x: torch.Tensor, n0: int = 32, n: int = 256, alpha: float = 0.001,
+    def certify(self, x: torch.Tensor, n0: int = 32, n: int = 256, alpha: float = ABSTAIN_ALPHA,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Cohen et al.'s CERTIFY: guess the top class from ``n0`` samples, bound its probability from ``n``
         fresh samples; returns labels (``ABSTAIN`` where p_A's bound ≤ ½) and certified L2 radii."""
         guess = self.counts(x, n0, generator).argmax(1)
         c = self.counts(x, n, generator)
-        na = c.gather(1, guess[:, None]).squeeze(1).numpy()
+        na = c.gather(1, guess[:, None]).squeeze(1).cpu().numpy()
         p_lower = torch.as_tensor(clopper_pearson_lower(na, n, alpha), dtype=torch.float64).nan_to_num(0.0)
         certified = p_lower > 0.5
         inv_cdf = NormalDist().inv_cdf

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass
+from types import ModuleType
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from . import cache, data, models
+from . import cache, data, methods, models
 from .methods import FGSMRandomStart, FreeAT, Perturb, PGDTraining, Perturbed, Standard, TrainMethod
 from .progress import bar as progress_bar
 
@@ -25,8 +26,8 @@ class TrainSpec:
     [@xiang2022patchcleanser]). ``adv_eps`` > 0 instead trains on L∞ PGD examples with ``adv_steps`` steps
     (PGD-AT, [@madry2018towards]); ``adv_method`` picks another way to make them: ``"fgsm_rs"`` (FGSM from a
     random start [@wong2020fast]), ``"fgsm"`` (without it), ``"free"`` (Free-AT with ``replays`` replays of each
-    minibatch [@shafahi2019adversarial]); see :mod:`answers.lab.methods`. ``augment`` names a transform of :mod:`answers.lab.transforms` applied to
-    every training batch (training "on the same transforms" a preprocessing defense will apply).
+    minibatch [@shafahi2019adversarial]); see :mod:`answers.lab.methods`. ``augment`` names a preprocessing defense of
+    :data:`answers.lab.defenses.PREPROCESSING` applied to every training batch (training "on the same transforms" a preprocessing defense will apply).
 
     ``init`` starts from the weights of another spec's model (trained or cached first) instead of a random
     initialisation: adversarial or augmented *fine-tuning* of a standard model, which on our small models
@@ -57,9 +58,19 @@ class TrainSpec:
         return f"{self.arch}-{kind}" + (f"-{self.augment}" if self.augment else "") + ("-ft" if self.init else "")
 
 
-def _code_version() -> str:
-    from . import attacks, defenses, methods, transforms
-    return cache.code_version(models, data, attacks, defenses, methods, transforms, sys.modules[__name__])
+def code_modules(spec: TrainSpec) -> list[ModuleType]:
+    """The lab modules whose code a spec's weights depend on — the model, the trainer and its methods, the
+    attacks when it trains adversarially, the defenses and transforms when it trains on one, and the same for
+    the spec it starts from. (The data's content is covered by the split's fingerprint, not its code.)"""
+    from . import attacks, defenses, transforms
+    mods = [models, methods, sys.modules[__name__]]
+    if spec.adv_eps:
+        mods.append(attacks)
+    if spec.augment:
+        mods += [defenses, transforms]
+    if spec.init is not None:
+        mods += code_modules(spec.init)
+    return list(dict.fromkeys(mods))
 
 
 def training_method(spec: TrainSpec) -> TrainMethod:
@@ -78,16 +89,9 @@ def training_method(spec: TrainSpec) -> TrainMethod:
 
 def batch_transform(spec: TrainSpec) -> Perturb | None:
     """The per-batch input transformation a spec trains on (None for standard training)."""
-    if spec.adv_eps:
-        from .attacks import PGD
-        eps, steps = spec.adv_eps, max(1, spec.adv_steps)
-
-        def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)(x, y)
-        return pgd
     if spec.augment:
-        from .transforms import build
-        transform = build(spec.augment)
+        from .defenses import preprocessing
+        transform = preprocessing(spec.augment).make()
 
         def same_transform(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -185,6 +189,7 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
                 progress=progress, desc=f"train {spec.name}")
         return {k: v.detach().cpu() for k, v in fresh.state_dict().items()}
 
-    state = cache.get_or_create(spec.name, asdict(spec), split.fingerprint, _code_version(), create)
+    state = cache.get_or_create(spec.name, asdict(spec), split.fingerprint, cache.code_version(*code_modules(spec)),
+                                create)
     model.load_state_dict(state)
     return model.to(device).eval()

@@ -1,122 +1,112 @@
-"""Random input transformations used as proactive defenses (and as training augmentation), kornia-style:
-parameters are sampled apart from being applied, so a run can be replayed and tested. All work on batches
-``(N, C, H, W)`` in [0, 1]; the geometric ones are differentiable (an adaptive attacker can use EOT through them
-directly). Introduced for q03.
+"""Random image transformations on kornia: the proactive defenses of q03 (and the augmentations a model is
+fine-tuned on), and the simulated camera capture of the physical-world answers. All work on batches
+``(N, C, H, W)`` in [0, 1] and are differentiable, so an adaptive attacker can average gradients over them
+(Expectation over Transformation [@athalye2018synthesizing]).
 
-* random resize + pad [@xie2018mitigating]; rotation and flip; brightness/contrast jitter.
+:class:`Replayable` wraps a kornia augmentation so that its parameters are *sampled* apart from being
+*applied*, from an explicit ``torch.Generator``: the same generator state gives the same parameters, the global
+RNG is left untouched, and one draw can be applied to several batches (the clean and the patched image through
+the same capture, say).
+
+* random resize + pad [@xie2018mitigating]; rotation and flip; brightness/contrast jitter;
+* :func:`capture`: viewpoint (perspective, affine), lighting (colour jitter), focus and motion blur, sensor
+  noise and (differentiable) JPEG, at a severity in [0, 1]; ``cloth=True`` adds a thin-plate-spline warp.
 """
 from __future__ import annotations
 
-import math
+from typing import Any, Callable
 
+import kornia.augmentation as K
+import kornia.geometry.transform as KT
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .defenses import JPEG, BitDepth, MedianFilter, PixelDeflection
+Params = Any  # kornia's parameter dict (one augmentation) or list of ParamItem (a sequence)
 
 
-class RandomTransform(nn.Module):
-    """Base: ``forward(x) = apply(x, sample(len(x)))``."""
+class Replayable(nn.Module):
+    """A kornia augmentation with replayable parameters: ``apply(x, sample(x, generator))``.
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    ``grey=True`` pads geometric warps with neutral grey (0.5) instead of black, as a camera would see more of
+    the scene rather than a black border."""
 
-    def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.apply(x, self.sample(len(x)))
-
-
-def _affine(x: torch.Tensor, theta: torch.Tensor, fill: float = 0.5) -> torch.Tensor:
-    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-    # grid_sample pads with zeros: shift so the padding is the neutral grey ``fill``
-    return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
-
-
-class RandomResizePad(RandomTransform):
-    """Shrink to a random size in [min_scale, 1] of the side and paste at a random place on grey."""
-
-    def __init__(self, min_scale: float = 0.8):
+    def __init__(self, augmentation: nn.Module, grey: bool = False):
         super().__init__()
-        self.min_scale = min_scale
+        self.augmentation, self.grey = augmentation, grey
 
-    def sample(self, n, generator=None):
-        scale = self.min_scale + (1 - self.min_scale) * torch.rand(n, generator=generator)
-        room = 1 - scale
-        shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * room[:, None]
-        return {"scale": scale, "shift": shift}
+    def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Params:
+        """Parameters for a batch shaped like ``x``, drawn from ``generator`` (the global RNG when None, as a
+        plain kornia call would)."""
+        if generator is None:
+            return self.augmentation.forward_parameters(x.shape)
+        # kornia draws from the global RNG: draw a seed from our generator and sample in a private RNG state
+        seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.augmentation.forward_parameters(x.shape)
 
-    def apply(self, x, params):
-        s, t = params["scale"], params["shift"]
-        theta = torch.zeros(len(x), 2, 3)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
-        theta[:, :, 2] = -t / s[:, None]
-        return _affine(x, theta)
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        if self.grey:
+            return self.augmentation(x - 0.5, params=params) + 0.5
+        return self.augmentation(x, params=params).clamp(0, 1)
 
-
-class RandomRotation(RandomTransform):
-    def __init__(self, degrees: float = 15.0):
-        super().__init__()
-        self.degrees = degrees
-
-    def sample(self, n, generator=None):
-        return {"angle": (torch.rand(n, generator=generator) * 2 - 1) * self.degrees}
-
-    def apply(self, x, params):
-        a = params["angle"] * math.pi / 180
-        theta = torch.zeros(len(x), 2, 3)
-        theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a), -torch.sin(a)
-        theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a), torch.cos(a)
-        return _affine(x, theta)
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.apply(x, self.sample(x, generator))
 
 
-class RandomFlip(RandomTransform):
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        self.p = p
-
-    def sample(self, n, generator=None):
-        return {"flip": torch.rand(n, generator=generator) < self.p}
-
-    def apply(self, x, params):
-        return torch.where(params["flip"].to(x.device)[:, None, None, None], x.flip(-1), x)
+def resize_pad(min_scale: float = 0.8) -> Replayable:
+    """Shrink to a random size in [min_scale, 1] of the side and shift within the room left, on grey."""
+    room = (1 - min_scale) / 2
+    return Replayable(K.RandomAffine(degrees=0, translate=(room, room), scale=(min_scale, 1.0), p=1.0), grey=True)
 
 
-class ColorJitter(RandomTransform):
-    """Brightness and contrast, each drawn uniformly within ± ``strength``."""
-
-    def __init__(self, strength: float = 0.3):
-        super().__init__()
-        self.strength = strength
-
-    def sample(self, n, generator=None):
-        u = (torch.rand(n, 2, generator=generator) * 2 - 1) * self.strength
-        return {"brightness": u[:, 0], "contrast": 1 + u[:, 1]}
-
-    def apply(self, x, params):
-        b = params["brightness"].to(x)[:, None, None, None]
-        c = params["contrast"].to(x)[:, None, None, None]
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        return ((x - mean) * c + mean + b).clamp(0, 1)
+def rotation(degrees: float = 15.0) -> Replayable:
+    return Replayable(K.RandomRotation(degrees=degrees, p=1.0), grey=True)
 
 
-#: name -> (factory, differentiable?, randomized?) — q03 compares all of them
-PROACTIVE = {
-    "resize_pad": (RandomResizePad, True, True),
-    "rotation": (RandomRotation, True, True),
-    "flip": (RandomFlip, True, True),
-    "brightness_contrast": (ColorJitter, True, True),
-    "jpeg": (lambda: JPEG(75), False, False),
-    "bit_depth": (lambda: BitDepth(3), False, False),
-    "median": (lambda: MedianFilter(3), True, False),
-    "pixel_deflection": (PixelDeflection, False, True),
+def flip(p: float = 0.5) -> Replayable:
+    return Replayable(K.RandomHorizontalFlip(p=p))
+
+
+def brightness_contrast(strength: float = 0.3) -> Replayable:
+    """Brightness (additive) and contrast (multiplicative) factors drawn within 1 ± ``strength``."""
+    return Replayable(K.ColorJiggle(brightness=strength, contrast=strength, p=1.0))
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """``x`` rotated by a fixed angle (degrees, counter-clockwise) on grey: rotation as an attacker's tool."""
+    angle = torch.full((len(x),), float(degrees), device=x.device, dtype=x.dtype)
+    return KT.rotate(x - 0.5, angle) + 0.5
+
+
+def capture(severity: float = 1.0, cloth: bool = False) -> Replayable:
+    """A simulated camera capture at ``severity`` in [0, 1] (0: the identity up to JPEG at quality 95).
+
+    Viewpoint and distance (perspective, rotation, scale), lighting (brightness, contrast, saturation), focus
+    and motion blur, sensor noise and JPEG (kornia's differentiable codec). ``cloth`` adds a thin-plate-spline
+    warp, as for a patch printed on a T-shirt."""
+    if not 0 <= severity <= 1:
+        raise ValueError(f"severity must be in [0, 1], got {severity}")
+    s = float(severity)
+    steps: list[nn.Module] = []
+    if cloth:
+        steps.append(K.RandomThinPlateSpline(scale=0.1 * max(s, 0.01), p=1.0))
+    steps += [
+        K.RandomPerspective(distortion_scale=max(0.3 * s, 1e-3), p=1.0),
+        K.RandomAffine(degrees=15 * s, scale=(1 - 0.25 * s, 1.0), p=1.0),
+        K.ColorJiggle(brightness=0.3 * s, contrast=0.3 * s, saturation=0.3 * s, p=1.0),
+        K.RandomGaussianBlur((3, 3), (0.1, 0.1 + 0.9 * s), p=1.0),
+        K.RandomMotionBlur(3, angle=45.0, direction=0.5, p=0.5 * s),
+        K.RandomGaussianNoise(std=0.03 * s, p=1.0),
+        K.RandomJPEG(jpeg_quality=(95 - 45 * s, 95.0), p=1.0),
+    ]
+    return Replayable(K.AugmentationSequential(*steps))
+
+
+#: the random transformations q03 tries as proactive defenses (and fine-tunes models on), by stable key
+RANDOM_TRANSFORMS: dict[str, Callable[[], Replayable]] = {
+    "resize_pad": resize_pad,
+    "rotation": rotation,
+    "flip": flip,
+    "brightness_contrast": brightness_contrast,
 }
-
-
-def build(name: str) -> nn.Module:
-    try:
-        return PROACTIVE[name][0]()
-    except KeyError:
-        raise ValueError(f"unknown transform {name!r}; choose one of: {', '.join(PROACTIVE)}") from None

@@ -16,7 +16,7 @@ from torch import nn
 
 from . import cues, data
 from .train import TrainSpec, trained_model
-from .transforms import PROACTIVE
+from .defenses import PREPROCESSING
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ RECIPES: dict[str, Recipe] = {
                                      "randomized smoothing and masking keep it accurate"),
     "pgd_at": Recipe("signs", _adversarial(_noisy), "the noisy model fine-tuned on L∞ PGD examples (PGD-AT)"),
     **{f"augment/{t}": Recipe("signs", _on_transform(t), f"the standard model fine-tuned on images through {t}")
-       for t in PROACTIVE},
+       for t in PREPROCESSING},
     "cue_standard": Recipe("cues", _standard, "standard training where shape and texture agree"),
     "cue_shape": Recipe("cues-random-texture", _standard, "textures drawn at random: only shape predicts"),
     "cue_pgd_at": Recipe("cues", _adversarial(_standard), "cue_standard fine-tuned on L∞ PGD examples"),

@@ -1,0 +1,73 @@
+"""The one skeleton of an answer's ``run()``: seed every generator, take the profile's data from the zoo, open
+the :class:`~answers.kb.result.Result`, record the health of every model a claim rests on, pin torch's threads
+and run the page's sections in order with one progress bar. Every answer and ``answers new``'s scaffold use it::
+
+    def run(profile="site", seed=0, device="cpu", progress=None) -> Result:
+        exp = Experiment.start(QUESTION, profile, seed, device, progress)
+        model = exp.model("standard")
+        return exp.run([("clean vs PGD", lambda: clean_vs_pgd(exp, model))])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..kb.question import Question
+from ..kb.result import Result
+from . import metrics, zoo
+from .data import Split
+from .progress import run_steps
+from .seeding import default_threads, seed_everything
+from .timing import torch_threads
+
+
+@dataclass
+class Experiment:
+    """One run of one answer: its result, profile, seed, device and the test split on that device."""
+
+    question: Question
+    res: Result
+    profile: str
+    seed: int
+    device: str
+    progress: bool | None
+    split: Split
+    models: dict[str, nn.Module] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, question: Question, profile: str = "site", seed: int = 0, device: str = "cpu",
+              progress: bool | None = None, dataset: str = "signs", meta: dict | None = None) -> "Experiment":
+        zoo.scale(profile)  # an unknown profile fails here, in one line, before anything is computed
+        seed_everything(seed)
+        res = Result(question.id, profile, seed, meta={"threads": default_threads(), "device": device, **(meta or {})})
+        return cls(question, res, profile, seed, device, progress, zoo.split(profile, seed, dataset))
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The test images, on the experiment's device."""
+        return self.split.x_test.to(self.device)
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.split.y_test.to(self.device)
+
+    def model(self, name: str, label: str | None = None) -> nn.Module:
+        """Zoo model ``name`` at this profile and seed; its clean accuracy on this experiment's test split is
+        recorded (``Result.model``) under ``label`` so that an unhealthy model is reported wherever it is used."""
+        m = zoo.model(name, self.profile, self.seed, self.device, self.progress)
+        self.res.model(label or name, metrics.clean_accuracy(m, self.x, self.y), self.split.num_classes)
+        self.models[label or name] = m
+        return m
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A fresh CPU generator seeded from the run's seed (``offset`` tells apart independent streams)."""
+        return torch.Generator().manual_seed(self.seed + offset)
+
+    def run(self, sections: Iterable[tuple[str, Callable[[], object]]]) -> Result:
+        """Run the page's sections in order (threads pinned, one progress tick each); returns the result."""
+        with torch_threads(default_threads()):
+            run_steps(sections, f"{self.question.id} ({self.profile})", self.progress)
+        return self.res

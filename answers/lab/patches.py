@@ -1,0 +1,121 @@
+"""Universal adversarial patches [@brown2017adversarial]: one patch for a whole dataset, trained with its
+placement (and, for the physical world, a simulated capture) sampled afresh at every step — Expectation over
+Transformation [@athalye2018synthesizing] — so that it works wherever it lands and however it is seen.
+
+Printability and smoothness terms follow the physical-world patch papers [@thys2019fooling]: total variation
+keeps neighbouring pixels close (a printer and a camera both blur), and the non-printability score pulls every
+pixel towards the nearest colour of a printer's palette (here a coarse 4×4×4 grid inside [0.1, 0.9], a stand-in
+for a measured palette). The per-image patch attack is :class:`~answers.lab.attacks.PatchPGD`.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .progress import bar
+from .transforms import Replayable
+
+
+def positions(n: int, h: int, w: int, size: int, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-left corners of ``n`` squares of side ``size`` placed uniformly inside an ``h``×``w`` image."""
+    return (torch.randint(0, h - size + 1, (n,), generator=generator),
+            torch.randint(0, w - size + 1, (n,), generator=generator))
+
+
+def paste(x: torch.Tensor, patch: torch.Tensor, top: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+    """``x`` with ``patch`` ``(C, s, s)`` pasted at each image's ``top``/``left``; differentiable in ``patch``."""
+    n, s = len(x), patch.shape[-1]
+    ar = torch.arange(s, device=x.device)
+    rows = (top.to(x.device)[:, None] + ar)[:, :, None]      # (n, s, 1)
+    cols = (left.to(x.device)[:, None] + ar)[:, None, :]     # (n, 1, s)
+    out = x.clone()
+    # advanced indices on dims 0, 2, 3 around a slice: the indexed block is (n, s, s, C)
+    out[torch.arange(n, device=x.device)[:, None, None], :, rows, cols] = patch.permute(1, 2, 0).expand(n, s, s, -1)
+    return out
+
+
+def total_variation(patch: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels (0 for a flat patch)."""
+    return ((patch[:, 1:, :] - patch[:, :-1, :]).abs().mean() + (patch[:, :, 1:] - patch[:, :, :-1]).abs().mean())
+
+
+def printer_palette(levels: int = 4, low: float = 0.1, high: float = 0.9) -> torch.Tensor:
+    """``(levels³, 3)`` colours on a grid inside [low, high]: a coarse stand-in for a printer's gamut."""
+    axis = torch.linspace(low, high, levels)
+    return torch.tensor(list(itertools.product(axis.tolist(), repeat=3)))
+
+
+def non_printability(patch: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """Mean over pixels of the distance to the nearest palette colour (0 when every pixel is printable)."""
+    pixels = patch.flatten(1).T                                  # (s*s, 3)
+    return torch.cdist(pixels, palette.to(patch), compute_mode="donot_use_mm_for_euclid_dist").min(1).values.mean()
+
+
+@dataclass
+class PatchTrainer:
+    """Train one patch of side ``size`` on a model.
+
+    ``target`` = a class: targeted (every patched image should become it); None: untargeted (away from the true
+    label). ``capture`` (a :class:`~answers.lab.transforms.Replayable`, e.g. ``transforms.capture(0.7)``) is
+    applied after pasting with fresh parameters every step (EOT over the simulated camera); ``tv`` and
+    ``printability`` weight the two physical-world terms. Adam on the patch's logits keeps pixels in (0, 1)."""
+
+    model: nn.Module
+    size: int
+    target: int | None = None
+    steps: int = 300
+    batch: int = 64
+    lr: float = 0.1
+    capture: Replayable | None = None
+    tv: float = 0.0
+    printability: float = 0.0
+    seed: int = 0
+    history: list[float] = field(default_factory=list)
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.target is None:
+            return -F.cross_entropy(logits, y)
+        return F.cross_entropy(logits, torch.full_like(y, self.target))
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, progress: bool | None = None) -> torch.Tensor:
+        """The trained patch ``(C, size, size)`` in [0, 1]; ``history`` holds the attack loss of every step."""
+        g = torch.Generator().manual_seed(self.seed)
+        logits = (torch.rand(x.shape[1], self.size, self.size, generator=g) * 2 - 1).to(x.device).requires_grad_(True)
+        opt = torch.optim.Adam([logits], lr=self.lr)
+        palette = printer_palette()
+        was_training = self.model.training
+        self.model.eval()
+        keep = torch.ones_like(y, dtype=torch.bool) if self.target is None else y != self.target
+        xs, ys = x[keep], y[keep]   # images already of the target class teach a targeted patch nothing
+        self.history = []
+        with bar(self.steps, f"patch {self.size}px", progress, unit="step") as b:
+            for _ in range(self.steps):
+                idx = torch.randint(0, len(xs), (min(self.batch, len(xs)),), generator=g)
+                xb, yb = xs[idx], ys[idx]
+                patch = torch.sigmoid(logits)
+                seen = paste(xb, patch, *positions(len(xb), x.shape[-2], x.shape[-1], self.size, g))
+                if self.capture is not None:
+                    seen = self.capture(seen, generator=g)
+                attack = self.loss(self.model(seen), yb)
+                total = attack + self.tv * total_variation(patch) + self.printability * non_printability(patch, palette)
+                opt.zero_grad()
+                total.backward()
+                opt.step()
+                self.history.append(float(attack.detach()))
+                b.update(1)
+        self.model.train(was_training)
+        return torch.sigmoid(logits).detach()
+
+
+@torch.inference_mode()
+def apply_patch(x: torch.Tensor, patch: torch.Tensor, generator: torch.Generator,
+                capture: Replayable | None = None) -> torch.Tensor:
+    """``x`` with ``patch`` at random positions, seen through ``capture`` when given (parameters drawn from
+    ``generator``: the same generator state gives the same scenes)."""
+    seen = paste(x, patch, *positions(len(x), x.shape[-2], x.shape[-1], patch.shape[-1], generator))
+    return seen if capture is None else capture(seen, generator=generator)
