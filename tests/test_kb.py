@@ -85,6 +85,16 @@ def test_problems_depend_on_profile_and_declared_outcome():
     assert [p.split(":")[0] for p in r.problems()] == ["wrong", "broken"]
 
 
+def test_a_small_scale_reversal_is_shown_at_tiny_and_still_required_at_site():
+    reversed_pairs = ev.mcnemar(*reversed(_paired(20, 2)))
+    for profile, problems in (("tiny", 0), ("site", 1)):
+        r = Result("q00", profile, 0)
+        c = r.finding("budget", "z", "e", {"a": 0.3, "b": 0.7}, "a > b", evidence=reversed_pairs,
+                      small_scale="needs more optimisation steps than tiny gives")
+        assert c.outcome == "fails" and len(r.problems()) == problems
+        assert c.to_dict()["small_scale"].startswith("needs")
+
+
 def test_unhealthy_models_and_mismatched_comparisons():
     r = Result("q00", "site", 0)
     r.model("good", 0.9, 10)

@@ -29,7 +29,7 @@ def trained():
 
 # ---------------------------------------------------------------- kornia transforms
 @pytest.mark.parametrize("make", [*T.RANDOM_TRANSFORMS.values(), lambda: T.capture(0.7),
-                                  lambda: T.capture(1.0, cloth=True)])
+                                  lambda: T.cloth()])
 def test_transform_parameters_replay_from_an_explicit_generator(make):
     t = make()
     x = torch.rand(8, 3, 32, 32)
@@ -41,7 +41,7 @@ def test_transform_parameters_replay_from_an_explicit_generator(make):
     assert a.min() >= 0 and a.max() <= 1
     params = t.sample(x, torch.Generator().manual_seed(6))
     assert torch.allclose(t.apply(x, params), t.apply(x, params))  # one draw, applied twice
-    if not isinstance(t.augmentation, type(T.flip().augmentation)):
+    if not isinstance(getattr(t, "augmentation", None), type(T.flip().augmentation)):
         assert not torch.allclose(a, t(x, generator=torch.Generator().manual_seed(7)))
 
 
@@ -87,6 +87,41 @@ def test_paste_puts_the_patch_exactly_where_asked_and_is_differentiable():
         assert float(out[i].detach().sum()) == pytest.approx(float(patch.detach().sum()))   # nothing outside the square
     out.sum().backward()
     assert torch.allclose(patch.grad, torch.full_like(patch, 3.0))      # once per image
+
+
+def test_scenes_replay_from_their_generator_and_cloth_warps_each_copy():
+    x, patch = torch.zeros(4, 3, 32, 32), torch.rand(3, 8, 8)
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    flat = patches.scene(x, patch, g())
+    assert torch.equal(flat, patches.scene(x, patch, g()))
+    warped = patches.scene(x, patch, g(), deform=T.cloth())
+    assert torch.equal(warped, patches.scene(x, patch, g(), deform=T.cloth()))
+    assert not torch.equal(warped, flat)
+    seen = patches.scene(x, patch, g(), capture=T.capture(1.0), deform=T.cloth())
+    assert torch.equal(seen, patches.scene(x, patch, g(), capture=T.capture(1.0), deform=T.cloth()))
+
+
+class _Recording(T.Chain):
+    """A capture that remembers the parameters of every call."""
+
+    def __init__(self):
+        super().__init__(*T.capture(1.0).stages)
+        self.drawn = []
+
+    def sample(self, x, generator=None):
+        params = super().sample(x, generator)
+        self.drawn.append(params)
+        return params
+
+
+def test_patch_trainer_replays_from_its_seed_and_draws_new_capture_each_step():
+    model, x, y = _model(), torch.rand(16, 3, 32, 32), torch.arange(16) % 10
+    rec = _Recording()
+    a = patches.PatchTrainer(model, size=5, target=3, steps=3, batch=8, capture=rec, seed=4).fit(x, y, False)
+    b = patches.PatchTrainer(model, size=5, target=3, steps=3, batch=8, capture=T.capture(1.0), seed=4).fit(x, y, False)
+    assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+    angles = [p[0][1].data["angle"] for p in rec.drawn]    # the affine step's angles, one draw per step
+    assert len(angles) == 3 and not torch.equal(angles[0], angles[1]) and not torch.equal(angles[1], angles[2])
 
 
 def test_printability_and_smoothness_terms():

@@ -83,7 +83,9 @@ class Claim:
     ``null`` gives values under which the sentence would be false (no effect); a rule that still accepts them
     has slack and is refused. ``expected`` declares an outcome other than "holds" that the page explains.
     ``compares`` names models whose clean accuracies must lie within :data:`MATCHED_ACCURACY` of each other
-    (set by :meth:`Result.finding`); a comparison of mismatched models is inconclusive, never a finding."""
+    (set by :meth:`Result.finding`); a comparison of mismatched models is inconclusive, never a finding.
+    ``small_scale`` says why a finding is known to reverse at the tiny profile (too small a budget to show the
+    effect); it is then still decided and shown at tiny but not required there, and at site it must hold."""
 
     id: str
     zh: str
@@ -95,6 +97,7 @@ class Claim:
     null: dict[str, Any] | None = None
     expected: str | None = None
     confound: str | None = None
+    small_scale: str | None = None
     outcome: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -137,7 +140,9 @@ class Claim:
         if self.kind == "check":
             return None if self.holds else "check fails"
         if profile == "tiny":
-            return "finding fails" if self.outcome == "fails" and self.wanted != "fails" else None
+            if self.outcome == "fails" and self.wanted != "fails" and not self.small_scale:
+                return "finding fails"
+            return None
         return None if self.outcome == self.wanted else f"finding is {self.outcome}, expected {self.wanted}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,6 +156,8 @@ class Claim:
             out["null"] = _plain(self.null)
         if self.confound:
             out["confound"] = self.confound
+        if self.small_scale:
+            out["small_scale"] = self.small_scale
         return out
 
 
@@ -248,12 +255,14 @@ class Result:
 
     def finding(self, id: str, zh: str, en: str, values: Mapping[str, Any], rule: str, *, evidence: Evidence,
                 null: Mapping[str, Any] | None = None, expected: str | None = None,
-                compares: Sequence[str] = ()) -> Claim:
+                compares: Sequence[str] = (), small_scale: str | None = None) -> Claim:
         """A statement about the world, decided by ``rule`` and its ``evidence`` (holds / fails / inconclusive).
 
-        ``compares`` names recorded models whose clean accuracies the comparison assumes to be matched."""
+        ``compares`` names recorded models whose clean accuracies the comparison assumes to be matched;
+        ``small_scale`` explains why the finding is measured to reverse at the tiny profile (see :class:`Claim`)."""
         return self._add(Claim(id, zh, en, dict(values), rule, "finding", evidence,
-                               dict(null) if null is not None else None, expected, self._confound(compares)))
+                               dict(null) if null is not None else None, expected, self._confound(compares),
+                               small_scale))
 
     def _confound(self, names: Sequence[str]) -> str | None:
         if not names:
@@ -353,6 +362,7 @@ class Result:
             for c in findings:
                 note = f"<br>预期结果 expected: {OUTCOME_ZH[c.expected]}" if c.expected else ""
                 note += f"<br>{c.confound}" if c.confound else ""
+                note += f"<br>小规模下会反转 reverses at tiny: {c.small_scale}" if c.small_scale else ""
                 lines.append(f"| {MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | "
                              f"`{c.rule}`<br><small>{c.evidence.describe()}{note}</small> |")
             lines.append("")

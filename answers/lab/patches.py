@@ -28,14 +28,16 @@ def positions(n: int, h: int, w: int, size: int, generator: torch.Generator | No
 
 
 def paste(x: torch.Tensor, patch: torch.Tensor, top: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
-    """``x`` with ``patch`` ``(C, s, s)`` pasted at each image's ``top``/``left``; differentiable in ``patch``."""
+    """``x`` with ``patch`` — one ``(C, s, s)`` for every image, or one ``(N, C, s, s)`` per image — pasted at
+    each image's ``top``/``left``; differentiable in ``patch``."""
     n, s = len(x), patch.shape[-1]
+    block = patch.permute(1, 2, 0).expand(n, s, s, -1) if patch.dim() == 3 else patch.permute(0, 2, 3, 1)
     ar = torch.arange(s, device=x.device)
     rows = (top.to(x.device)[:, None] + ar)[:, :, None]      # (n, s, 1)
     cols = (left.to(x.device)[:, None] + ar)[:, None, :]     # (n, 1, s)
     out = x.clone()
     # advanced indices on dims 0, 2, 3 around a slice: the indexed block is (n, s, s, C)
-    out[torch.arange(n, device=x.device)[:, None, None], :, rows, cols] = patch.permute(1, 2, 0).expand(n, s, s, -1)
+    out[torch.arange(n, device=x.device)[:, None, None], :, rows, cols] = block
     return out
 
 
@@ -56,13 +58,21 @@ def non_printability(patch: torch.Tensor, palette: torch.Tensor) -> torch.Tensor
     return torch.cdist(pixels, palette.to(patch), compute_mode="donot_use_mm_for_euclid_dist").min(1).values.mean()
 
 
+def print_colours(patch: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """``patch`` as a printer limited to ``palette`` would print it: every pixel snapped to the nearest colour."""
+    pixels = patch.flatten(1).T
+    nearest = torch.cdist(pixels, palette.to(patch), compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
+    return palette.to(patch)[nearest].T.reshape(patch.shape)
+
+
 @dataclass
 class PatchTrainer:
     """Train one patch of side ``size`` on a model.
 
     ``target`` = a class: targeted (every patched image should become it); None: untargeted (away from the true
     label). ``capture`` (a :class:`~answers.lab.transforms.Replayable`, e.g. ``transforms.capture(0.7)``) is
-    applied after pasting with fresh parameters every step (EOT over the simulated camera); ``tv`` and
+    applied after pasting with fresh parameters every step (EOT over the simulated camera); ``deform`` (e.g.
+    ``transforms.cloth()``) warps each copy of the patch before it is pasted; ``tv`` and
     ``printability`` weight the two physical-world terms. Adam on the patch's logits keeps pixels in (0, 1)."""
 
     model: nn.Module
@@ -72,6 +82,7 @@ class PatchTrainer:
     batch: int = 64
     lr: float = 0.1
     capture: Replayable | None = None
+    deform: Replayable | None = None
     tv: float = 0.0
     printability: float = 0.0
     seed: int = 0
@@ -98,9 +109,7 @@ class PatchTrainer:
                 idx = torch.randint(0, len(xs), (min(self.batch, len(xs)),), generator=g)
                 xb, yb = xs[idx], ys[idx]
                 patch = torch.sigmoid(logits)
-                seen = paste(xb, patch, *positions(len(xb), x.shape[-2], x.shape[-1], self.size, g))
-                if self.capture is not None:
-                    seen = self.capture(seen, generator=g)
+                seen = scene(xb, patch, g, self.capture, self.deform)
                 attack = self.loss(self.model(seen), yb)
                 total = attack + self.tv * total_variation(patch) + self.printability * non_printability(patch, palette)
                 opt.zero_grad()
@@ -112,10 +121,19 @@ class PatchTrainer:
         return torch.sigmoid(logits).detach()
 
 
+def scene(x: torch.Tensor, patch: torch.Tensor, generator: torch.Generator, capture: Replayable | None = None,
+          deform: Replayable | None = None) -> torch.Tensor:
+    """``x`` with ``patch`` at random positions — each copy warped by ``deform`` first, the whole scene seen
+    through ``capture`` after — every random choice drawn from ``generator`` (same state, same scenes)."""
+    top, left = positions(len(x), x.shape[-2], x.shape[-1], patch.shape[-1], generator)
+    if deform is not None:
+        patch = deform(patch.expand(len(x), *patch.shape), generator=generator)
+    seen = paste(x, patch, top, left)
+    return seen if capture is None else capture(seen, generator=generator)
+
+
 @torch.inference_mode()
 def apply_patch(x: torch.Tensor, patch: torch.Tensor, generator: torch.Generator,
-                capture: Replayable | None = None) -> torch.Tensor:
-    """``x`` with ``patch`` at random positions, seen through ``capture`` when given (parameters drawn from
-    ``generator``: the same generator state gives the same scenes)."""
-    seen = paste(x, patch, *positions(len(x), x.shape[-2], x.shape[-1], patch.shape[-1], generator))
-    return seen if capture is None else capture(seen, generator=generator)
+                capture: Replayable | None = None, deform: Replayable | None = None) -> torch.Tensor:
+    """:func:`scene` without gradients: what a model is shown at evaluation."""
+    return scene(x, patch, generator, capture, deform)

@@ -27,7 +27,8 @@ class TrainSpec:
     (PGD-AT, [@madry2018towards]); ``adv_method`` picks another way to make them: ``"fgsm_rs"`` (FGSM from a
     random start [@wong2020fast]), ``"fgsm"`` (without it), ``"free"`` (Free-AT with ``replays`` replays of each
     minibatch [@shafahi2019adversarial]); see :mod:`answers.lab.methods`. ``augment`` names a preprocessing defense of
-    :data:`answers.lab.defenses.PREPROCESSING` applied to every training batch (training "on the same transforms" a preprocessing defense will apply).
+    :data:`answers.lab.defenses.PREPROCESSING` (or the simulated camera of :data:`answers.lab.transforms.CAMERA`)
+    applied to every training batch (training "on the same transforms" a preprocessing defense will apply).
 
     ``init`` starts from the weights of another spec's model (trained or cached first) instead of a random
     initialisation: adversarial or augmented *fine-tuning* of a standard model, which on our small models
@@ -90,8 +91,11 @@ def training_method(spec: TrainSpec) -> TrainMethod:
 def batch_transform(spec: TrainSpec) -> Perturb | None:
     """The per-batch input transformation a spec trains on (None for standard training)."""
     if spec.augment:
-        from .defenses import preprocessing
-        transform = preprocessing(spec.augment).make()
+        from .defenses import PREPROCESSING
+        from .transforms import CAMERA
+        if spec.augment not in PREPROCESSING and spec.augment not in CAMERA:
+            raise ValueError(f"unknown augment {spec.augment!r}; choose one of: {', '.join([*PREPROCESSING, *CAMERA])}")
+        transform = PREPROCESSING[spec.augment].make() if spec.augment in PREPROCESSING else CAMERA[spec.augment]()
 
         def same_transform(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():

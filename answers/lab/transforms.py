@@ -10,7 +10,8 @@ the same capture, say).
 
 * random resize + pad [@xie2018mitigating]; rotation and flip; brightness/contrast jitter;
 * :func:`capture`: viewpoint (perspective, affine), lighting (colour jitter), focus and motion blur, sensor
-  noise and (differentiable) JPEG, at a severity in [0, 1]; ``cloth=True`` adds a thin-plate-spline warp.
+  noise and (differentiable) JPEG, at a severity in [0, 1]; :func:`cloth`: a thin-plate-spline warp of a patch
+  alone, as cloth folds a patch printed on a T-shirt [@xu2020adversarial].
 """
 from __future__ import annotations
 
@@ -79,28 +80,46 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     return KT.rotate(x - 0.5, angle) + 0.5
 
 
-def capture(severity: float = 1.0, cloth: bool = False) -> Replayable:
-    """A simulated camera capture at ``severity`` in [0, 1] (0: the identity up to JPEG at quality 95).
+class Chain(Replayable):
+    """Replayable stages applied in turn; the parameters are one draw per stage."""
 
-    Viewpoint and distance (perspective, rotation, scale), lighting (brightness, contrast, saturation), focus
-    and motion blur, sensor noise and JPEG (kornia's differentiable codec). ``cloth`` adds a thin-plate-spline
-    warp, as for a patch printed on a T-shirt."""
+    def __init__(self, *stages: Replayable):
+        nn.Module.__init__(self)
+        self.stages = nn.ModuleList(stages)
+
+    def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list:
+        return [stage.sample(x, generator) for stage in self.stages]
+
+    def apply(self, x: torch.Tensor, params: list) -> torch.Tensor:
+        for stage, p in zip(self.stages, params):
+            x = stage.apply(x, p)
+        return x
+
+
+def capture(severity: float = 1.0) -> Chain:
+    """A simulated camera capture of a whole scene at ``severity`` in [0, 1] (0: the identity up to JPEG at
+    quality 95): viewpoint and distance (perspective, rotation, scale; what comes into view is grey), then
+    lighting (brightness, contrast, saturation), focus and motion blur, sensor noise and JPEG (kornia's
+    differentiable codec). Severity 1 is strong for 32-pixel images but leaves a model trained on it accurate."""
     if not 0 <= severity <= 1:
         raise ValueError(f"severity must be in [0, 1], got {severity}")
     s = float(severity)
-    steps: list[nn.Module] = []
-    if cloth:
-        steps.append(K.RandomThinPlateSpline(scale=0.1 * max(s, 0.01), p=1.0))
-    steps += [
-        K.RandomPerspective(distortion_scale=max(0.3 * s, 1e-3), p=1.0),
-        K.RandomAffine(degrees=15 * s, scale=(1 - 0.25 * s, 1.0), p=1.0),
-        K.ColorJiggle(brightness=0.3 * s, contrast=0.3 * s, saturation=0.3 * s, p=1.0),
-        K.RandomGaussianBlur((3, 3), (0.1, 0.1 + 0.9 * s), p=1.0),
-        K.RandomMotionBlur(3, angle=45.0, direction=0.5, p=0.5 * s),
-        K.RandomGaussianNoise(std=0.03 * s, p=1.0),
-        K.RandomJPEG(jpeg_quality=(95 - 45 * s, 95.0), p=1.0),
-    ]
-    return Replayable(K.AugmentationSequential(*steps))
+    viewpoint = K.AugmentationSequential(
+        K.RandomPerspective(distortion_scale=max(0.2 * s, 1e-3), p=1.0),
+        K.RandomAffine(degrees=10 * s, scale=(1 - 0.15 * s, 1.0), p=1.0))
+    optics = K.AugmentationSequential(
+        K.ColorJiggle(brightness=0.2 * s, contrast=0.2 * s, saturation=0.2 * s, p=1.0),
+        K.RandomGaussianBlur((3, 3), (0.1, 0.1 + 0.6 * s), p=1.0),
+        K.RandomMotionBlur(3, angle=45.0, direction=0.5, p=0.3 * s),
+        K.RandomGaussianNoise(std=0.02 * s, p=1.0),
+        K.RandomJPEG(jpeg_quality=(95 - 30 * s, 95.0), p=1.0))
+    return Chain(Replayable(viewpoint, grey=True), Replayable(optics))
+
+
+def cloth(strength: float = 0.15) -> Replayable:
+    """A thin-plate-spline warp of each copy of a patch (control points moved by up to ``strength`` of its
+    side): cloth folding a printed patch, applied to the patch before it is placed in the scene."""
+    return Replayable(K.RandomThinPlateSpline(scale=strength, p=1.0), grey=True)
 
 
 #: the random transformations q03 tries as proactive defenses (and fine-tunes models on), by stable key
@@ -110,3 +129,6 @@ RANDOM_TRANSFORMS: dict[str, Callable[[], Replayable]] = {
     "flip": flip,
     "brightness_contrast": brightness_contrast,
 }
+
+#: what a camera-fed model is trained on (zoo recipe "camera"): captures of every severity up to the strongest
+CAMERA: dict[str, Callable[[], Replayable]] = {"capture": lambda: capture(1.0)}

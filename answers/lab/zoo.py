@@ -114,6 +114,8 @@ RECIPES: dict[str, Recipe] = {
     "pgd_at": Recipe("signs", _adversarial(_noisy), "the noisy model fine-tuned on L∞ PGD examples (PGD-AT)"),
     **{f"augment/{t}": Recipe("signs", _on_transform(t), f"the standard model fine-tuned on images through {t}")
        for t in PREPROCESSING},
+    "camera": Recipe("signs", _on_transform("capture"), "the standard model fine-tuned on images seen through "
+                     "the simulated camera (a camera-fed recognizer must work on what its camera sees)"),
     "cue_standard": Recipe("cues", _standard, "standard training where shape and texture agree"),
     "cue_shape": Recipe("cues-random-texture", _standard, "textures drawn at random: only shape predicts"),
     "cue_pgd_at": Recipe("cues", _adversarial(_standard), "cue_standard fine-tuned on L∞ PGD examples"),

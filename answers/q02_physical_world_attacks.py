@@ -1,0 +1,239 @@
+"""q02 — 周玉清: when a recognizer takes its input from a camera, must an attack be a physical object?
+
+Reads top-down like its page. One classifier of the lab's sign images; universal adversarial patches (one patch
+for every image, placed at random) trained three ways — digitally, with Expectation over Transformation through
+a simulated camera capture, and with a cloth warp of the patch on top — plus one with the printability and
+smoothness terms of the physical-world papers. Each is measured digitally and through the capture at increasing
+severity, through a cloth warp, after "printing" (its colours snapped to a printer's palette) and against patch
+size; a random patch of the same size is the control for what covering part of the image does by itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .kb import evidence as ev
+from .kb.question import Question
+from .kb.result import Result
+from .lab import metrics, patches as P, transforms as T
+from .lab.data import CLASS_NAMES, IMAGE_SIZE
+from .lab.experiment import Experiment
+from .lab.plots import curves, image_grid
+
+QUESTION = Question(
+    id="q02", slug="physical-world-attacks", asker="周玉清", section="讲课当天助教采纳",
+    question_zh="白盒攻击中的所有攻击方法都将输入图像直接提供给机器学习模型。但是在使用摄像头、麦克风或其他传感器接收信号作为"
+                "输入的情况下，是否都是通过生成物理世界对抗对象来攻击这些系统？",
+    title_en="Must attacks on camera-fed systems be physical objects?", title_zh="经摄像头的攻击必须是物理对象吗",
+    cites=("thys2019fooling", "xu2020adversarial", "brown2017adversarial", "athalye2018synthesizing"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much each measurement does at a profile (data and the model come from the zoo's scale)."""
+
+    steps: int              # optimisation steps per patch
+    batch: int              # images per step
+    train_images: int       # images the patches are trained on (from the training split)
+    eval_images: int        # test images of other classes than the target
+    sizes: tuple            # patch sides (pixels) of the size sweep; SIZE is always one of them
+    severities: tuple       # capture severities of the curve (0 = digital, no capture)
+
+
+PROFILES = {
+    "tiny": Settings(steps=40, batch=32, train_images=1000, eval_images=150, sizes=(6, 10), severities=(0, 0.5, 1)),
+    "site": Settings(steps=150, batch=32, train_images=2000, eval_images=600, sizes=(6, 8, 10, 12),
+                     severities=(0, 0.25, 0.5, 0.75, 1)),
+    "full": Settings(steps=1000, batch=64, train_images=20000, eval_images=5000, sizes=(4, 6, 8, 10, 12, 14),
+                     severities=(0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1)),
+}
+TARGET = 3                 # every patch asks for "diamond"
+SIZE = 10                  # the main patch side: 10×10 of 32×32 pixels, about 10% of the image
+TV, PRINTABILITY = 1.0, 1.0
+SCENES = 11                # generator offset of the evaluation scenes: every table sees the same positions and cameras
+PATCHES = {                # key -> (label, trained through the capture?, with the cloth warp?, printability terms?)
+    "digital": ("仅数字 digital", False, False, False),
+    "eot": ("EOT 拍摄 capture", True, False, False),
+    "eot_cloth": ("EOT 拍摄 + 布料 cloth", True, True, False),
+    "eot_print": ("EOT 拍摄 + 可打印 printable", True, False, True),
+}
+
+
+def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
+    cfg = PROFILES[profile]
+    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+                           meta={"target": CLASS_NAMES[TARGET], "size": SIZE, "image": IMAGE_SIZE})
+    model = exp.model("camera")   # a camera-fed recognizer: fine-tuned on what its camera sees
+    trained: dict[str, torch.Tensor] = {}
+    return exp.run([("train patches", lambda: trained.update(train_patches(exp, cfg, model))),
+                    ("capture severity", lambda: capture_curve(exp, cfg, model, trained)),
+                    ("cloth and print", lambda: cloth_and_print(exp, cfg, model, trained)),
+                    ("patch size", lambda: size_sweep(exp, cfg, model, trained))])
+
+
+def _trainer(exp: Experiment, cfg: Settings, model, size: int, capture: bool, cloth: bool, printable: bool):
+    return P.PatchTrainer(model, size=size, target=TARGET, steps=cfg.steps, batch=cfg.batch, lr=0.3,
+                          capture=T.capture(1.0) if capture else None, deform=T.cloth() if cloth else None,
+                          tv=TV if printable else 0.0, printability=PRINTABILITY if printable else 0.0, seed=exp.seed)
+
+
+def _train_set(exp: Experiment, cfg: Settings):
+    s = exp.split
+    return s.x_train[:cfg.train_images].to(exp.device), s.y_train[:cfg.train_images].to(exp.device)
+
+
+def _eval_set(exp: Experiment, cfg: Settings):
+    keep = exp.y != TARGET   # a targeted patch can only succeed on images of other classes
+    return exp.x[keep][:cfg.eval_images], exp.y[keep][:cfg.eval_images]
+
+
+# ---------------------------------------------------------------- 1. four patches of the main size
+def train_patches(exp: Experiment, cfg: Settings, model) -> dict[str, torch.Tensor]:
+    x, y = _train_set(exp, cfg)
+    out = {key: _trainer(exp, cfg, model, SIZE, *flags).fit(x, y, progress=False)
+           for key, (_, *flags) in PATCHES.items()}
+    out["random"] = torch.rand(3, SIZE, SIZE, generator=exp.generator(7))   # the control: any patch, not adversarial
+    palette = P.printer_palette()
+    exp.res.table("patches", f"四块 {SIZE}×{SIZE} 通用补丁与对照（目标类 {CLASS_NAMES[TARGET]}）(the patches)",
+                  [{"key": k, "补丁 patch": PATCHES[k][0] if k in PATCHES else "随机对照 random",
+                    "total_variation": float(P.total_variation(p)),
+                    "non_printability": float(P.non_printability(p, palette))} for k, p in out.items()],
+                  note="total_variation：相邻像素差的平均；non_printability：每个像素到最近的可打印颜色的平均距离。")
+    return out
+
+
+def _success(model, x, y, patch, seed_gen: torch.Generator, capture=None, deform=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: sent to the target (targeted success) and misclassified (untargeted success)."""
+    pred = metrics.predict(model, P.apply_patch(x, patch, seed_gen, capture, deform))
+    return pred == TARGET, pred != y
+
+
+def _accuracy_through(model, x, y, generator: torch.Generator, capture=None) -> float:
+    """Accuracy on ``x`` seen through ``capture`` (parameters from ``generator``), no patch."""
+    return metrics.accuracy(metrics.predict(model, x if capture is None else capture(x, generator=generator)), y)
+
+
+# ---------------------------------------------------------------- 2. success against capture severity
+def capture_curve(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]) -> None:
+    res = exp.res
+    x, y = _eval_set(exp, cfg)
+    hits: dict[str, dict[float, torch.Tensor]] = {k: {} for k in trained}
+    rows = []
+    for s in cfg.severities:
+        capture = T.capture(s) if s > 0 else None
+        # the recognizer's own accuracy on the same scenes without a patch: what the camera alone costs
+        row = {"severity": s, "accuracy_no_patch": _accuracy_through(model, x, y, exp.generator(SCENES), capture)}
+        for key, patch in trained.items():
+            # the same generator state for every patch: the same positions and the same camera, image by image
+            targeted, untargeted = _success(model, x, y, patch, exp.generator(SCENES), capture)
+            hits[key][s] = targeted
+            row[key] = float(targeted.float().mean())
+            row[f"{key}_untargeted"] = float(untargeted.float().mean())
+        rows.append(row)
+    res.table("severity", f"通用补丁的定向成功率随拍摄强度的变化（{len(x)} 张非目标类测试图）"
+              "(targeted success vs capture severity)", rows,
+              note="severity 0 = 直接把补丁贴进数字图像；1 = 最强的模拟拍摄（透视、旋转缩放、光照、模糊、噪声、JPEG）。"
+                   "每个强度下所有补丁用同一组位置与拍摄参数，逐图配对比较。带 _untargeted 的列是非定向成功率（分错即算）；"
+                   "accuracy_no_patch：不贴补丁、同一强度的拍摄下识别器自己的准确率。")
+    res.figure("severity_curve", curves(list(cfg.severities), {k: [r[k] for r in rows] for k in trained},
+                                  "capture severity", "targeted success", "Universal patch: success through a camera"))
+    res.figure("scenes", _scenes(exp, trained))
+    lo, hi = cfg.severities[0], cfg.severities[-1]
+    d0, d1, e1, r1 = (float(t.float().mean()) for t in (hits["digital"][lo], hits["digital"][hi], hits["eot"][hi],
+                                                        hits["random"][hi]))
+    res.finding("digital_patch_fades", f"只在数字图像上训练的补丁，经过模拟拍摄后定向成功率从 {d0:.0%} 降到 {d1:.0%}",
+                "a patch trained only digitally loses success through the simulated camera",
+                {"digital": d0, "captured": d1}, "captured < digital",
+                evidence=ev.mcnemar(hits["digital"][hi], hits["digital"][lo]), null={"captured": d0})
+    res.finding("eot_recovers", f"训练时对拍摄取期望（EOT）的补丁在最强拍摄下的成功率（{e1:.0%}）高于只数字训练的补丁（{d1:.0%}）",
+                "EOT over the capture recovers the success the digital patch loses",
+                {"eot": e1, "digital": d1}, "eot > digital",
+                evidence=ev.mcnemar(hits["eot"][hi], hits["digital"][hi]), null={"eot": d1})
+    res.finding("patch_not_occlusion", f"起作用的是补丁的内容而不是遮挡：同样大小的随机补丁在最强拍摄下只把 {r1:.0%} 的图送到目标类，"
+                f"EOT 补丁 {e1:.0%}", "it is the patch's content, not occlusion: a random patch of the same size rarely "
+                "reaches the target", {"eot": e1, "random": r1}, "eot > random",
+                evidence=ev.mcnemar(hits["eot"][hi], hits["random"][hi]), null={"eot": r1})
+
+
+def _scenes(exp: Experiment, trained: dict[str, torch.Tensor]):
+    """Four test images with the EOT patch: digital, then through the strongest capture."""
+    x = exp.x[:4]
+    digital = P.apply_patch(x, trained["eot"], exp.generator(3))
+    captured = P.apply_patch(x, trained["eot"], exp.generator(3), T.capture(1.0))
+    patch = torch.nn.functional.interpolate(trained["eot"][None], size=x.shape[-1], mode="nearest")  # enlarged
+    blank = torch.ones_like(patch)
+    return image_grid(torch.cat([patch, digital, blank, captured]),
+                      ["patch (EOT), enlarged", *["digital"] * 4, "", *["captured"] * 4],
+                      "The EOT patch in scenes: digital (top), through the camera (bottom)", cols=5)
+
+
+# ---------------------------------------------------------------- 3. cloth warp and printing
+def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]) -> None:
+    res = exp.res
+    x, y = _eval_set(exp, cfg)
+    palette = P.printer_palette()
+    conditions = {
+        "captured": dict(capture=T.capture(1.0)),
+        "captured_cloth": dict(capture=T.capture(1.0), deform=T.cloth()),
+        "printed_captured": dict(capture=T.capture(1.0), printed=True),
+    }
+    hits: dict[str, dict[str, torch.Tensor]] = {}
+    rows = []
+    for key in PATCHES:
+        row = {"key": key, "补丁 patch": PATCHES[key][0]}
+        hits[key] = {}
+        for cond, kw in conditions.items():
+            patch = P.print_colours(trained[key], palette) if kw.get("printed") else trained[key]
+            targeted, _ = _success(model, x, y, patch, exp.generator(SCENES), kw.get("capture"), kw.get("deform"))
+            hits[key][cond] = targeted
+            row[cond] = float(targeted.float().mean())
+        rows.append(row)
+    res.table("conditions", "布料褶皱与打印：各补丁在最强拍摄下的定向成功率 (cloth folds and printing, at the strongest capture)",
+              rows, note="captured_cloth：贴上之前每份补丁先经过薄板样条（TPS）形变，模拟衣服上的褶皱；printed_captured："
+                         "补丁的每个像素先换成调色板里最近的可打印颜色（4×4×4 网格，[0.1, 0.9]），再拍摄。")
+    by = {r["key"]: r for r in rows}
+    res.finding("cloth_training_for_cloth", f"拍摄中有布料褶皱时，训练时也加了褶皱的补丁成功率更高（{by['eot_cloth']['captured_cloth']:.0%} 对 "
+                f"{by['eot']['captured_cloth']:.0%}）", "under a capture with cloth folds, the patch trained with the "
+                "cloth warp succeeds more often than the one trained without it",
+                {"cloth_trained": by["eot_cloth"]["captured_cloth"], "plain_eot": by["eot"]["captured_cloth"]},
+                "cloth_trained > plain_eot",
+                evidence=ev.mcnemar(hits["eot_cloth"]["captured_cloth"], hits["eot"]["captured_cloth"]),
+                null={"cloth_trained": by["eot"]["captured_cloth"]},
+                small_scale="at tiny (40 steps, a weaker camera model) the cloth warp makes the patch harder to "
+                            "optimise and the cloth-trained patch is measured worse; at site it wins")
+    printed = P.print_colours(trained["eot"], palette)
+    res.check("printing_snaps_to_palette", "“打印”之后补丁的每个像素都是调色板里的颜色（不可打印度为 0）",
+              "after 'printing' every pixel of a patch is a palette colour (non-printability 0)",
+              {"non_printability_after": float(P.non_printability(printed, palette)),
+               "pixels_off_palette": int((torch.cdist(printed.flatten(1).T, palette, compute_mode="donot_use_mm_for_euclid_dist")
+                                          .min(1).values > 1e-6).sum())},
+              "non_printability_after < 1e-6 and pixels_off_palette == 0")
+
+
+# ---------------------------------------------------------------- 4. patch size
+def size_sweep(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]) -> None:
+    res = exp.res
+    tx, ty = _train_set(exp, cfg)
+    x, y = _eval_set(exp, cfg)
+    rows, hits = [], {}
+    for size in cfg.sizes:
+        patch = trained["eot"] if size == SIZE else _trainer(exp, cfg, model, size, True, False, False).fit(tx, ty, False)
+        digital, _ = _success(model, x, y, patch, exp.generator(SCENES))
+        captured, _ = _success(model, x, y, patch, exp.generator(SCENES), T.capture(1.0))
+        hits[size] = captured
+        rows.append({"size": size, "area": size ** 2 / x.shape[-1] ** 2, "digital": float(digital.float().mean()),
+                     "captured": float(captured.float().mean())})
+    res.table("size", "补丁大小与成功率（EOT 训练）(success vs patch size, EOT patches)", rows,
+              note="area：补丁占图像面积的比例。")
+    res.figure("size_curve", curves([r["area"] for r in rows], {"digital": [r["digital"] for r in rows],
+                                                                 "captured (severity 1)": [r["captured"] for r in rows]},
+                                    "patch area (fraction of the image)", "targeted success",
+                                    "Universal patch: success vs size"))
+    small, big = cfg.sizes[0], cfg.sizes[-1]
+    res.finding("bigger_patch_succeeds_more", f"补丁越大越有效：经过最强拍摄，{big}×{big} 的补丁成功率 "
+                f"{float(hits[big].float().mean()):.0%}，{small}×{small} 的 {float(hits[small].float().mean()):.0%}",
+                "a bigger patch succeeds more often through the capture",
+                {"big": hits[big].float().mean(), "small": hits[small].float().mean()}, "big > small",
+                evidence=ev.mcnemar(hits[big], hits[small]), null={"big": float(hits[small].float().mean())})

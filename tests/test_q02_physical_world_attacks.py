@@ -1,0 +1,38 @@
+"""q02's claims at the tiny profile, and the invariants of its patch tables."""
+from __future__ import annotations
+
+from conftest import claim_suite
+
+from answers import q02_physical_world_attacks as q02
+
+CLAIMS = ["digital_patch_fades", "eot_recovers", "patch_not_occlusion", "cloth_training_for_cloth",
+          "printing_snaps_to_palette", "bigger_patch_succeeds_more"]
+
+result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q02", CLAIMS)
+
+
+def test_every_patch_is_measured_at_every_severity(result):
+    rows = result.tables["severity"].rows
+    assert [r["severity"] for r in rows] == list(q02.PROFILES["tiny"].severities)
+    for r in rows:
+        for key in [*q02.PATCHES, "random"]:
+            assert 0 <= r[key] <= 1 and 0 <= r[f"{key}_untargeted"] <= 1
+        assert 0 <= r["accuracy_no_patch"] <= 1
+
+
+def test_the_strongest_capture_is_the_same_scenes_in_every_table(result):
+    # one generator offset for the evaluation scenes: the same patch through the same camera gives one number
+    last = result.tables["severity"].rows[-1]
+    conditions = {r["key"]: r for r in result.tables["conditions"].rows}
+    sizes = {r["size"]: r for r in result.tables["size"].rows}
+    for key in q02.PATCHES:
+        assert conditions[key]["captured"] == last[key]
+    assert sizes[q02.SIZE]["captured"] == last["eot"]
+
+
+def test_patch_table_and_figures(result):
+    keys = [r["key"] for r in result.tables["patches"].rows]
+    assert keys == [*q02.PATCHES, "random"]
+    assert {"severity_curve", "scenes", "size_curve"} <= set(result.figures)
+    areas = [r["area"] for r in result.tables["size"].rows]
+    assert areas == sorted(areas) and all(0 < a < 1 for a in areas)
