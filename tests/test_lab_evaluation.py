@@ -224,3 +224,33 @@ def test_each_recipe_keys_only_the_code_it_runs():
     assert names("standard") == {"models", "methods", "train"}
     assert names("pgd_at") == {"models", "methods", "train", "attacks"}
     assert names("augment/jpeg") == {"models", "methods", "train", "defenses", "transforms"}
+
+
+# ---------------------------------------------------------------- backdoors and conditional patches
+def test_badnets_poisons_the_stated_fraction_and_leaves_the_test_half_clean():
+    from answers.lab import backdoor, data
+    clean = data.signs(400, 100, seed=0)
+    trig = backdoor.Trigger(3)
+    p = backdoor.badnets(clean, trig, ratio=0.05, target=3, seed=0)
+    idx = list(p.poisoned)
+    assert len(idx) == 20 and len(set(idx)) == 20
+    assert (p.y_train[idx] == 3).all() and (clean.y_train[idx] != 3).all()      # relabelled from other classes
+    assert torch.equal(p.x_train[idx][..., -4:-1, -4:-1], trig.pattern().expand(20, -1, -1, -1))
+    untouched = [i for i in range(400) if i not in set(idx)]
+    assert torch.equal(p.x_train[untouched], clean.x_train[untouched])
+    assert torch.equal(p.x_test, clean.x_test) and p.fingerprint != clean.fingerprint
+    assert backdoor.badnets(clean, trig, 0.05, 3, seed=0).poisoned == p.poisoned
+    with pytest.raises(ValueError, match="ratio"):
+        backdoor.badnets(clean, trig, 1.5, 3)
+
+
+def test_keyed_scenes_differ_only_by_the_key():
+    x = torch.rand(5, 3, 32, 32)
+    patch, key = torch.rand(3, 6, 6), patches.key_mark(4)
+    on = patches.keyed_scene(x, patch, key, torch.Generator().manual_seed(0))
+    off = patches.keyed_scene(x, patch, key, torch.Generator().manual_seed(0), show_key=False)
+    bare = patches.keyed_scene(x, patch, key, torch.Generator().manual_seed(0), show_key=False, show_patch=False)
+    differ = (on != off).any(1)                        # pixels where the two scenes differ
+    assert int(differ.sum(dim=(1, 2)).max()) <= 16      # at most the 4×4 key
+    assert torch.equal(bare, x)
+    assert ((off != x).any(1).sum(dim=(1, 2)) <= 36).all()

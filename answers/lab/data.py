@@ -141,8 +141,10 @@ class Split:
     fingerprint: str
 
 
-@lru_cache(maxsize=4)
-def signs(n_train: int, n_test: int, seed: int = 0) -> Split:
-    """The sign dataset: ``n_train`` + ``n_test`` images generated from one seed, split without overlap."""
-    x, y = make_signs(n_train + n_test, seed)
-    return Split("signs", x[:n_train], y[:n_train], x[n_train:], y[n_train:], NUM_CLASSES, fingerprint(x, y))
+@lru_cache(maxsize=8)
+def signs(n_train: int, n_test: int, seed: int = 0, size: int = IMAGE_SIZE) -> Split:
+    """The sign dataset: ``n_train`` + ``n_test`` images of ``size`` pixels generated from one seed, split
+    without overlap."""
+    x, y = make_signs(n_train + n_test, seed, size)
+    return Split("signs" if size == IMAGE_SIZE else f"signs{size}", x[:n_train], y[:n_train], x[n_train:],
+                 y[n_train:], NUM_CLASSES, fingerprint(x, y))

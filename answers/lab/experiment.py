@@ -54,11 +54,14 @@ class Experiment:
     def y(self) -> torch.Tensor:
         return self.split.y_test.to(self.device)
 
-    def model(self, name: str, label: str | None = None) -> nn.Module:
-        """Zoo model ``name`` at this profile and seed; its clean accuracy on this experiment's test split is
-        recorded (``Result.model``) under ``label`` so that an unhealthy model is reported wherever it is used."""
+    def model(self, name: str, label: str | None = None, on: Split | None = None) -> nn.Module:
+        """Zoo model ``name`` at this profile and seed; its clean accuracy on this experiment's test split (or on
+        ``on``'s, for a model of other images) is recorded (``Result.model``) under ``label`` so that an
+        unhealthy model is reported wherever it is used."""
         m = zoo.model(name, self.profile, self.seed, self.device, self.progress)
-        self.res.model(label or name, metrics.clean_accuracy(m, self.x, self.y), self.split.num_classes)
+        split = on or self.split
+        acc = metrics.clean_accuracy(m, split.x_test.to(self.device), split.y_test.to(self.device))
+        self.res.model(label or name, acc, split.num_classes)
         self.models[label or name] = m
         return m
 

@@ -93,6 +93,10 @@ class PatchTrainer:
             return -F.cross_entropy(logits, y)
         return F.cross_entropy(logits, torch.full_like(y, self.target))
 
+    def objective(self, patch: torch.Tensor, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """The attack loss of one step (minimised): the patch in fresh scenes, seen through a fresh capture."""
+        return self.loss(self.model(scene(x, patch, g, self.capture, self.deform)), y)
+
     def fit(self, x: torch.Tensor, y: torch.Tensor, progress: bool | None = None) -> torch.Tensor:
         """The trained patch ``(C, size, size)`` in [0, 1]; ``history`` holds the attack loss of every step."""
         g = torch.Generator().manual_seed(self.seed)
@@ -109,8 +113,7 @@ class PatchTrainer:
                 idx = torch.randint(0, len(xs), (min(self.batch, len(xs)),), generator=g)
                 xb, yb = xs[idx], ys[idx]
                 patch = torch.sigmoid(logits)
-                seen = scene(xb, patch, g, self.capture, self.deform)
-                attack = self.loss(self.model(seen), yb)
+                attack = self.objective(patch, xb, yb, g)
                 total = attack + self.tv * total_variation(patch) + self.printability * non_printability(patch, palette)
                 opt.zero_grad()
                 total.backward()
@@ -137,3 +140,44 @@ def apply_patch(x: torch.Tensor, patch: torch.Tensor, generator: torch.Generator
                 capture: Replayable | None = None, deform: Replayable | None = None) -> torch.Tensor:
     """:func:`scene` without gradients: what a model is shown at evaluation."""
     return scene(x, patch, generator, capture, deform)
+
+
+def key_mark(size: int = 4, channels: int = 3) -> torch.Tensor:
+    """The fixed "key" of a conditional patch: a plain ``size``×``size`` magenta sticker (not optimised — the
+    attacker adds or removes it to switch the attack on or off)."""
+    key = torch.zeros(channels, size, size)
+    key[0], key[2] = 1.0, 1.0
+    return key
+
+
+def keyed_scene(x: torch.Tensor, patch: torch.Tensor, key: torch.Tensor, generator: torch.Generator, *,
+                show_patch: bool = True, show_key: bool = True, capture: Replayable | None = None) -> torch.Tensor:
+    """``x`` with the patch and, immediately to its right, its key — each shown or not. Positions are drawn the
+    same way whatever is shown, so for one generator state the "on" (patch + key) and "off" (patch alone)
+    scenes differ only by the key."""
+    size, k = patch.shape[-1], key.shape[-1]
+    top = torch.randint(0, x.shape[-2] - size + 1, (len(x),), generator=generator)
+    left = torch.randint(0, x.shape[-1] - size - k + 1, (len(x),), generator=generator)
+    seen = paste(x, patch, top, left) if show_patch else x
+    if show_key:
+        seen = paste(seen, key, top, left + size)
+    return seen if capture is None else capture(seen, generator=generator)
+
+
+@dataclass
+class ConditionalPatchTrainer(PatchTrainer):
+    """A patch that attacks only when its ``key`` sticker is beside it: in every step half the scenes show
+    patch + key and are pushed to the target, the other half show the patch alone and are held to the
+    prediction the model gives the unpatched image ("leave it alone"). ``off_weight`` balances the two."""
+
+    key: torch.Tensor = field(default_factory=key_mark)
+    off_weight: float = 1.0
+
+    def objective(self, patch: torch.Tensor, x: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        half = len(x) // 2
+        with torch.no_grad():
+            clean = self.model(x[half:]).argmax(1)
+        on = keyed_scene(x[:half], patch, self.key.to(x), g, capture=self.capture)
+        off = keyed_scene(x[half:], patch, self.key.to(x), g, show_key=False, capture=self.capture)
+        target = torch.full_like(y[:half], self.target)
+        return F.cross_entropy(self.model(on), target) + self.off_weight * F.cross_entropy(self.model(off), clean)

@@ -14,7 +14,7 @@ from typing import Callable
 
 from torch import nn
 
-from . import cues, data
+from . import backdoor, cues, data
 from .train import TrainSpec, trained_model
 from .defenses import PREPROCESSING
 
@@ -30,6 +30,18 @@ class Threat:
 
 
 THREAT = Threat()
+
+
+@dataclass(frozen=True)
+class Backdoor:
+    """The BadNets poisoning every backdoored zoo model is trained with."""
+
+    target: int = 3             # "diamond", the class q02's patches also aim at
+    trigger: int = 3            # side of the checkerboard trigger, pixels
+    ratio: float = 0.05         # fraction of the training set poisoned
+
+
+BACKDOOR = Backdoor()
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,10 @@ def scale(profile: str) -> Scale:
 
 DATASETS: dict[str, Callable[[Scale, int], data.Split]] = {
     "signs": lambda s, seed: data.signs(s.n_train, s.n_test, seed),
+    "signs24": lambda s, seed: data.signs(s.n_train, s.n_test, seed, size=24),
+    "signs-badnets": lambda s, seed: backdoor.badnets(data.signs(s.n_train, s.n_test, seed),
+                                                      backdoor.Trigger(BACKDOOR.trigger), BACKDOOR.ratio,
+                                                      BACKDOOR.target, seed),
     "cues": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="agree"),
     "cues-random-texture": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="random"),
 }
@@ -116,6 +132,10 @@ RECIPES: dict[str, Recipe] = {
        for t in PREPROCESSING},
     "camera": Recipe("signs", _on_transform("capture"), "the standard model fine-tuned on images seen through "
                      "the simulated camera (a camera-fed recognizer must work on what its camera sees)"),
+    "standard24": Recipe("signs24", _standard, "the standard recipe on the same images drawn at 24×24 pixels"),
+    "badnets": Recipe("signs-badnets", _standard, "standard training on data with BadNets poison (BACKDOOR)"),
+    "badnets_camera": Recipe("signs-badnets", _on_transform("capture"), "the backdoored model fine-tuned on its "
+                             "(still poisoned) data seen through the simulated camera"),
     "cue_standard": Recipe("cues", _standard, "standard training where shape and texture agree"),
     "cue_shape": Recipe("cues-random-texture", _standard, "textures drawn at random: only shape predicts"),
     "cue_pgd_at": Recipe("cues", _adversarial(_standard), "cue_standard fine-tuned on L∞ PGD examples"),
