@@ -214,7 +214,7 @@ def claims(exp: Experiment, hits: dict, systems: dict) -> None:
     on, off = hits[("conditional", "digital")]
     res.finding("conditional_patch_is_selective", f"不改模型也能做到“只在部分时刻生效”：条件补丁旁边有钥匙时把 "
                 f"{float(on.float().mean()):.0%} 的图送进目标类，只有补丁时 {float(off.float().mean()):.0%}（数字图像，同一批场景）",
-                "a conditional patch fires far more often with its key than without it (digital scenes)",
+                "a conditional patch fires more often with its key than without it (digital scenes)",
                 {"on": on.float().mean(), "off": off.float().mean()}, "on > off",
                 evidence=ev.mcnemar(on, off), null={"on": float(off.float().mean())})
     dig_sel = _selectivity(on, off)
