@@ -60,3 +60,34 @@ def badnets(split: Split, trigger: Trigger, ratio: float, target: int, seed: int
     return PoisonedSplit(f"{split.name}-badnets", x, y, split.x_test, split.y_test, split.num_classes,
                          fingerprint(x, y, split.x_test, split.y_test, torch.tensor([target, trigger.size])),
                          poisoned=tuple(chosen.tolist()), target=target, trigger=trigger)
+
+
+@dataclass(frozen=True)
+class BackdoorScores:
+    """Per-image outcomes behind the three backdoor metrics, as BackdoorBench defines them: ``clean`` (every test
+    image, correct without the trigger: CA), ``attack`` (test images of other classes, sent to the target with the
+    trigger: ASR) and ``robust`` (the same images, still given their true label with the trigger: RA)."""
+
+    clean: torch.Tensor
+    attack: torch.Tensor
+    robust: torch.Tensor
+
+    @property
+    def ca(self) -> float:
+        return float(self.clean.float().mean())
+
+    @property
+    def asr(self) -> float:
+        return float(self.attack.float().mean())
+
+    @property
+    def ra(self) -> float:
+        return float(self.robust.float().mean())
+
+
+def scores(model, x: torch.Tensor, y: torch.Tensor, trigger: Trigger, target: int) -> BackdoorScores:
+    """CA on all of ``x``; ASR and RA on the images of other classes than ``target``, with the trigger stamped."""
+    from .metrics import predict
+    others = y != target
+    stamped = predict(model, trigger.stamp(x[others]))
+    return BackdoorScores(predict(model, x) == y, stamped == target, stamped == y[others])

@@ -9,6 +9,7 @@ are trained once and cached once.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -82,8 +83,18 @@ DATASETS: dict[str, Callable[[Scale, int], data.Split]] = {
 }
 
 
+_SWEEP = re.compile(r"^signs-badnets-r(?P<ratio>[0-9.]+)-t(?P<trigger>[0-9]+)$")
+
+
 def split(profile: str, seed: int = 0, dataset: str = "signs") -> data.Split:
-    """The train/test split a profile uses (generated from ``seed``, cached in memory)."""
+    """The train/test split a profile uses (generated from ``seed``, cached in memory). Besides the named
+    datasets, ``signs-badnets-r<ratio>-t<side>`` is the signs poisoned at that ratio with that trigger side (the
+    target of :data:`BACKDOOR`), for sweeps over the poisoning knobs."""
+    sweep = _SWEEP.match(dataset)
+    if sweep:
+        s = scale(profile)
+        return backdoor.badnets(data.signs(s.n_train, s.n_test, seed), backdoor.Trigger(int(sweep["trigger"])),
+                                float(sweep["ratio"]), BACKDOOR.target, seed)
     try:
         make = DATASETS[dataset]
     except KeyError:
@@ -142,11 +153,25 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def backdoored(ratio: float, trigger: int) -> str:
+    """The zoo name of a standard model trained on signs poisoned at ``ratio`` with a ``trigger``-pixel trigger."""
+    return f"badnets/r{ratio:g}/t{trigger}"
+
+
+_BACKDOORED = re.compile(r"^badnets/r(?P<ratio>[0-9.]+)/t(?P<trigger>[0-9]+)$")
+
+
 def recipe(name: str) -> Recipe:
+    sweep = _BACKDOORED.match(name)
+    if sweep:
+        return Recipe(f"signs-badnets-r{sweep['ratio']}-t{sweep['trigger']}", _standard,
+                      f"standard training on signs with {float(sweep['ratio']):.1%} BadNets poison, "
+                      f"{sweep['trigger']}-pixel trigger")
     try:
         return RECIPES[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)}") from None
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)} "
+                         "(or badnets/r<ratio>/t<trigger side>)") from None
 
 
 def spec(name: str, profile: str, seed: int = 0) -> TrainSpec:

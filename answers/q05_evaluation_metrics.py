@@ -1,0 +1,197 @@
+"""q05 — 易琦: which metrics evaluate how well machine-learning systems resist attacks?
+
+Reads top-down like its page. The metrics are defined once (in the lab: ``backdoor.scores`` for CA, ASR and RA;
+``metrics`` and ``evaluate`` for accuracy under attack and the worst case); this answer measures them where the TA
+named their knobs: a BadNets sweep over poisoning ratio × trigger size (CA and ASR heat maps, the smallest ratio
+that reaches ASR ≥ 90%), a universal-patch sweep over patch size (success rate, with the model untouched), and
+the costs the TA says are "usually not considered" — the attacker's model queries and time per image, beside the
+defender's latency per image.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+
+from .kb import evidence as ev
+from .kb.question import Question
+from .kb.result import Result
+from .lab import backdoor, costs, metrics, patches as P, zoo
+from .lab.attacks import FGSM, PGD, PatchPGD
+from .lab.data import CLASS_NAMES
+from .lab.defenses import preprocessed, smoothed, undefended
+from .lab.evaluate import evaluate
+from .lab.experiment import Experiment
+from .lab.plots import heatmap
+from .lab.timing import time_interleaved
+from .lab.zoo import BACKDOOR, THREAT
+
+QUESTION = Question(
+    id="q05", slug="evaluation-metrics", asker="易琦", section="课后采纳",
+    question_zh="目前对于机器学习算法的防御攻击能力，有哪些指标可以评估？",
+    title_en="How attacks and defenses are measured", title_zh="评估攻击与防御的指标",
+    cites=("gu2019badnets", "brown2017adversarial", "madry2018towards", "goodfellow2015explaining",
+           "cohen2019certified", "xiang2022patchcleanser"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much each measurement does at a profile (data and models come from the zoo's scale)."""
+
+    ratios: tuple           # poisoning ratios of the BadNets sweep
+    triggers: tuple         # trigger sides (pixels) of the sweep
+    patch_sizes: tuple      # universal patch sides (pixels)
+    patch_steps: int
+    eval_images: int        # images attacked in the patch sweep and the cost table
+    cost_images: int        # images each attack is timed on
+    smooth_samples: int
+    repeats: int
+
+
+PROFILES = {
+    "tiny": Settings(ratios=(0.01, 0.1), triggers=(2, 4), patch_sizes=(4, 8), patch_steps=40, eval_images=150,
+                     cost_images=16, smooth_samples=16, repeats=3),
+    "site": Settings(ratios=(0.005, 0.01, 0.03, 0.1), triggers=(2, 3, 5), patch_sizes=(4, 6, 8, 10), patch_steps=150,
+                     eval_images=500, cost_images=32, smooth_samples=64, repeats=5),
+    "full": Settings(ratios=(0.001, 0.003, 0.01, 0.03, 0.1), triggers=(1, 2, 3, 4, 5, 6), patch_sizes=(2, 4, 6, 8, 10, 12),
+                     patch_steps=1000, eval_images=5000, cost_images=256, smooth_samples=1000, repeats=20),
+}
+TARGET = BACKDOOR.target
+ASR_GOAL = 0.9              # "reaches the attack": the ASR a poisoning must reach to count as working
+CA_MARGIN = 0.03            # "CA stays within a few points": three percentage points
+EPS = THREAT.linf_eps
+PGD_STEPS = 10
+
+
+def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
+    cfg = PROFILES[profile]
+    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+                           meta={"target": CLASS_NAMES[TARGET], "asr_goal": ASR_GOAL, "ca_margin": CA_MARGIN})
+    clean_model = exp.model("standard", "clean model")
+    return exp.run([("BadNets sweep", lambda: badnets_sweep(exp, cfg, clean_model)),
+                    ("patch sweep", lambda: patch_sweep(exp, cfg, clean_model)),
+                    ("costs", lambda: attack_and_defense_costs(exp, cfg, clean_model))])
+
+
+# ---------------------------------------------------------------- 1. BadNets: poisoning ratio × trigger size
+def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
+    res, x, y = exp.res, exp.x, exp.y
+    cells: dict[tuple[float, int], backdoor.BackdoorScores] = {}
+    for ratio in cfg.ratios:
+        for side in cfg.triggers:
+            model = exp.model(zoo.backdoored(ratio, side), f"BadNets r={ratio:g} t={side}")
+            cells[ratio, side] = backdoor.scores(model, x, y, backdoor.Trigger(side), TARGET)
+    rows = [{"key": f"r{ratio:g}", "poison_ratio": ratio,
+             **{f"{m}_t{side}": getattr(cells[ratio, side], m) for side in cfg.triggers for m in ("ca", "asr", "ra")}}
+            for ratio in cfg.ratios]
+    res.table("sweep", f"BadNets：投毒比例 × 触发器边长 → CA、ASR、RA（{len(x)} 张测试图，目标类 {CLASS_NAMES[TARGET]}）"
+              "(BadNets sweep)", rows, note="ca_tK / asr_tK / ra_tK：触发器边长 K 像素时的干净准确率、攻击成功率与鲁棒准确率。")
+    for metric, title in (("ca", "Clean accuracy (CA)"), ("asr", "Attack success rate (ASR)")):
+        grid = [{"ratio": f"r={r['poison_ratio']:g}", **{f"t={side}": r[f"{metric}_t{side}"] for side in cfg.triggers}}
+                for r in rows]
+        res.figure(f"{metric}_heatmap", heatmap(grid, "ratio", [f"t={side}" for side in cfg.triggers],
+                                                f"{title}: poisoning ratio (rows) × trigger side (columns)"))
+    res.table("smallest_ratio", f"每种触发器达到 ASR ≥ {ASR_GOAL:.0%} 的最小投毒比例 (smallest ratio reaching the goal)",
+              [{"trigger": side, "smallest_ratio": next((r for r in cfg.ratios if cells[r, side].asr >= ASR_GOAL), None),
+                "asr_at_largest_ratio": cells[cfg.ratios[-1], side].asr} for side in cfg.triggers],
+              note="– 表示扫过的比例都没有达到。")
+    # the zoo's backdoored model (the setting q04 uses) against the clean model, image by image
+    bd = backdoor.scores(exp.model("badnets", "BadNets (zoo)"), x, y, backdoor.Trigger(BACKDOOR.trigger), TARGET)
+    clean = metrics.predict(clean_model, x) == y
+    drop_per_image = clean.float() - bd.clean.float()   # > 0 where only the clean model is right
+    drop = float(drop_per_image.mean())
+    res.finding("ca_kept_asr_high", f"后门几乎不花干净准确率：后门模型的 CA 比干净模型低 {drop * 100:.1f} 个百分点"
+                f"（负数即更高；判定要求低不到 {CA_MARGIN * 100:.0f} 个百分点），而 ASR 是 {bd.asr:.0%}"
+                f"（投毒 {BACKDOOR.ratio:.0%}，{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器）：只看 CA 发现不了后门",
+                "a backdoor costs almost no clean accuracy (less than a few points) while its ASR is high: CA alone "
+                "cannot reveal it", {"ca_drop": drop, "asr": bd.asr}, f"ca_drop < {CA_MARGIN} and asr > {ASR_GOAL}",
+                evidence=ev.bootstrap(lambda idx: float(drop_per_image[idx].mean()), drop_per_image, "ca_drop",
+                                      seed=exp.seed)
+                + ev.proportion(int(bd.attack.sum()), len(bd.attack), "asr"),
+                null={"ca_drop": 2 * CA_MARGIN}, compares=("clean model", "BadNets (zoo)"))
+    lo_r, hi_r, lo_t, hi_t = cfg.ratios[0], cfg.ratios[-1], cfg.triggers[0], cfg.triggers[-1]
+    by_ratio = [torch.cat([cells[r, t].attack for t in cfg.triggers]) for r in (lo_r, hi_r)]
+    by_side = [torch.cat([cells[r, t].attack for r in cfg.ratios]) for t in (lo_t, hi_t)]
+    res.finding("asr_rises_with_ratio", f"投毒比例从 {lo_r:.1%} 增加到 {hi_r:.0%}，ASR 从 {float(by_ratio[0].float().mean()):.0%} "
+                f"升到 {float(by_ratio[1].float().mean()):.0%}（各种触发器合计）",
+                "ASR rises with the poisoning ratio (pooled over trigger sizes)",
+                {"asr_low_ratio": by_ratio[0].float().mean(), "asr_high_ratio": by_ratio[1].float().mean()},
+                "asr_high_ratio > asr_low_ratio", evidence=ev.mcnemar(by_ratio[1], by_ratio[0]),
+                null={"asr_high_ratio": float(by_ratio[0].float().mean())})
+    res.finding("asr_rises_with_trigger", f"触发器边长从 {lo_t} 增加到 {hi_t} 像素，ASR 从 {float(by_side[0].float().mean()):.0%} "
+                f"升到 {float(by_side[1].float().mean()):.0%}（各种比例合计）",
+                "ASR rises with the trigger size (pooled over poisoning ratios)",
+                {"asr_small_trigger": by_side[0].float().mean(), "asr_large_trigger": by_side[1].float().mean()},
+                "asr_large_trigger > asr_small_trigger", evidence=ev.mcnemar(by_side[1], by_side[0]),
+                null={"asr_large_trigger": float(by_side[0].float().mean())})
+
+
+# ---------------------------------------------------------------- 2. universal patch: size → success, model untouched
+def _digest(model) -> str:
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def patch_sweep(exp: Experiment, cfg: Settings, model) -> None:
+    res = exp.res
+    keep = exp.y != TARGET
+    x, y = exp.x[keep][:cfg.eval_images], exp.y[keep][:cfg.eval_images]
+    tx, ty = exp.split.x_train[:2000].to(exp.device), exp.split.y_train[:2000].to(exp.device)
+    before_digest, before_ca = _digest(model), metrics.clean_accuracy(model, exp.x, exp.y)
+    rows = []
+    for size in cfg.patch_sizes:
+        patch = P.PatchTrainer(model, size=size, target=TARGET, steps=cfg.patch_steps, batch=32, lr=0.3,
+                               seed=exp.seed).fit(tx, ty, False)
+        pred = metrics.predict(model, P.apply_patch(x, patch, exp.generator(3)))
+        rows.append({"size": size, "area": size ** 2 / x.shape[-1] ** 2, "targeted_success": float((pred == TARGET).float().mean()),
+                     "untargeted_success": float((pred != y).float().mean()), "clean_acc": before_ca})
+    res.table("patch", f"通用补丁：大小 → 成功率，模型不变（{len(x)} 张非目标类测试图）(universal patch: size vs success)", rows,
+              note="clean_acc：不贴补丁时模型的干净准确率——补丁攻击不碰模型，所以每行都一样。")
+    res.check("patch_leaves_ca", "补丁攻击不改变模型：训练完所有补丁后，模型权重的摘要与干净准确率都与之前相同",
+              "a patch attack leaves the model alone: after training every patch its weights and clean accuracy are unchanged",
+              {"digest_before": before_digest, "digest_after": _digest(model), "ca_before": before_ca,
+               "ca_after": metrics.clean_accuracy(model, exp.x, exp.y)},
+              "digest_before == digest_after and ca_before == ca_after")
+
+
+# ---------------------------------------------------------------- 3. costs: the attacker's and the defender's
+def attack_and_defense_costs(exp: Experiment, cfg: Settings, model) -> None:
+    res = exp.res
+    x, y = exp.x[:cfg.cost_images], exp.y[:cfg.cost_images]
+    attacks = {"FGSM": FGSM(model, eps=EPS), f"PGD-{PGD_STEPS}": PGD(model, eps=EPS, alpha=EPS / 4, steps=PGD_STEPS),
+               "patch (per image)": PatchPGD(model, size=THREAT.patch, steps=40, tries=2, seed=exp.seed)}
+    e = evaluate([undefended(model)], attacks, x, y)
+    timed = time_interleaved({name: (lambda a=a: a(x, y)) for name, a in attacks.items()}
+                             | {"inference": lambda: metrics.predict(model, x)}, warmup=1, repeats=cfg.repeats)
+    rows = [{"key": name, "攻击 attack": name, "queries_per_image": e.calls["none"][name],
+             "ms_per_image": timed[name].median_s * 1e3 / len(x),
+             "times_inference": timed[name].median_s / timed["inference"].median_s,
+             "accuracy_left": e.accuracy("none", name)} for name in attacks]
+    res.table("attack_cost", f"攻击者的代价：每张图的模型查询次数与耗时（{len(x)} 张图，轮流计时 {cfg.repeats} 轮的中位数）"
+              "(the attacker's cost per image)", rows,
+              note="times_inference：攻击一张图的耗时是模型识别一张图的多少倍（同一次运行中轮流计时）。"
+                   "accuracy_left：攻击后模型仍然分对的比例。通用补丁训练一次即可用于所有图片，见上一节。")
+    defenses = [undefended(model), preprocessed(model, "jpeg"), preprocessed(model, "median"),
+                smoothed(model, THREAT.sigma, cfg.smooth_samples, exp.seed)]
+    res.table("defense_cost", "防御者的代价：每张图的推理延迟与模型调用次数 (the defender's latency per image)",
+              [{"防御 defense": d.label, **{k: v for k, v in costs.measure(d.classify, d.base, exp.x,
+                                                                           repeats=cfg.repeats).to_dict().items()
+                                          if k in ("latency_batch_ms", "calls_per_image", "peak_mb")}}
+               for d in defenses], note="更多防御的代价（PatchCleanser、对抗训练……）见 q08。")
+    pgd = rows[1]
+    res.check("queries_counted", f"每种攻击的查询次数是插桩数出来的：PGD-{PGD_STEPS} 每张图恰好 {PGD_STEPS} 次，FGSM 1 次",
+              f"queries are counted by instrumentation: PGD-{PGD_STEPS} makes exactly {PGD_STEPS} per image, FGSM one",
+              {"pgd": pgd["queries_per_image"], "fgsm": rows[0]["queries_per_image"], "steps": PGD_STEPS},
+              "pgd == steps and fgsm == 1")
+    ratio = timed[pgd["key"]].median_s / timed["FGSM"].median_s
+    res.finding("attack_cost_varies", f"攻击的代价差别很大：PGD-{PGD_STEPS} 每张图的耗时是 FGSM 的 {ratio:.1f} 倍、"
+                f"是模型识别一张图的 {pgd['times_inference']:.0f} 倍——“攻击一般不考虑延迟”只对不在乎时间的攻击者成立",
+                f"attack costs differ widely: PGD-{PGD_STEPS} takes several times FGSM's time per image",
+                {"pgd_over_fgsm": ratio}, "pgd_over_fgsm > 3",
+                evidence=ev.ratio_spread("pgd_over_fgsm", timed[pgd["key"]], timed["FGSM"]),
+                null={"pgd_over_fgsm": 1.0})

@@ -1,0 +1,129 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # q05 · 攻击与防御，用哪些指标来评估？
+#
+# > **易琦**（课后采纳）：目前对于机器学习算法的防御攻击能力，有哪些指标可以评估？
+#
+# *How attacks and defenses are measured*
+#
+# 助教的回答点到了干净准确率（CA）和攻击成功率（ASR），说后门攻击让 CA 保持高而 ASR 也高，对抗补丁不改变 CA，
+# 列出了可调的“旋钮”（投毒比例、触发器大小、补丁大小），并说攻击一般不考虑延迟和内存。下面先把指标一个个定义清楚
+# （每个都回答一个问题），再在我们的模型上把这些旋钮转一遍。下面每个数字都是本页构建时测得的。
+#
+# ## 指标：定义与它回答的问题
+#
+# 记测试集为 (xᵢ, yᵢ)，i = 1…n，模型为 f，目标类为 t，触发器施加为 T(·)，攻击生成的对抗样本为 A(x)；[·] 为真时取 1，
+# 否则取 0；N = {i : yᵢ ≠ t} 是非目标类的图片，#N 是它们的个数；g 是带证书的分类器（如随机平滑），R(x) 是它给出的认证半径。
+#
+# | 指标 | 公式 | 回答的问题 |
+# |---|---|---|
+# | 干净准确率 CA | (1/n) Σᵢ [f(xᵢ) = yᵢ] | 没有攻击时模型还好用吗？（后门与防御都要看它掉了多少） |
+# | 攻击成功率 ASR（后门） | (1/#N) Σ(i∈N) [f(T(xᵢ)) = t] | 带触发器的非目标类图片有多少被送到目标类？ |
+# | 鲁棒准确率 RA（后门） | (1/#N) Σ(i∈N) [f(T(xᵢ)) = yᵢ] | 带触发器时还能认对多少？（防御去除后门后应回升） |
+# | 攻击下的准确率 | (1/n) Σᵢ [f(A(xᵢ)) = yᵢ] | 面对这种攻击，防御保住了多少？ |
+# | 多种攻击下的最坏情况 | (1/n) Σᵢ Π(A) [f(A(xᵢ)) = yᵢ] | 攻击者每张图挑最有效的攻击时还剩多少？（见 [q07](../q07-attacker-vs-defender/)） |
+# | 认证准确率 | (1/n) Σᵢ [g(xᵢ) = yᵢ 且 R(xᵢ) ≥ r] | 对半径 r 内的**任何**攻击都有保证的比例 [@cohen2019certified] [@xiang2022patchcleanser] |
+# | 对抗样本的成功率 | 原本分对的图片中 f(A(xᵢ)) ≠ yᵢ 的比例 | 原本分对的图片，攻击后有多少被分错？ |
+# | 每张图的查询次数与耗时 | 插桩计数 / 计时 | 攻击者要付出多少？黑盒攻击者往往按查询次数付费 |
+# | 推理延迟、调用次数、内存 | 计时 / 插桩计数 | 防御让识别慢了多少？（见 [q08](../q08-defense-cost/)） |
+#
+# ASR 和 RA 只在非目标类的图片上算（后门基准的通行定义：目标类的图片本来就该被分到目标类）。
+
+# %%
+import os
+
+from IPython.display import Markdown
+
+from answers.kb.results import cached_run, measured_line
+from answers.q05_evaluation_metrics import run
+
+result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
+print(measured_line(result))
+print(f"profile={result.profile}, seed={result.seed}, target class={result.meta['target']}")
+for m in result.meta["models"]:
+    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
+
+# %% [markdown]
+# ## 后门：投毒比例 × 触发器大小
+#
+# BadNets [@gu2019badnets]：把一部分训练图片打上黑白棋盘格触发器、标签改成目标类。每个格子是一个单独训练的模型。
+
+# %%
+result.show("ca_heatmap")
+
+# %%
+result.show("asr_heatmap")
+
+# %%
+result.show("sweep")
+
+# %%
+result.show("smallest_ratio")
+
+# %% tags=["hide-input"]
+ca = result.claim_values("ca_kept_asr_high")
+held = result.get_claim("ca_kept_asr_high").outcome == "holds"
+Markdown(
+    f"助教说后门“CA 保持高而 ASR 也高”：在模型库的后门设置下，后门模型的 CA 比干净模型低 {ca['ca_drop'] * 100:.1f} 个百分点"
+    "（负数表示反而更高：两次独立训练之间本来就有这么大的起伏），"
+    f"ASR 为 {ca['asr']:.0%}。"
+    + ("这正是后门难以发现的原因：只看 CA 的评估看不出异常，必须同时报告 ASR（和 RA）。" if held
+       else "这一次的测量没有证实这一点（见下面的判定表）。")
+)
+
+# %% [markdown]
+# ## 对抗补丁：补丁大小 → 成功率，CA 不变
+#
+# 通用补丁 [@brown2017adversarial] 不碰模型，所以模型的 CA 不变（下表最后一列，以及下面的自检）；要报告的是补丁的
+# 面积和它的定向/非定向成功率。
+
+# %%
+result.show("patch")
+
+# %% [markdown]
+# ## 代价：攻击者的与防御者的
+#
+# FGSM [@goodfellow2015explaining] 一步，PGD [@madry2018towards] 十步，逐图补丁 40 步 × 2 个位置。
+
+# %%
+result.show("attack_cost")
+
+# %%
+result.show("defense_cost")
+
+# %% tags=["hide-input"]
+cost = {r["key"]: r for r in result.tables["attack_cost"].rows}
+Markdown(
+    "“攻击一般不考虑延迟和内存”只说对了一半：对一个不赶时间、只攻击一张图的攻击者，几毫秒无所谓；但攻击者的代价"
+    "决定了他能攻击多少张图、能不能实时攻击视频流，以及黑盒场景下要付多少查询费用。在我们的模型上，每张图的查询次数从 "
+    + "、".join(f"{k} {r['queries_per_image']:.0f} 次" for k, r in cost.items())
+    + " 不等，耗时从模型识别一张图的 "
+    + "、".join(f"{r['times_inference']:.0f}" for r in cost.values()) + " 倍不等。"
+)
+
+# %% [markdown]
+# ## 结论与自检
+#
+# 每条结论由测得的数值、写明的规则和统计证据（同一批图片上的配对检验、区间）判定：✓ 成立、✗ 不成立、? 证据不足。
+
+# %%
+result.show_claims()
+
+# %% [markdown]
+# ## 在本地运行
+#
+# ```bash
+# answers run q05                  # 与本页相同的 site 配置
+# answers run q05 --profile tiny   # 几秒钟的小配置
+# ```

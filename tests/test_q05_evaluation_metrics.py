@@ -1,0 +1,54 @@
+"""q05's claims at the tiny profile, the backdoor metrics on hand-made cases, and its tables' invariants."""
+from __future__ import annotations
+
+import torch
+from conftest import claim_suite
+
+from answers import q05_evaluation_metrics as q05
+from answers.lab import backdoor
+
+CLAIMS = ["ca_kept_asr_high", "asr_rises_with_ratio", "asr_rises_with_trigger", "patch_leaves_ca", "queries_counted",
+          "attack_cost_varies"]
+
+result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q05", CLAIMS)
+
+
+class _Scripted(torch.nn.Module):
+    """Predicts the target for every image whose pixel (-2, -2) is black (a 1-pixel trigger), else the label
+    written in its top-left pixel."""
+
+    def forward(self, x):
+        label = (x[:, 0, 0, 0] * 10).long()
+        logits = torch.nn.functional.one_hot(label, 10).float()
+        logits[x[:, 0, -2, -2] == 0] = torch.nn.functional.one_hot(torch.tensor(3), 10).float()
+        return logits
+
+
+def test_backdoor_metrics_on_a_hand_made_model():
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    x = torch.full((6, 3, 8, 8), 0.5)
+    x[:, 0, 0, 0] = y.float() / 10 + 0.01
+    x[1, 0, 0, 0] = 0.91                      # image 1 is misclassified as 9 when clean
+    s = backdoor.scores(_Scripted(), x, y, backdoor.Trigger(1), target=3)
+    # CA over all six; the trigger (one black pixel at (-2, -2)) sends every other-class image to the target
+    assert s.clean.tolist() == [True, False, True, True, True, True] and abs(s.ca - 5 / 6) < 1e-6
+    assert s.asr == 1.0 and s.ra == 0.0 and len(s.attack) == 5
+
+
+def test_sweep_covers_every_cell_and_the_smallest_ratio_is_consistent(result):
+    cfg = q05.PROFILES["tiny"]
+    rows = result.tables["sweep"].rows
+    assert [r["poison_ratio"] for r in rows] == list(cfg.ratios)
+    for side in cfg.triggers:
+        reached = [r["poison_ratio"] for r in rows if r[f"asr_t{side}"] >= q05.ASR_GOAL]
+        smallest = next(r for r in result.tables["smallest_ratio"].rows if r["trigger"] == side)["smallest_ratio"]
+        assert smallest == (min(reached) if reached else None)
+    assert {"ca_heatmap", "asr_heatmap"} <= set(result.figures)
+
+
+def test_cost_tables(result):
+    attack = result.tables["attack_cost"].rows
+    assert [r["queries_per_image"] for r in attack][:2] == [1, q05.PGD_STEPS]
+    assert all(r["ms_per_image"] > 0 for r in attack)
+    smooth = result.tables["defense_cost"].rows[-1]
+    assert smooth["calls_per_image"] == q05.PROFILES["tiny"].smooth_samples
