@@ -21,6 +21,7 @@ from .lab import metrics, patches as P, transforms as T, zoo
 from .lab.backdoor import Trigger
 from .lab.data import CLASS_NAMES
 from .lab.experiment import Experiment
+from .lab.models import weights_digest
 from .lab.plots import curves, image_grid
 from .lab.zoo import BACKDOOR
 
@@ -64,21 +65,11 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                            None),
                "captured": (exp.model("camera", "camera recognizer"),
                             exp.model("badnets_camera", "camera, backdoored"), T.capture(SEVERITY))}
-    hits: dict = {"weights_before": {s: _weights(m[0]) for s, m in systems.items()}}
+    hits: dict = {"weights_before": {s: weights_digest(m[0]) for s, m in systems.items()}}
     return exp.run([("three attackers", lambda: hits.update(three_attackers(exp, cfg, systems))),
                     ("patch size", lambda: size_sweep(exp, cfg, systems["digital"][0], hits["conditional_patch"])),
                     ("resolution", lambda: resolution(exp, cfg, hits)),
                     ("claims", lambda: claims(exp, hits, systems))])
-
-
-def _weights(model) -> str:
-    """A digest of the model's parameters and buffers (to show the patch attackers never change them)."""
-    import hashlib
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def _data(exp: Experiment, cfg: Settings, split=None):
@@ -209,7 +200,7 @@ def claims(exp: Experiment, hits: dict, systems: dict) -> None:
     res = exp.res
     res.check("patches_leave_model_alone", "两种补丁攻击者都没有改动模型：攻击前后两个识别器权重的摘要都相同",
               "neither patch attacker changes the model: the weights' digests are the same before and after",
-              {"before": hits["weights_before"], "after": {s: _weights(m[0]) for s, m in systems.items()}},
+              {"before": hits["weights_before"], "after": {s: weights_digest(m[0]) for s, m in systems.items()}},
               "before == after")
     on, off = hits[("conditional", "digital")]
     res.finding("conditional_patch_is_selective", f"不改模型也能做到“只在部分时刻生效”：条件补丁旁边有钥匙时把 "

@@ -9,7 +9,6 @@ defender's latency per image.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +22,7 @@ from .lab.data import CLASS_NAMES
 from .lab.defenses import preprocessed, smoothed, undefended
 from .lab.evaluate import evaluate
 from .lab.experiment import Experiment
+from .lab.models import weights_digest
 from .lab.plots import heatmap
 from .lab.timing import time_interleaved
 from .lab.zoo import BACKDOOR, THREAT
@@ -129,20 +129,12 @@ def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
 
 
 # ---------------------------------------------------------------- 2. universal patch: size → success, model untouched
-def _digest(model) -> str:
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def patch_sweep(exp: Experiment, cfg: Settings, model) -> None:
     res = exp.res
     keep = exp.y != TARGET
     x, y = exp.x[keep][:cfg.eval_images], exp.y[keep][:cfg.eval_images]
     tx, ty = exp.split.x_train[:2000].to(exp.device), exp.split.y_train[:2000].to(exp.device)
-    before_digest, before_ca = _digest(model), metrics.clean_accuracy(model, exp.x, exp.y)
+    before_digest, before_ca = weights_digest(model), metrics.clean_accuracy(model, exp.x, exp.y)
     rows = []
     for size in cfg.patch_sizes:
         patch = P.PatchTrainer(model, size=size, target=TARGET, steps=cfg.patch_steps, batch=32, lr=0.3,
@@ -154,7 +146,7 @@ def patch_sweep(exp: Experiment, cfg: Settings, model) -> None:
               note="clean_acc：不贴补丁时模型的干净准确率——补丁攻击不碰模型，所以每行都一样。")
     res.check("patch_leaves_ca", "补丁攻击不改变模型：训练完所有补丁后，模型权重的摘要与干净准确率都与之前相同",
               "a patch attack leaves the model alone: after training every patch its weights and clean accuracy are unchanged",
-              {"digest_before": before_digest, "digest_after": _digest(model), "ca_before": before_ca,
+              {"digest_before": before_digest, "digest_after": weights_digest(model), "ca_before": before_ca,
                "ca_after": metrics.clean_accuracy(model, exp.x, exp.y)},
               "digest_before == digest_after and ca_before == ca_after")
 

@@ -78,3 +78,14 @@ def build(arch: str, num_classes: int = 10, **kwargs) -> nn.Module:
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}") from None
     return cls(num_classes=num_classes, **kwargs)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A short digest of a model's parameters and buffers: equal digests, identical weights (used to show that
+    an attack which should not touch the model did not)."""
+    import hashlib
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
