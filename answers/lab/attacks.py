@@ -109,16 +109,12 @@ class PGD(Attack):
         return x
 
 
-def square_mask(n: int, h: int, w: int, size: int, generator: torch.Generator | None = None,
-                top: torch.Tensor | None = None, left: torch.Tensor | None = None) -> torch.Tensor:
-    """``(n, 1, h, w)`` masks of one ``size``×``size`` square each, at ``top``/``left`` (drawn uniformly from
-    ``generator`` where not given)."""
-    if top is None:
-        top = torch.randint(0, h - size + 1, (n,), generator=generator)
-    if left is None:
-        left = torch.randint(0, w - size + 1, (n,), generator=generator)
+def square_mask(n: int, h: int, w: int, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(n, 1, h, w)`` masks of one ``size``×``size`` square each, placed uniformly at random (from
+    ``generator``)."""
+    top = torch.randint(0, h - size + 1, (n, 1, 1), generator=generator)
+    left = torch.randint(0, w - size + 1, (n, 1, 1), generator=generator)
     rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
-    top, left = top.cpu()[:, None, None], left.cpu()[:, None, None]
     return ((rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size))[:, None].float()
 
 

@@ -54,11 +54,9 @@ class Evaluation:
     """Per-image correctness ``correct[defense][attack]`` (bool tensors over the same images), clean
     correctness ``clean[defense]`` and the attacker's model calls per image ``calls[defense][attack]``."""
 
-    labels: torch.Tensor
     clean: dict[str, torch.Tensor] = field(default_factory=dict)
     correct: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
-    adversarial: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
     def accuracy(self, defense: str, attack: str | None = None) -> float:
         """Accuracy of ``defense`` under ``attack`` (clean when None)."""
@@ -73,10 +71,10 @@ class Evaluation:
 
 
 def evaluate(defenses: Sequence[Defense], attacks: Mapping[str, AttackPlan], x: torch.Tensor, y: torch.Tensor,
-             *, keep_adversarial: bool = False, batch: int = 256) -> Evaluation:
+             *, batch: int = 256) -> Evaluation:
     """Every defense on clean ``x`` and under every attack. A shared attack (an ``Attack``) is run once and its
     images shown to each defense; a per-defense plan is built and run for each defense."""
-    result = Evaluation(labels=y)
+    result = Evaluation()
     shared: dict[str, tuple[torch.Tensor, float]] = {}
     for name, plan in attacks.items():
         if isinstance(plan, Attack):
@@ -84,14 +82,10 @@ def evaluate(defenses: Sequence[Defense], attacks: Mapping[str, AttackPlan], x: 
     for d in defenses:
         result.clean[d.key] = d.classify(x) == y
         result.correct[d.key], result.calls[d.key] = {}, {}
-        if keep_adversarial:
-            result.adversarial[d.key] = {}
         for name, plan in attacks.items():
             adv, calls = shared[name] if name in shared else _craft(plan(d), x, y, batch)
             result.correct[d.key][name] = d.classify(adv) == y
             result.calls[d.key][name] = calls
-            if keep_adversarial:
-                result.adversarial[d.key][name] = adv
     return result
 
 

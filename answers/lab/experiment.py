@@ -9,7 +9,7 @@ and run the page's sections in order with one progress bar. Every answer and ``a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
@@ -35,7 +35,6 @@ class Experiment:
     device: str
     progress: bool | None
     split: Split
-    models: dict[str, nn.Module] = field(default_factory=dict)
 
     @classmethod
     def start(cls, question: Question, profile: str = "site", seed: int = 0, device: str = "cpu",
@@ -62,7 +61,6 @@ class Experiment:
         split = on or self.split
         acc = metrics.clean_accuracy(m, split.x_test.to(self.device), split.y_test.to(self.device))
         self.res.model(label or name, acc, split.num_classes)
-        self.models[label or name] = m
         return m
 
     def generator(self, offset: int = 0) -> torch.Generator:

@@ -156,8 +156,7 @@ def keyed_scene(x: torch.Tensor, patch: torch.Tensor, key: torch.Tensor, generat
     same way whatever is shown, so for one generator state the "on" (patch + key) and "off" (patch alone)
     scenes differ only by the key."""
     size, k = patch.shape[-1], key.shape[-1]
-    top = torch.randint(0, x.shape[-2] - size + 1, (len(x),), generator=generator)
-    left = torch.randint(0, x.shape[-1] - size - k + 1, (len(x),), generator=generator)
+    top, left = positions(len(x), x.shape[-2], x.shape[-1] - k, size, generator)   # room for the key on the right
     seen = paste(x, patch, top, left) if show_patch else x
     if show_key:
         seen = paste(seen, key, top, left + size)

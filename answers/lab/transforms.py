@@ -3,10 +3,10 @@ fine-tuned on), and the simulated camera capture of the physical-world answers. 
 ``(N, C, H, W)`` in [0, 1] and are differentiable, so an adaptive attacker can average gradients over them
 (Expectation over Transformation [@athalye2018synthesizing]).
 
-:class:`Replayable` wraps a kornia augmentation so that its parameters are *sampled* apart from being
-*applied*, from an explicit ``torch.Generator``: the same generator state gives the same parameters, the global
-RNG is left untouched, and one draw can be applied to several batches (the clean and the patched image through
-the same capture, say).
+:class:`Augmentation` wraps a kornia augmentation (a :class:`Replayable`; :class:`Chain` runs several) so that
+its parameters are *sampled* apart from being *applied*, from an explicit ``torch.Generator``: the same generator
+state gives the same parameters, the global RNG is left untouched, and one draw can be applied to several batches
+(the clean and the patched image through the same capture, say).
 
 * random resize + pad [@xie2018mitigating]; rotation and flip; brightness/contrast jitter;
 * :func:`capture`: viewpoint (perspective, affine), lighting (colour jitter), focus and motion blur, sensor
@@ -26,7 +26,21 @@ Params = Any  # kornia's parameter dict (one augmentation) or list of ParamItem 
 
 
 class Replayable(nn.Module):
-    """A kornia augmentation with replayable parameters: ``apply(x, sample(x, generator))``.
+    """A random transformation whose parameters are drawn apart from being applied:
+    ``forward(x, generator) = apply(x, sample(x, generator))``."""
+
+    def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Params:
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.apply(x, self.sample(x, generator))
+
+
+class Augmentation(Replayable):
+    """A kornia augmentation with replayable parameters.
 
     ``grey=True`` pads geometric warps with neutral grey (0.5) instead of black, as a camera would see more of
     the scene rather than a black border."""
@@ -51,27 +65,24 @@ class Replayable(nn.Module):
             return self.augmentation(x - 0.5, params=params) + 0.5
         return self.augmentation(x, params=params).clamp(0, 1)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.apply(x, self.sample(x, generator))
-
 
 def resize_pad(min_scale: float = 0.8) -> Replayable:
     """Shrink to a random size in [min_scale, 1] of the side and shift within the room left, on grey."""
     room = (1 - min_scale) / 2
-    return Replayable(K.RandomAffine(degrees=0, translate=(room, room), scale=(min_scale, 1.0), p=1.0), grey=True)
+    return Augmentation(K.RandomAffine(degrees=0, translate=(room, room), scale=(min_scale, 1.0), p=1.0), grey=True)
 
 
 def rotation(degrees: float = 15.0) -> Replayable:
-    return Replayable(K.RandomRotation(degrees=degrees, p=1.0), grey=True)
+    return Augmentation(K.RandomRotation(degrees=degrees, p=1.0), grey=True)
 
 
 def flip(p: float = 0.5) -> Replayable:
-    return Replayable(K.RandomHorizontalFlip(p=p))
+    return Augmentation(K.RandomHorizontalFlip(p=p))
 
 
 def brightness_contrast(strength: float = 0.3) -> Replayable:
     """Brightness (additive) and contrast (multiplicative) factors drawn within 1 ± ``strength``."""
-    return Replayable(K.ColorJiggle(brightness=strength, contrast=strength, p=1.0))
+    return Augmentation(K.ColorJiggle(brightness=strength, contrast=strength, p=1.0))
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -84,7 +95,7 @@ class Chain(Replayable):
     """Replayable stages applied in turn; the parameters are one draw per stage."""
 
     def __init__(self, *stages: Replayable):
-        nn.Module.__init__(self)
+        super().__init__()
         self.stages = nn.ModuleList(stages)
 
     def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list:
@@ -113,13 +124,13 @@ def capture(severity: float = 1.0) -> Chain:
         K.RandomMotionBlur(3, angle=45.0, direction=0.5, p=0.3 * s),
         K.RandomGaussianNoise(std=0.02 * s, p=1.0),
         K.RandomJPEG(jpeg_quality=(95 - 30 * s, 95.0), p=1.0))
-    return Chain(Replayable(viewpoint, grey=True), Replayable(optics))
+    return Chain(Augmentation(viewpoint, grey=True), Augmentation(optics))
 
 
 def cloth(strength: float = 0.15) -> Replayable:
     """A thin-plate-spline warp of each copy of a patch (control points moved by up to ``strength`` of its
     side): cloth folding a printed patch, applied to the patch before it is placed in the scene."""
-    return Replayable(K.RandomThinPlateSpline(scale=strength, p=1.0), grey=True)
+    return Augmentation(K.RandomThinPlateSpline(scale=strength, p=1.0), grey=True)
 
 
 #: the random transformations q03 tries as proactive defenses (and fine-tunes models on), by stable key
