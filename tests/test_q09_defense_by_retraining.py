@@ -1,0 +1,58 @@
+"""q09's claims at the tiny profile, and the invariants behind its tables: the clean sets, the work each repair
+does (counted images), Activation Clustering's rules."""
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import claim_suite
+
+from answers import q09_defense_by_retraining as q09
+from answers.lab import zoo
+from answers.lab.experiment import Experiment
+
+CLAIMS = ["fine_tune_leaves_backdoor", "fine_prune_repairs", "nad_repairs", "anp_repairs", "more_clean_data_helps",
+          "clean_label_keeps_labels", "clean_label_weakens_repairs", "ac_separates_poison", "patch_survives_fine_tuning",
+          "new_patch_partly_returns", "backdoor_survives_transfer"]
+
+result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q09", CLAIMS)
+CFG = q09.PROFILES["tiny"]
+
+
+def test_clean_sets_are_nested_and_never_poisoned():
+    exp = Experiment.start(q09.QUESTION, "tiny", dataset="signs-badnets")
+    pool = q09.clean_pool(exp)
+    assert not set(pool.tolist()) & set(exp.split.poisoned)
+    assert len(pool) == len(exp.split.y_train) - len(exp.split.poisoned)
+    small, large = (q09.clean_set(exp, pool, f) for f in (CFG.fractions[0], CFG.fractions[-1]))
+    assert len(small[0]) == round(CFG.fractions[0] * len(exp.split.y_train))
+    assert torch.equal(large[0][:len(small[0])], small[0]) and torch.equal(large[1][:len(small[1])], small[1])
+
+
+def test_every_repair_at_every_size_is_in_the_table_with_the_work_it_did(result):
+    rows = {r["key"]: r for r in result.tables["repairs"].rows}
+    assert set(rows) == {"none"} | {f"{k}@{f:g}" for k in q09.REPAIRS for f in CFG.fractions}
+    for f in CFG.fractions:
+        # fine-tuning sees its clean set once per epoch; NAD's teacher does the same, then every student step
+        # also runs the teacher: 3 × epochs passes over the set (counted by a hook, not by formula)
+        assert rows[f"fine_tune@{f:g}"]["images_vs_epoch"] == pytest.approx(CFG.epochs * f)
+        assert rows[f"nad@{f:g}"]["images_vs_epoch"] == pytest.approx(3 * CFG.epochs * f)
+        assert all(rows[f"{k}@{f:g}"]["time_vs_epoch"] > 0 for k in q09.REPAIRS)
+    none = rows["none"]
+    assert none["asr"] == result.claim_values("fine_prune_repairs")["asr_before"]
+
+
+def test_activation_clustering_rules_are_consistent(result):
+    labels = result.tables["ac_labels"].rows
+    rules = {r["key"]: r for r in result.tables["ac_rules"].rows}
+    n_poison = sum(r["poison"] for r in labels)
+    assert n_poison == round(zoo.BACKDOOR.ratio * zoo.scale("tiny").n_train)
+    # "smaller" flags every label's smaller cluster: a superset of what the stricter rules flag
+    assert rules["smaller"]["flagged"] == sum(round(r["smaller_share"] * r["images"]) for r in labels)
+    assert rules["smaller"]["flagged"] >= rules["relative_size"]["flagged"] >= rules["silhouette"]["flagged"]
+    assert rules["smaller"]["recall"] == sum(r["poison_in_smaller"] for r in labels) / n_poison
+
+
+def test_clean_label_and_patch_tables(result):
+    assert [r["key"] for r in result.tables["clean_label"].rows] == list(q09.REPAIRS)
+    assert [r["key"] for r in result.tables["patch"].rows] == ["original", "fine_tuned", "patch_tuned", "patch_tuned_new"]
+    assert {"asr_vs_clean", "clean_label_images"} <= set(result.figures)
