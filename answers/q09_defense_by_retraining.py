@@ -73,6 +73,8 @@ CLEAN_LABEL_EPS = 16 / 255  # L∞ radius of the perturbation that makes them ha
 PATCH = 8                   # side of the universal patch of the TA's remark, pixels
 BARELY = 0.05               # "barely changes" a success rate: by less than five percentage points
 ANP_EPS = 0.4               # ANP's neuron perturbation bound (the paper's default)
+ANP_BATCH = 64              # ANP's mask-learning batch (the paper's code: 128, for 2000 steps; ours are fewer, see PROFILES)
+PATCHED_SHARE = 0.5         # share of the images that carry the patch when fine-tuning against it
 AC_DIMS = 10                # Activation Clustering's projection (principal components)
 
 
@@ -94,14 +96,15 @@ def _nad(m: nn.Module, x, y, cfg: Settings, seed: int) -> str:
 
 
 def _anp(m: nn.Module, x, y, cfg: Settings, seed: int) -> str:
-    _, pruned = repair.anp(m, x, y, max_drop=PRUNE_BUDGET, eps=ANP_EPS, steps=cfg.anp_steps, batch_size=64, seed=seed)
+    _, pruned = repair.anp(m, x, y, max_drop=PRUNE_BUDGET, eps=ANP_EPS, steps=cfg.anp_steps, batch_size=ANP_BATCH,
+                           seed=seed)
     return f"剪去 {pruned:.0%} 神经元"
 
 
 #: the four repairs, by key: (label on the page, repair(model, clean x, clean y, settings, seed) -> remark)
 REPAIRS: dict[str, tuple[str, Callable[..., str]]] = {
     "fine_tune": ("微调 fine-tuning", _fine_tune),
-    "fine_prune": ("精剪 fine-pruning [@liu2018fine]", _fine_prune),
+    "fine_prune": ("剪枝+微调 fine-pruning [@liu2018fine]", _fine_prune),
     "nad": ("注意力蒸馏 NAD [@li2021neural]", _nad),
     "anp": ("对抗神经元剪枝 ANP [@wu2021adversarial]", _anp),
 }
@@ -115,8 +118,9 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                                  "poison_ratio": BACKDOOR.ratio, "trigger": BACKDOOR.trigger,
                                  "train_epochs": zoo.spec("badnets", profile, seed).epochs, "lr": cfg.lr,
                                  "drop_after": DROP_AFTER, "prune_budget": PRUNE_BUDGET, "anp_eps": ANP_EPS,
-                                 "clean_label_fraction": cfg.fractions[1], "clean_label_eps": CLEAN_LABEL_EPS,
-                                 "patch": PATCH, "size_threshold": SIZE_THRESHOLD,
+                                 "clean_label_set": cfg.fractions[1], "clean_label_share": CLEAN_LABEL_FRACTION,
+                                 "clean_label_eps": CLEAN_LABEL_EPS, "anp_steps": cfg.anp_steps,
+                                 "anp_batch": ANP_BATCH, "patched_share": PATCHED_SHARE, "patch": PATCH, "size_threshold": SIZE_THRESHOLD,
                                  "silhouette_threshold": SILHOUETTE_THRESHOLD, "ac_dims": AC_DIMS})
     bad = exp.model("badnets", "BadNets (zoo)")
     pool = clean_pool(exp)
@@ -335,7 +339,7 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
     tuned = repair.fine_tune(repair.copy_model(model), tx, ty, epochs=cfg.epochs, lr=cfg.lr, drop_after=DROP_AFTER,
                              seed=exp.seed, progress=False)
     g = exp.generator(5)
-    half = torch.rand(len(tx), generator=g) < 0.5
+    half = torch.rand(len(tx), generator=g) < PATCHED_SHARE
     px = tx.clone()
     px[half] = P.apply_patch(tx[half], patch, g)
     hardened = repair.fine_tune(repair.copy_model(model), px, ty, epochs=cfg.epochs, lr=cfg.lr, drop_after=DROP_AFTER,

@@ -68,7 +68,53 @@ class TinyResNet(nn.Module):
         return self.head(self.pool(x).flatten(1))
 
 
-ARCHITECTURES = {"small_cnn": SmallCNN, "tiny_resnet": TinyResNet}
+class MLP(nn.Module):
+    """Two hidden layers on the flattened image (32 × ``width`` units each): no convolution, so no built-in
+    locality or translation invariance. Introduced for q10's comparison of architectures."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16, image: int = 32):
+        super().__init__()
+        hidden = 32 * width
+        self.norm = _Normalize()
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(3 * image * image, hidden), nn.ReLU(),
+                                      nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.norm(x)))
+
+
+class _Residual(nn.Module):
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ConvMixer(nn.Module):
+    """ConvMixer [@trockman2022patches]: a patch embedding (convolution with kernel = stride = ``patch``), then
+    ``depth`` blocks of a residual depthwise convolution and a pointwise one (each followed by GELU and batch
+    norm), global pooling and a linear head; 4 × ``width`` channels. Introduced for q10."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16, depth: int = 4, kernel: int = 5, patch: int = 2):
+        super().__init__()
+        dim = 4 * width
+        self.norm = _Normalize()
+        self.stem = nn.Sequential(nn.Conv2d(3, dim, patch, stride=patch), nn.GELU(), nn.BatchNorm2d(dim))
+        self.features = nn.Sequential(*[nn.Sequential(
+            _Residual(nn.Sequential(nn.Conv2d(dim, dim, kernel, groups=dim, padding=kernel // 2), nn.GELU(),
+                                    nn.BatchNorm2d(dim))),
+            nn.Conv2d(dim, dim, 1), nn.GELU(), nn.BatchNorm2d(dim)) for _ in range(depth)])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(self.stem(self.norm(x)))).flatten(1))
+
+
+ARCHITECTURES = {"small_cnn": SmallCNN, "tiny_resnet": TinyResNet, "mlp": MLP, "convmixer": ConvMixer}
 
 
 def build(arch: str, num_classes: int = 10, **kwargs) -> nn.Module:
