@@ -15,7 +15,7 @@ from typing import Callable
 
 from torch import nn
 
-from . import backdoor, cues, data
+from . import backdoor, cues, data, ensembles
 from .train import TrainSpec, trained_model
 from .defenses import PREPROCESSING
 
@@ -43,6 +43,23 @@ class Backdoor:
 
 
 BACKDOOR = Backdoor()
+
+
+@dataclass(frozen=True)
+class Partitioned:
+    """Deep Partition Aggregation's setting (q10): the poisoned data its members are trained on — few poisons
+    with a large trigger, which one model trained on all the data still learns — and the members' budget."""
+
+    ratio: float = 0.01         # 60 poisoned images at the site profile
+    trigger: int = 5
+    epochs_per_member: int = 2  # × the scale's epochs, at batch 32: a small partition needs more passes
+
+    @property
+    def dataset(self) -> str:
+        return f"signs-badnets-r{self.ratio:g}-t{self.trigger}"
+
+
+PARTITIONED = Partitioned()
 
 
 @dataclass(frozen=True)
@@ -84,12 +101,17 @@ DATASETS: dict[str, Callable[[Scale, int], data.Split]] = {
 
 
 _SWEEP = re.compile(r"^signs-badnets-r(?P<ratio>[0-9.]+)-t(?P<trigger>[0-9]+)$")
+_PART = re.compile(r"^(?P<base>.+)/part(?P<i>[0-9]+)of(?P<k>[0-9]+)$")
 
 
 def split(profile: str, seed: int = 0, dataset: str = "signs") -> data.Split:
     """The train/test split a profile uses (generated from ``seed``, cached in memory). Besides the named
     datasets, ``signs-badnets-r<ratio>-t<side>`` is the signs poisoned at that ratio with that trigger side (the
-    target of :data:`BACKDOOR`), for sweeps over the poisoning knobs."""
+    target of :data:`BACKDOOR`), for sweeps over the poisoning knobs, and ``<dataset>/part<i>of<k>`` is the
+    training samples of a dataset that fall in partition ``i`` of ``k`` (:func:`ensembles.partition`)."""
+    part = _PART.match(dataset)
+    if part:
+        return ensembles.partition(split(profile, seed, part["base"]), int(part["k"]), int(part["i"]))
     sweep = _SWEEP.match(dataset)
     if sweep:
         s = scale(profile)
@@ -153,6 +175,14 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+#: the architectures q10 compares; each from-scratch recipe can be trained on any of them as ``<recipe>@<arch>``
+ARCHITECTURES = ("small_cnn", "tiny_resnet", "mlp", "convmixer")
+# where the recipe's training does not suit an architecture: the MLP (no weight sharing, overfits fast) trains at a
+# lower peak learning rate and for 4× the epochs — its batches cost a fifth of a small CNN's, so its training time is similar
+_ARCH_LR = {"mlp": 0.05}
+_ARCH_EPOCHS = {"mlp": 4}
+
+
 def backdoored(ratio: float, trigger: int) -> str:
     """The zoo name of a standard model trained on signs poisoned at ``ratio`` with a ``trigger``-pixel trigger."""
     return f"badnets/r{ratio:g}/t{trigger}"
@@ -161,7 +191,36 @@ def backdoored(ratio: float, trigger: int) -> str:
 _BACKDOORED = re.compile(r"^badnets/r(?P<ratio>[0-9.]+)/t(?P<trigger>[0-9]+)$")
 
 
+def _member(s: Scale, seed: int) -> TrainSpec:
+    return TrainSpec(width=s.width, epochs=PARTITIONED.epochs_per_member * s.epochs, batch_size=32, lr=0.05, seed=seed)
+
+
+def partition_member(k: int, i: int) -> str:
+    """The zoo name of DPA's member trained on partition ``i`` of ``k`` of :data:`PARTITIONED`'s poisoned data."""
+    return f"dpa/k{k}/p{i}"
+
+
+_MEMBER = re.compile(r"^dpa/k(?P<k>[0-9]+)/p(?P<i>[0-9]+)$")
+
+
 def recipe(name: str) -> Recipe:
+    if "@" in name:
+        base, arch = name.rsplit("@", 1)
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r} in {name!r}; choose one of: {', '.join(ARCHITECTURES)}")
+        r = recipe(base)
+
+        def on_arch(s: Scale, seed: int) -> TrainSpec:
+            spec = r.spec(s, seed)
+            if spec.init is not None:
+                raise ValueError(f"{base!r} fine-tunes another model: it cannot be moved to {arch!r}")
+            return replace(spec, arch=arch, lr=_ARCH_LR.get(arch, spec.lr), epochs=spec.epochs * _ARCH_EPOCHS.get(arch, 1))
+        return Recipe(r.dataset, on_arch, f"{r.about} — as a {arch}")
+    member = _MEMBER.match(name)
+    if member:
+        k, i = int(member["k"]), int(member["i"])
+        return Recipe(f"{PARTITIONED.dataset}/part{i}of{k}", _member,
+                      f"DPA member {i} of {k}: trained only on its partition of {PARTITIONED.dataset}")
     sweep = _BACKDOORED.match(name)
     if sweep:
         return Recipe(f"signs-badnets-r{sweep['ratio']}-t{sweep['trigger']}", _standard,
@@ -171,7 +230,7 @@ def recipe(name: str) -> Recipe:
         return RECIPES[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)} "
-                         "(or badnets/r<ratio>/t<trigger side>)") from None
+                         "(or badnets/r<ratio>/t<trigger side>, dpa/k<k>/p<i>, <recipe>@<architecture>)") from None
 
 
 def spec(name: str, profile: str, seed: int = 0) -> TrainSpec:

@@ -1,0 +1,212 @@
+"""q10 — 倪柯书: can ensembles and diverse architectures make deep models safer against backdoors?
+
+Reads top-down like its page. The TA points to Su et al. 2018, a study of *adversarial examples* across 18
+architectures; we first repeat its two measurements at our scale (clean accuracy against PGD accuracy per
+architecture, and how adversarial examples transfer between architectures), then answer the question asked:
+the same poisoned data trained into four architectures (CA and ASR each), their ensembles (logit average and
+majority vote), and Deep Partition Aggregation — members trained on disjoint hash partitions of the data, a
+plurality vote and a certificate of how many poisoned samples cannot change it (:mod:`answers.lab.ensembles`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .kb import evidence as ev
+from .kb.question import Question
+from .kb.result import Result
+from .lab import backdoor, ensembles, metrics, zoo
+from .lab.attacks import PGD, in_batches
+from .lab.data import CLASS_NAMES
+from .lab.experiment import Experiment
+from .lab.plots import heatmap
+from .lab.zoo import ARCHITECTURES, BACKDOOR, PARTITIONED, THREAT
+
+QUESTION = Question(
+    id="q10", slug="ensembles-and-architectures", asker="倪柯书", section="大闭环助教采纳",
+    question_zh="如何利用集成和多样化的模型架构来提高深度学习模型对抗后门攻击的安全性？",
+    title_en="Ensembles and diverse architectures against backdoors",
+    title_zh="集成与多样化的架构能挡住后门吗？",
+    cites=("su2018robustness", "levine2021deep", "gu2019badnets", "madry2018towards", "he2016deep",
+           "trockman2022patches"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much each measurement does at a profile (data and models come from the zoo's scale)."""
+
+    eval_images: int        # images attacked for the architecture comparison
+    pgd_steps: int
+    ks: tuple               # numbers of partitions of Deep Partition Aggregation
+
+
+PROFILES = {
+    "tiny": Settings(eval_images=150, pgd_steps=5, ks=(2, 4)),
+    "site": Settings(eval_images=500, pgd_steps=10, ks=(2, 5, 10)),
+    "full": Settings(eval_images=5000, pgd_steps=20, ks=(10, 50, 100)),
+}
+TARGET = BACKDOOR.target
+EPS = THREAT.linf_eps
+ARCH_LABELS = {"small_cnn": "小卷积网 small CNN", "tiny_resnet": "残差网 ResNet [@he2016deep]",
+               "mlp": "多层感知机 MLP", "convmixer": "ConvMixer [@trockman2022patches]"}
+
+
+def on_arch(recipe: str, arch: str) -> str:
+    """The zoo name of ``recipe`` trained as ``arch`` (the zoo's own recipes are small CNNs)."""
+    return recipe if arch == "small_cnn" else f"{recipe}@{arch}"
+
+
+def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
+    cfg = PROFILES[profile]
+    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+                           meta={"target": CLASS_NAMES[TARGET], "eps": EPS, "poison_ratio": BACKDOOR.ratio,
+                                 "trigger": BACKDOOR.trigger, "dpa_ratio": PARTITIONED.ratio,
+                                 "dpa_trigger": PARTITIONED.trigger,
+                                 "dpa_poisons": round(PARTITIONED.ratio * zoo.scale(profile).n_train),
+                                 "n_train": zoo.scale(profile).n_train})
+    return exp.run([("architectures", lambda: architectures(exp, cfg)),
+                    ("backdoor across architectures", lambda: backdoor_across_architectures(exp)),
+                    ("partition aggregation", lambda: partition_aggregation(exp, cfg))])
+
+
+# ---------------------------------------------------------------- 1. Su et al.'s question at our scale
+def architectures(exp: Experiment, cfg: Settings) -> None:
+    res = exp.res
+    x, y = exp.x[:cfg.eval_images], exp.y[:cfg.eval_images]
+    models = {a: exp.model(on_arch("standard", a), f"{a} (clean data)") for a in ARCHITECTURES}
+    adversarial = {a: in_batches(PGD(m, eps=EPS, alpha=EPS / 4, steps=cfg.pgd_steps), x, y) for a, m in models.items()}
+    kept = {(s, t): metrics.predict(models[t], adversarial[s]) == y for s in ARCHITECTURES for t in ARCHITECTURES}
+    clean = {a: metrics.predict(m, x) == y for a, m in models.items()}
+    rows = [{"key": a, "架构 architecture": ARCH_LABELS[a], "parameters": sum(p.numel() for p in m.parameters()),
+             "epochs": zoo.spec(on_arch("standard", a), exp.profile, exp.seed).epochs,
+             "clean_acc": float(clean[a].float().mean()), "pgd_acc": float(kept[a, a].float().mean())}
+            for a, m in models.items()]
+    res.table("architectures", f"四种架构，同样的干净数据：干净准确率与白盒 PGD 下的准确率（L∞ ε = {EPS * 255:.0f}/255，"
+              f"{cfg.pgd_steps} 步，{len(x)} 张测试图）(architectures: clean vs PGD accuracy)", rows)
+    grid = [{"source": f"from {a}", **{f"on {t}": float(kept[a, t].float().mean()) for t in ARCHITECTURES}}
+            for a in ARCHITECTURES]
+    res.table("transfer", "迁移矩阵：在行的架构上生成的对抗样本，列的架构还能分对多少 (transfer matrix: accuracy kept)", grid,
+              note="对角线是白盒攻击；非对角线是迁移攻击（攻击者没有碰目标模型）。")
+    res.figure("transfer_heatmap", heatmap(grid, "source", [f"on {t}" for t in ARCHITECTURES],
+                                           "Adversarial examples made on the row's model, accuracy of the column's"))
+    off = [(s, t) for s in ARCHITECTURES for t in ARCHITECTURES if s != t]
+    transferred = torch.cat([kept[s, t] for s, t in off])
+    baseline = torch.cat([clean[t] for _, t in off])
+    res.finding("examples_transfer", f"对抗样本在架构之间迁移：换一个架构后，平均只有 {float(transferred.float().mean()):.0%} 还能分对"
+                f"（同样的图片不加扰动时 {float(baseline.float().mean()):.0%}）",
+                "adversarial examples transfer between architectures: accuracy on examples made on another "
+                "architecture is below clean accuracy (pooled over the off-diagonal pairs)",
+                {"transfer_acc": float(transferred.float().mean()), "clean_acc": float(baseline.float().mean())},
+                "transfer_acc < clean_acc", evidence=ev.mcnemar(transferred, baseline),
+                null={"transfer_acc": float(baseline.float().mean())})
+    most = max(rows, key=lambda r: r["clean_acc"])["key"]
+    least = min(rows, key=lambda r: r["clean_acc"])["key"]
+    res.finding("accuracy_not_robustness", f"干净准确率最高的 {most} 在 PGD 下的准确率是 {float(kept[most, most].float().mean()):.0%}，"
+                f"最低的 {least} 是 {float(kept[least, least].float().mean()):.0%}：准确率更高的架构并不更鲁棒",
+                "the most accurate architecture is not the more robust one under PGD",
+                {"pgd_most_accurate": float(kept[most, most].float().mean()),
+                 "pgd_least_accurate": float(kept[least, least].float().mean())},
+                "pgd_most_accurate <= pgd_least_accurate",
+                evidence=ev.mcnemar(kept[least, least], kept[most, most]),
+                null={"pgd_most_accurate": float(kept[least, least].float().mean()) + 0.1},
+                small_scale="at tiny (width 8) the most accurate architecture, the ResNet, also keeps the most under "
+                            "PGD: with four architectures the direction depends on the scale")
+
+
+# ---------------------------------------------------------------- 2. every architecture saw the poison
+def backdoor_across_architectures(exp: Experiment) -> None:
+    res, x, y = exp.res, exp.x, exp.y
+    trigger = backdoor.Trigger(BACKDOOR.trigger)
+    poisoned = {a: exp.model(on_arch("badnets", a), f"{a} (poisoned data)") for a in ARCHITECTURES}
+    clean_models = {a: zoo.model(on_arch("standard", a), exp.profile, exp.seed, exp.device, exp.progress)
+                    for a in ARCHITECTURES}
+    scored = {a: backdoor.scores(m, x, y, trigger, TARGET) for a, m in poisoned.items()}
+    others = y != TARGET
+    stamped = trigger.stamp(x[others])
+
+    def vote_scores(models: list) -> backdoor.BackdoorScores:
+        clean_pred = ensembles.plurality(ensembles.votes(models, x, exp.split.num_classes))
+        trig_pred = ensembles.plurality(ensembles.votes(models, stamped, exp.split.num_classes))
+        return backdoor.BackdoorScores(clean_pred == y.cpu(), trig_pred == TARGET, trig_pred == y[others].cpu())
+
+    average = backdoor.scores(ensembles.logit_average(list(poisoned.values())), x, y, trigger, TARGET)
+    vote = vote_scores(list(poisoned.values()))
+    one_bad = vote_scores([poisoned["small_cnn"]] + [clean_models[a] for a in ARCHITECTURES if a != "small_cnn"])
+    rows = [{"key": a, "模型 model": ARCH_LABELS[a], "ca": s.ca, "asr": s.asr, "ra": s.ra} for a, s in scored.items()]
+    rows += [{"key": "average", "模型 model": "集成：四种架构的 logits 平均", "ca": average.ca, "asr": average.asr, "ra": average.ra},
+             {"key": "vote", "模型 model": "集成：四种架构多数投票", "ca": vote.ca, "asr": vote.asr, "ra": vote.ra},
+             {"key": "one_poisoned", "模型 model": "投票：只有小卷积网见过毒，其余三个用干净数据训练", "ca": one_bad.ca,
+              "asr": one_bad.asr, "ra": one_bad.ra}]
+    res.table("backdoors", f"同一份中毒数据（{BACKDOOR.ratio:.0%} 投毒，{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器，目标类 "
+              f"{CLASS_NAMES[TARGET]}）训练四种架构，以及它们的集成 (the same poisoned data in four architectures)", rows)
+    res.finding("diversity_keeps_backdoor", f"架构多样性本身挡不住后门：四种架构各自的 ASR 在 "
+                f"{min(s.asr for s in scored.values()):.0%}–{max(s.asr for s in scored.values()):.0%}，"
+                f"logits 平均的集成 {average.asr:.0%}，多数投票 {vote.asr:.0%}",
+                "architecture diversity alone leaves the backdoor: both ensembles of the four poisoned architectures "
+                "keep ASR above 90%", {"asr_average": average.asr, "asr_vote": vote.asr}, "asr_average > 0.9 and asr_vote > 0.9",
+                evidence=ev.proportion(int(average.attack.sum()), len(average.attack), "asr_average")
+                + ev.proportion(int(vote.attack.sum()), len(vote.attack), "asr_vote"),
+                null={"asr_average": 0.5, "asr_vote": 0.5})
+    res.finding("poisoned_member_outvoted", f"只有一个成员见过毒时，投票把它压下去：ASR 从它自己的 {scored['small_cnn'].asr:.0%} "
+                f"降到 {one_bad.asr:.0%}——集成管用的前提是成员不都见过同一份毒",
+                "when only one member saw the poison, the vote outvotes it",
+                {"asr_member": scored["small_cnn"].asr, "asr_vote": one_bad.asr}, "asr_vote < asr_member",
+                evidence=ev.mcnemar(~one_bad.attack, ~scored["small_cnn"].attack),
+                null={"asr_vote": scored["small_cnn"].asr})
+
+
+# ---------------------------------------------------------------- 3. Deep Partition Aggregation
+def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
+    res, x, y = exp.res, exp.x, exp.y
+    trigger = backdoor.Trigger(PARTITIONED.trigger)
+    poisoned_split = zoo.split(exp.profile, exp.seed, PARTITIONED.dataset)
+    single = exp.model(zoo.backdoored(PARTITIONED.ratio, PARTITIONED.trigger), "one model on all the data")
+    one = backdoor.scores(single, x, y, trigger, TARGET)
+    others = y != TARGET
+    stamped = trigger.stamp(x[others])
+    n_poison, n_train = len(poisoned_split.poisoned), len(poisoned_split.y_train)
+    rows = [{"key": "single", "k": 1, "ca": one.ca, "asr": one.asr, "member_ca": one.ca, "poisoned_members": 1,
+             "median_certified": 0, "calls_per_image": 1, "training_vs_single": 1.0}]
+    scores_by_k, covered = {}, {}
+    single_spec = zoo.spec(zoo.backdoored(PARTITIONED.ratio, PARTITIONED.trigger), exp.profile, exp.seed)
+    for k in cfg.ks:
+        members = [zoo.model(zoo.partition_member(k, i), exp.profile, exp.seed, exp.device, exp.progress) for i in range(k)]
+        parts = [zoo.split(exp.profile, exp.seed, f"{PARTITIONED.dataset}/part{i}of{k}") for i in range(k)]
+        covered[k] = (sum(len(p.y_train) for p in parts), sum(len(p.poisoned) for p in parts),
+                      sum(1 for p in parts if p.poisoned))
+        counts = ensembles.votes(members, x, exp.split.num_classes)
+        pred = ensembles.plurality(counts)
+        trig_pred = ensembles.plurality(ensembles.votes(members, stamped, exp.split.num_classes))
+        s = scores_by_k[k] = backdoor.BackdoorScores(pred == y.cpu(), trig_pred == TARGET, trig_pred == y[others].cpu())
+        res.model(f"DPA k={k} (vote)", s.ca, exp.split.num_classes)
+        certified = ensembles.certified_poisons(counts)[pred == y.cpu()]
+        member_spec = zoo.spec(zoo.partition_member(k, 0), exp.profile, exp.seed)
+        rows.append({"key": f"k{k}", "k": k, "ca": s.ca, "asr": s.asr,
+                     "member_ca": sum(metrics.clean_accuracy(m, x, y) for m in members) / k,
+                     "poisoned_members": covered[k][2],
+                     "median_certified": float(certified.float().median()) if len(certified) else 0.0,
+                     "calls_per_image": k,
+                     "training_vs_single": member_spec.epochs / single_spec.epochs})
+    res.table("partitions", f"分区聚合 DPA：训练集按哈希分成 k 份、每份训练一个模型、多数投票（训练集 {n_train} 张，其中 {n_poison} 张投毒，"
+              f"{PARTITIONED.trigger}×{PARTITIONED.trigger} 触发器）(Deep Partition Aggregation)", rows,
+              note="member_ca：成员的平均干净准确率；poisoned_members：分到至少一张毒图的成员数；median_certified：分对的测试图中，"
+                   "投票可证明不受影响的训练集改动数（插入或删除各算一次）的中位数；calls_per_image：每张图要调用的模型数；"
+                   "training_vs_single：训练处理的样本数相对单个模型（所有成员合计）。")
+    res.check("partitions_cover_once", f"每个 k 下，各分区的训练图合起来恰好是整个训练集（{n_train} 张），{n_poison} 张毒图每张恰好落在一个分区里",
+              "for every k the partitions hold every training image exactly once, and every poisoned image in one partition",
+              {"sizes": [covered[k][0] for k in cfg.ks], "poisons": [covered[k][1] for k in cfg.ks], "n": n_train,
+               "n_poison": n_poison},
+              "all(s == n for s in sizes) and all(p == n_poison for p in poisons)")
+    big, small = cfg.ks[-1], cfg.ks[0]
+    res.finding("partitions_lower_asr", f"分区聚合压低了 ASR：单个模型 {one.asr:.0%}，k = {big} 的投票 {scores_by_k[big].asr:.0%}",
+                f"partition aggregation with k = {big} lowers ASR below the single model's",
+                {"asr_single": one.asr, "asr_vote": scores_by_k[big].asr}, "asr_vote < asr_single",
+                evidence=ev.mcnemar(~scores_by_k[big].attack, ~one.attack), null={"asr_vote": one.asr})
+    res.finding("partitions_cost_accuracy", f"代价是干净准确率：k = {small} 时投票的 CA 是 {scores_by_k[small].ca:.1%}，"
+                f"k = {big} 时 {scores_by_k[big].ca:.1%}（单个模型 {one.ca:.1%}）",
+                "the clean accuracy of the vote falls as the number of partitions grows",
+                {"ca_few": scores_by_k[small].ca, "ca_many": scores_by_k[big].ca}, "ca_many < ca_few",
+                evidence=ev.mcnemar(scores_by_k[small].clean, scores_by_k[big].clean),
+                null={"ca_many": scores_by_k[small].ca})

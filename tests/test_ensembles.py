@@ -1,0 +1,88 @@
+"""Ensembles and Deep Partition Aggregation in the lab: hash partitions, plurality votes, the certificate; the
+architectures q10 compares; the zoo names that reach them."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from answers.lab import backdoor, data, ensembles, models, zoo
+
+
+def test_partitions_are_disjoint_cover_everything_and_do_not_depend_on_order():
+    split = backdoor.badnets(data.signs(300, 20, seed=2), backdoor.Trigger(3), 0.05, target=3, seed=0)
+    k = 4
+    parts = [ensembles.partition(split, k, i) for i in range(k)]
+    assert sum(len(p.y_train) for p in parts) == len(split.y_train)
+    pattern = backdoor.Trigger(3).pattern()
+    for p in parts:                                       # renumbered within each partition: still the poisoned images
+        idx = list(p.poisoned)
+        assert (p.y_train[idx] == 3).all()
+        assert all(torch.equal(p.x_train[j][..., -4:-1, -4:-1], pattern) for j in idx)
+    assert sum(len(p.poisoned) for p in parts) == len(split.poisoned) == 15
+    shuffled = torch.randperm(len(split.x_train), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(ensembles.partition_of(split.x_train[shuffled], k), ensembles.partition_of(split.x_train, k)[shuffled])
+    assert len({p.fingerprint for p in parts}) == k
+    with pytest.raises(ValueError, match="partition"):
+        ensembles.partition(split, k, k)
+
+
+def test_plurality_breaks_ties_to_the_smaller_class_and_the_certificate_matches_the_formula():
+    counts = torch.tensor([[5, 5, 0],     # tie: class 0 wins; the runner-up needs no extra vote → 0
+                           [1, 6, 3],     # 6 vs 3 + 1 (class 0 < 1 wins ties): ⌊(6 − 4) / 2⌋ = 1 … class 2: 3 + 0 → max(2, 3) = 3
+                           [0, 0, 10],    # 10 vs max(0 + 1, 0 + 1) = 1: ⌊9 / 2⌋ = 4
+                           [7, 2, 1]])    # 7 vs max(2, 1) (no smaller class): ⌊5 / 2⌋ = 2
+    assert ensembles.plurality(counts).tolist() == [0, 1, 2, 0]
+    assert ensembles.certified_poisons(counts).tolist() == [0, 1, 4, 2]
+
+
+def test_the_certificate_is_safe_and_tight_against_moving_votes():
+    # each inserted or removed sample changes at most one member's vote; the strongest use of c changes moves c
+    # votes from the winner to one challenger: with c = ρ no challenger wins, with c = ρ + 1 one does
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        counts = torch.multinomial(torch.ones(4), 9, replacement=True, generator=g).bincount(minlength=4)[None]
+        rho = int(ensembles.certified_poisons(counts)[0])
+        top = int(ensembles.plurality(counts)[0])
+
+        def winners(c: int) -> set[int]:
+            out = set()
+            for challenger in set(range(4)) - {top}:
+                moved = counts.clone()
+                moved[0, top] -= c
+                moved[0, challenger] += c
+                out.add(int(ensembles.plurality(moved)[0]))
+            return out
+        assert winners(rho) == {top}
+        assert winners(rho + 1) != {top}
+
+
+def test_votes_count_members_and_the_logit_average_is_a_module():
+    torch.manual_seed(0)
+    members = [models.build("small_cnn", width=4).eval() for _ in range(3)]
+    x = torch.rand(7, 3, 32, 32)
+    counts = ensembles.votes(members, x, 10)
+    assert counts.sum(1).tolist() == [3] * 7
+    avg = ensembles.logit_average(members)
+    assert torch.allclose(avg(x), torch.stack([m(x) for m in members]).mean(0))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "convmixer"])
+def test_new_architectures_classify_and_train(arch):
+    m = models.build(arch, 10, width=4)
+    x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    loss = torch.nn.functional.cross_entropy(m(x), y)
+    loss.backward()
+    assert all(p.grad is not None for p in m.parameters())
+
+
+def test_zoo_moves_recipes_to_architectures_and_names_partition_members():
+    assert zoo.spec("badnets@convmixer", "tiny").arch == "convmixer"
+    assert zoo.recipe("badnets@convmixer").dataset == "signs-badnets"
+    with pytest.raises(ValueError, match="architecture"):
+        zoo.spec("standard@vgg", "tiny")
+    with pytest.raises(ValueError, match="fine-tunes"):
+        zoo.spec("camera@mlp", "tiny")
+    member = zoo.recipe(zoo.partition_member(4, 1))
+    assert member.dataset == f"{zoo.PARTITIONED.dataset}/part1of4"
+    part = zoo.split("tiny", 0, member.dataset)
+    assert len(part.y_train) < zoo.scale("tiny").n_train

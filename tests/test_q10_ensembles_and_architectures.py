@@ -1,0 +1,39 @@
+"""q10's claims at the tiny profile, and the invariants behind its tables."""
+from __future__ import annotations
+
+from conftest import claim_suite
+
+from answers import q10_ensembles_and_architectures as q10
+from answers.lab import zoo
+
+CLAIMS = ["examples_transfer", "accuracy_not_robustness", "diversity_keeps_backdoor", "poisoned_member_outvoted",
+          "partitions_cover_once", "partitions_lower_asr", "partitions_cost_accuracy"]
+
+result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q10", CLAIMS)
+CFG = q10.PROFILES["tiny"]
+
+
+def test_every_architecture_is_measured_and_the_diagonal_is_the_white_box_attack(result):
+    arch = {r["key"]: r for r in result.tables["architectures"].rows}
+    assert list(arch) == list(zoo.ARCHITECTURES)
+    grid = {r["source"]: r for r in result.tables["transfer"].rows}
+    for a in zoo.ARCHITECTURES:
+        assert grid[f"from {a}"][f"on {a}"] == arch[a]["pgd_acc"]
+    assert "transfer_heatmap" in result.figures
+
+
+def test_partition_table_counts_calls_and_certificates_within_their_bounds(result):
+    rows = {r["key"]: r for r in result.tables["partitions"].rows}
+    assert [r["k"] for r in result.tables["partitions"].rows] == [1, *CFG.ks]
+    for k in CFG.ks:
+        r = rows[f"k{k}"]
+        assert r["calls_per_image"] == k
+        assert 0 <= r["median_certified"] <= k // 2            # a vote of k can be certified against at most ⌊k/2⌋
+        assert 1 <= r["poisoned_members"] <= k
+        # every member trains epochs_per_member × the scale's epochs on 1/k of the data
+        assert r["training_vs_single"] == zoo.PARTITIONED.epochs_per_member
+
+
+def test_backdoor_table_has_each_architecture_and_both_ensembles(result):
+    keys = [r["key"] for r in result.tables["backdoors"].rows]
+    assert keys == [*zoo.ARCHITECTURES, "average", "vote", "one_poisoned"]
