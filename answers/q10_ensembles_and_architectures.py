@@ -123,17 +123,11 @@ def backdoor_across_architectures(exp: Experiment) -> None:
     clean_models = {a: zoo.model(on_arch("standard", a), exp.profile, exp.seed, exp.device, exp.progress)
                     for a in ARCHITECTURES}
     scored = {a: backdoor.scores(m, x, y, trigger, TARGET) for a, m in poisoned.items()}
-    others = y != TARGET
-    stamped = trigger.stamp(x[others])
-
-    def vote_scores(models: list) -> backdoor.BackdoorScores:
-        clean_pred = ensembles.plurality(ensembles.votes(models, x, exp.split.num_classes))
-        trig_pred = ensembles.plurality(ensembles.votes(models, stamped, exp.split.num_classes))
-        return backdoor.BackdoorScores(clean_pred == y.cpu(), trig_pred == TARGET, trig_pred == y[others].cpu())
-
+    n = exp.split.num_classes
     average = backdoor.scores(ensembles.logit_average(list(poisoned.values())), x, y, trigger, TARGET)
-    vote = vote_scores(list(poisoned.values()))
-    one_bad = vote_scores([poisoned["small_cnn"]] + [clean_models[a] for a in ARCHITECTURES if a != "small_cnn"])
+    vote = backdoor.scores(ensembles.plurality_vote(list(poisoned.values()), n), x, y, trigger, TARGET)
+    mixed = [poisoned["small_cnn"]] + [clean_models[a] for a in ARCHITECTURES if a != "small_cnn"]
+    one_bad = backdoor.scores(ensembles.plurality_vote(mixed, n), x, y, trigger, TARGET)
     rows = [{"key": a, "模型 model": ARCH_LABELS[a], "ca": s.ca, "asr": s.asr, "ra": s.ra} for a, s in scored.items()]
     rows += [{"key": "average", "模型 model": "集成：四种架构的 logits 平均", "ca": average.ca, "asr": average.asr, "ra": average.ra},
              {"key": "vote", "模型 model": "集成：四种架构多数投票", "ca": vote.ca, "asr": vote.asr, "ra": vote.ra},
@@ -164,8 +158,6 @@ def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
     poisoned_split = zoo.split(exp.profile, exp.seed, PARTITIONED.dataset)
     single = exp.model(zoo.backdoored(PARTITIONED.ratio, PARTITIONED.trigger), "one model on all the data")
     one = backdoor.scores(single, x, y, trigger, TARGET)
-    others = y != TARGET
-    stamped = trigger.stamp(x[others])
     n_poison, n_train = len(poisoned_split.poisoned), len(poisoned_split.y_train)
     rows = [{"key": "single", "k": 1, "ca": one.ca, "asr": one.asr, "member_ca": one.ca, "poisoned_members": 1,
              "median_certified": 0, "calls_per_image": 1, "training_vs_single": 1.0}]
@@ -176,12 +168,11 @@ def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
         parts = [zoo.split(exp.profile, exp.seed, f"{PARTITIONED.dataset}/part{i}of{k}") for i in range(k)]
         covered[k] = (sum(len(p.y_train) for p in parts), sum(len(p.poisoned) for p in parts),
                       sum(1 for p in parts if p.poisoned))
-        counts = ensembles.votes(members, x, exp.split.num_classes)
-        pred = ensembles.plurality(counts)
-        trig_pred = ensembles.plurality(ensembles.votes(members, stamped, exp.split.num_classes))
-        s = scores_by_k[k] = backdoor.BackdoorScores(pred == y.cpu(), trig_pred == TARGET, trig_pred == y[others].cpu())
+        s = scores_by_k[k] = backdoor.scores(ensembles.plurality_vote(members, exp.split.num_classes), x, y, trigger,
+                                             TARGET)
         res.model(f"DPA k={k} (vote)", s.ca, exp.split.num_classes)
-        certified = ensembles.certified_poisons(counts)[pred == y.cpu()]
+        counts = ensembles.votes(members, x, exp.split.num_classes)
+        certified = ensembles.certified_poisons(counts)[s.clean.cpu()]
         member_spec = zoo.spec(zoo.partition_member(k, 0), exp.profile, exp.seed)
         rows.append({"key": f"k{k}", "k": k, "ca": s.ca, "asr": s.asr,
                      "member_ca": sum(metrics.clean_accuracy(m, x, y) for m in members) / k,

@@ -64,6 +64,8 @@ def test_votes_count_members_and_the_logit_average_is_a_module():
     assert counts.sum(1).tolist() == [3] * 7
     avg = ensembles.logit_average(members)
     assert torch.allclose(avg(x), torch.stack([m(x) for m in members]).mean(0))
+    vote = ensembles.plurality_vote(members, 10)
+    assert torch.equal(vote(x).long(), counts) and torch.equal(vote(x).argmax(1), ensembles.plurality(counts))
 
 
 @pytest.mark.parametrize("arch", ["mlp", "convmixer"])

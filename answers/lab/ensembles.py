@@ -75,6 +75,21 @@ def certified_poisons(counts: torch.Tensor) -> torch.Tensor:
     return ((counts.gather(1, top[:, None]).squeeze(1) - challenger.max(1).values) // 2).clamp_min(0)
 
 
+def plurality_vote(models: Sequence[nn.Module], num_classes: int) -> nn.Module:
+    """The plurality vote as a module: its "logits" are the vote counts, so ``argmax`` is :func:`plurality`
+    (ties to the smaller class) and metrics take it like any model."""
+    return _Vote(list(models), num_classes)
+
+
+class _Vote(nn.Module):
+    def __init__(self, members: list[nn.Module], num_classes: int):
+        super().__init__()
+        self.members, self.num_classes = nn.ModuleList(members), num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(nn.functional.one_hot(m(x).argmax(1), self.num_classes) for m in self.members).float()
+
+
 def logit_average(models: Sequence[nn.Module]) -> nn.Module:
     """An ensemble that averages its members' logits (a module: attacks and metrics take it like any model)."""
     return _Average(list(models))
