@@ -56,7 +56,7 @@ class Settings:
 
 
 PROFILES = {
-    "tiny": Settings(fractions=(0.02, 0.1), lr=0.05, epochs=5, anp_steps=30, head_epochs=5, patch_steps=40,
+    "tiny": Settings(fractions=(0.02, 0.1), lr=0.05, epochs=5, anp_steps=20, head_epochs=5, patch_steps=30,
                      patch_images=150, epoch_repeats=1),
     "site": Settings(fractions=(0.01, 0.05, 0.1), lr=0.1, epochs=10, anp_steps=100, head_epochs=10, patch_steps=150,
                      patch_images=500, epoch_repeats=3),
