@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from .data import Split, fingerprint
-from .metrics import predict
 
 
 def partition_of(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -50,12 +49,10 @@ def partition(split: Split, k: int, i: int) -> Split:
 
 
 @torch.inference_mode()
-def votes(models: Sequence[nn.Module], x: torch.Tensor, num_classes: int) -> torch.Tensor:
+def votes(models: Sequence[nn.Module], x: torch.Tensor, num_classes: int, batch_size: int = 256) -> torch.Tensor:
     """``(N, num_classes)`` counts of the members' predicted classes for every image."""
-    counts = torch.zeros(len(x), num_classes, dtype=torch.long)
-    for m in models:
-        counts += nn.functional.one_hot(predict(m, x).cpu(), num_classes)
-    return counts
+    vote = plurality_vote(models, num_classes)
+    return torch.cat([vote(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).long().cpu()
 
 
 def plurality(counts: torch.Tensor) -> torch.Tensor:

@@ -17,17 +17,10 @@ from .metrics import clean_accuracy
 from .train import fit
 
 
-@torch.inference_mode()
 def channel_activity(model: nn.Module, layer: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Mean activation of each output channel of ``layer`` over ``x``."""
-    acts = []
-    handle = layer.register_forward_hook(lambda m, a, out: acts.append(out.mean(dim=(0, 2, 3)) * len(out)))
-    try:
-        for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
-    finally:
-        handle.remove()
-    return torch.stack(acts).sum(0) / len(x)
+    from .backdoor import activations
+    return activations(model, layer, x, batch_size).mean(0)
 
 
 def prune_channels(layer: nn.Module) -> list[torch.Tensor]:
