@@ -83,7 +83,8 @@ def claim_suite(qid: str, claims: list[str]):
     def test_models_healthy(result):
         models = result.meta.get("models", [])
         assert models, "the result lists no models with their clean accuracy"
-        sick = [m for m in models if m["clean_acc"] < 5 * m["chance"]]
+        # a model below the bar is acceptable only as the declared subject of a finding that establishes it
+        sick = [m for m in models if m["clean_acc"] < 5 * m["chance"] and not result._weak_by_finding(m)]
         assert not sick, f"models below 5× chance clean accuracy: {sick}"
 
     return result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy

@@ -39,6 +39,10 @@ def test_list_json_names_q08():
     (["run", "q08", "--device", "tpu9"], ["tpu9", "cpu"]),
     (["run", "q08", "--device", "cuda"], ["CUDA is not supported yet", "cpu"]),
     (["frobnicate"], ["frobnicate", "list", "run", "check"]),
+    # q06's full profile reads CIFAR-10 from the user's disk and never downloads it
+    (["run", "q06", "--profile", "full"], ["--data-dir", "cifar-10-batches-py"]),
+    (["run", "q06", "--profile", "full", "--data-dir", "no-such-folder"], ["no-such-folder", "cifar-10-batches-py",
+                                                                           "never downloaded"]),
 ])
 def test_bad_input_is_one_line_naming_the_choices(args, names):
     proc = answers(*args)

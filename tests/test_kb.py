@@ -109,6 +109,24 @@ def test_unhealthy_models_and_mismatched_comparisons():
     assert ok.outcome == "holds" and bad.outcome == "inconclusive" and "confounded" in bad.confound
 
 
+def test_a_weak_model_is_accepted_only_as_the_subject_of_a_finding_that_holds():
+    a, b = _paired(20, 2)
+    for declared, outcome_ok in (("fails_to_learn", True), ("no_such_claim", False), ("a_check", False),
+                                 ("contradicted", False)):
+        r = Result("q00", "site", 0)
+        r.model("starved", 0.12, 10, weak_finding=declared)
+        r.finding("fails_to_learn", "z", "e", {"acc": 0.12}, "acc < 0.5", evidence=ev.proportion(12, 100, "acc"),
+                  null={"acc": 0.9})
+        r.finding("contradicted", "z", "e", {"a": 0.3, "b": 0.7}, "a > b", evidence=ev.mcnemar(b, a))
+        r.check("a_check", "z", "e", {"x": 1}, "x == 1")
+        weak = [p for p in r.problems() if "starved" in p]
+        assert (not weak) == outcome_ok, (declared, weak)
+    # without a declaration the same model is a problem, as before
+    r = Result("q00", "site", 0)
+    r.model("starved", 0.12, 10)
+    assert any("starved" in p for p in r.problems())
+
+
 def test_evidence_mcnemar_matches_the_binomial_on_discordant_pairs():
     from scipy.stats import binomtest
     a, b = _paired(9, 1, both=50)
@@ -170,7 +188,10 @@ def test_index_lists_questions_status_and_open_slots():
     md = site.index_markdown()
     for e in course.ENTRIES:
         assert e.asker in md
-    assert "已回答" in md and "尚未回答" in md
+    answered = {a.id for a in registry.all_answers()}
+    assert "已回答" in md
+    # a question without an answer module is shown as not yet answered (none is left today)
+    assert ("尚未回答" in md) == any(e.qid not in answered for e in course.questions())
     assert md.index("朱结奥") < md.index("黄兆辉") < md.index("王彦豪")  # course-page order
     for a in registry.all_answers():
         assert a.question.page in md
@@ -295,3 +316,11 @@ def test_result_row_finds_one_row_by_key_or_says_why_not():
         r.row("t", "b")
     with pytest.raises(KeyError, match="0 rows"):
         r.row("t", "zzz")
+
+
+def test_index_shows_a_question_without_an_answer_as_not_yet(monkeypatch):
+    everything = registry.all_answers()
+    monkeypatch.setattr(registry, "all_answers", lambda: [a for a in everything if a.id != "q06"])
+    md = site.index_markdown()
+    row = next(line for line in md.splitlines() if line.startswith("| q06 |"))
+    assert "尚未回答" in row and "](" not in row.split("|")[3]

@@ -290,7 +290,7 @@ def test_every_training_method_trains_through_the_one_trainer(method_name):
     assert method.passes == {"standard": 1, "pgd": 3, "fgsm_rs": 2, "fgsm": 2, "free": 3}[method_name]
     x, y = data.make_signs(96, seed=2)
     model = _model()
-    curve = methods.EpochCurve(x[:32], y[:32], attack=lambda m: PGD(m, eps=eps, alpha=eps / 2, steps=2))
+    curve = methods.EpochCurve(x[:32], y[:32], eps=eps, steps=2)
     losses = fit(model, x, y, epochs=2, batch_size=32, lr=0.05, method=method, callbacks=[curve], seed=0)
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
     assert [r["epoch"] for r in curve.rows] == [1, 2]
@@ -331,3 +331,77 @@ def test_fgsm_rs_example_stays_in_the_ball_and_the_image_range():
     m._train_on = lambda model, opt, step, xa, ya: seen.append(xa) or 0.0
     m.update(model, None, lambda: None, x, y)
     assert (seen[0] - x).abs().max() <= eps + 1e-6 and seen[0].min() >= 0 and seen[0].max() <= 1
+
+
+def test_cifar10_is_read_from_disk_as_images_in_0_1(monkeypatch):
+    import numpy as np
+    import torchvision.datasets
+    made = []
+
+    class FakeCIFAR10:  # torchvision's loader, without the 170 MB download (checked by md5 in the real one)
+        def __init__(self, root, train, download):
+            assert download is False
+            made.append(train)
+            n = 6 if train else 4
+            self.data = np.full((n, 32, 32, 3), 255, dtype=np.uint8)
+            self.data[:, 0, 0, 0] = 0
+            self.targets = list(range(n))
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    split = data.cifar10.__wrapped__("anywhere")
+    assert made == [True, False]
+    assert split.x_train.shape == (6, 3, 32, 32) and split.x_test.shape == (4, 3, 32, 32)
+    assert split.x_train.max() == 1 and split.x_train[0, 0, 0, 0] == 0 and split.x_train[0, 1, 0, 0] == 1
+    assert split.y_train.tolist() == list(range(6)) and split.num_classes == 10
+
+
+def test_fit_calls_back_at_evenly_spaced_checkpoints_with_the_loss_since_the_last():
+    from answers.lab.train import fit
+    x, y = data.make_signs(256, seed=3)
+    calls = []
+    losses = fit(_model(), x, y, epochs=2, batch_size=32, checkpoints=4,
+                 callbacks=[lambda e, m, loss, s: calls.append((e, loss, s))])
+    assert [c[0] for c in calls] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert all(a[2] < b[2] for a, b in zip(calls, calls[1:]))           # training time only grows
+    # each epoch's mean loss is the mean of its four equal quarters
+    for epoch in range(2):
+        assert losses[epoch] == pytest.approx(sum(c[1] for c in calls[4 * epoch:4 * epoch + 4]) / 4, rel=1e-6)
+
+
+def test_a_training_curve_is_cached_with_its_weights(tmp_path, monkeypatch):
+    from answers.lab import methods
+    from answers.lab.train import TrainSpec, trained_model
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
+    x, y = data.make_signs(320, seed=4)
+    split = data.Split("t", x[:256], y[:256], x[256:], y[256:], 10, data.fingerprint(x, y))
+    spec = TrainSpec(width=4, epochs=2, batch_size=64, adv_eps=4 / 255, adv_method="free", replays=2)
+    first = methods.EpochCurve(split.x_test, split.y_test, eps=4 / 255, steps=2)
+    m1 = trained_model(spec, split, curve=first)
+    assert [r["epoch"] for r in first.rows] == [0.5, 1.0, 1.5, 2.0]   # Free-AT: a checkpoint per replay's worth
+    again = methods.EpochCurve(split.x_test, split.y_test, eps=4 / 255, steps=2)
+    m2 = trained_model(spec, split, curve=again)
+    assert again.rows == first.rows
+    assert all(torch.equal(a, b) for a, b in zip(again.robust, first.robust))
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    # another evaluation is another record: it is not served the first one
+    other = methods.EpochCurve(split.x_test, split.y_test, eps=4 / 255, steps=3)
+    trained_model(spec, split, curve=other)
+    assert [r["epoch"] for r in other.rows] == [0.5, 1.0, 1.5, 2.0] and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_q06_scratch_recipes_parse_and_tiny_reuses_site_models():
+    from answers.lab import zoo
+    spec = zoo.spec(zoo.scratch("free4"), "site")
+    assert (spec.adv_method, spec.replays, spec.epochs) == ("free", 4, zoo.scale("site").scratch_epochs // 4)
+    assert zoo.spec(zoo.scratch("pgd7"), "site").adv_steps == 7
+    assert zoo.spec(zoo.scratch("pgd7", 2), "site").epochs == 2
+    assert zoo.spec(zoo.scratch("natural"), "site").adv_eps == 0
+    assert zoo.spec(zoo.scratch("fgsm"), "site").adv_method == "fgsm"
+    with pytest.raises(ValueError, match="pgd<k>"):
+        zoo.scratch_method("pgd")
+    # the same spec and the same data at tiny and site: one cached model serves both
+    for m in ("natural", "pgd3", "free2", "free4", "fgsm_rs", "fgsm"):
+        assert zoo.spec(zoo.scratch(m), "tiny") == zoo.spec(zoo.scratch(m), "site")
+    assert zoo.split("tiny", 0, "signs-scratch").fingerprint == zoo.split("site", 0, "signs-scratch").fingerprint
+    # CIFAR-10 runs train at the papers' ε
+    assert zoo.spec(zoo.scratch("pgd7", dataset="cifar10"), "full").adv_eps == zoo.PAPER_EPS

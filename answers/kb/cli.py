@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a check fails, a finding lacks its wanted outcome at this profile, a model is
 unhealthy, or the spine check found problems; 2 bad input (unknown id,
-profile, seed or device — one line naming the valid choices)."""
+profile, seed or device — one line naming the valid choices — or a dataset missing from --data-dir)."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON (claims with kind, outcome, "
                      "values and evidence; models with clean accuracy)")
     run.add_argument("--figures", metavar="DIR", help="also save the figures as PNG files in DIR")
+    run.add_argument("--data-dir", metavar="DIR", help="a folder of datasets read from your disk, never downloaded: "
+                     "q06's full profile trains on CIFAR-10 from DIR/cifar-10-batches-py (sets ANSWERS_DATA_DIR)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--fresh", action="store_true", help="recompute even if the result cache holds this answer's "
                      "result for unchanged code, profile and seed (ANSWERS_FRESH=1 does the same)")
@@ -130,11 +132,23 @@ def _run(args: argparse.Namespace) -> int:
     except registry.UnknownQuestion as exc:
         print(f"answers: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    import os
+
+    from ..lab import distributed
+    from ..lab.data import DATA_DIR_ENV, DataMissing
     from .results import cached_run
+    if args.data_dir:
+        os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).expanduser().resolve())
     t0 = time.perf_counter()
-    result = cached_run(answer.run, profile=args.profile, seed=args.seed, device=args.device,
-                        progress=False if (args.no_progress or args.json) else None, fresh=args.fresh or None)
+    try:
+        result = cached_run(answer.run, profile=args.profile, seed=args.seed, device=args.device,
+                            progress=False if (args.no_progress or args.json) else None, fresh=args.fresh or None)
+    except DataMissing as exc:
+        print(f"answers: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     result.meta["seconds"] = round(time.perf_counter() - t0, 2)
+    if not distributed.is_main():  # under torchrun every process ran the answer; rank 0 reports it
+        return EXIT_FAILED if result.problems() else EXIT_OK
     if args.figures:
         out = Path(args.figures)
         out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +202,8 @@ def _print_result(result) -> None:
                 extra += f"\n    [dim]{c.confound}[/dim]"
             console.print(f"{marks[c.outcome]} {c.id}: {c.zh}\n    {c.en}\n    [dim]{vals}  ⟸ {c.rule}[/dim]{extra}")
     for m in result.meta.get("models", []):
-        console.print(f"[dim]model {m['name']}: clean accuracy {m['clean_acc']:.3f}[/dim]")
+        weak = f" (did not learn: the subject of finding {m['weak_finding']})" if m.get("weak_finding") else ""
+        console.print(f"[dim]model {m['name']}: clean accuracy {m['clean_acc']:.3f}{weak}[/dim]")
 
 
 def _check(args: argparse.Namespace) -> int:

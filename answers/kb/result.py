@@ -210,7 +210,8 @@ class ClaimsNotMet(AssertionError):
 class Result:
     """Everything an answer's ``run`` produced: named tables, matplotlib figures, claims and run metadata.
 
-    ``meta["models"]`` lists every trained model the claims rest on as ``{"name", "clean_acc", "chance"}``
+    ``meta["models"]`` lists every trained model the claims rest on as ``{"name", "clean_acc", "chance"}`` (and
+    ``"weak_finding"`` where a model's failure to learn is itself a finding)
     (see :meth:`model`)."""
 
     question_id: str
@@ -235,12 +236,17 @@ class Result:
             raise KeyError(f"{self.question_id}: table {table!r} has {len(found)} rows with {column} = {key!r}")
         return found[0]
 
-    def model(self, name: str, clean_acc: float, num_classes: int) -> float:
-        """Record a model the claims rest on, with its clean accuracy; returns the accuracy."""
+    def model(self, name: str, clean_acc: float, num_classes: int, weak_finding: str | None = None) -> float:
+        """Record a model the claims rest on, with its clean accuracy; returns the accuracy.
+
+        ``weak_finding`` names the finding whose subject is that this model did *not* learn (a training method
+        that fails at a budget): below the health bar it is then reported only if that finding is not made or
+        does not have its wanted outcome — a weak model may be the result, never the carrier of a comparison."""
         models = self.meta.setdefault("models", [])
         if any(m["name"] == name for m in models):
             raise ValueError(f"model {name!r} recorded twice")
-        models.append({"name": name, "clean_acc": float(clean_acc), "chance": 1 / num_classes})
+        models.append({"name": name, "clean_acc": float(clean_acc), "chance": 1 / num_classes,
+                       **({"weak_finding": weak_finding} if weak_finding else {})})
         return float(clean_acc)
 
     def _add(self, claim: Claim) -> Claim:
@@ -296,9 +302,10 @@ class Result:
         outcome at this profile, and unhealthy models (clean accuracy below 5× chance)."""
         out = []
         for m in self.meta.get("models", []):
-            if m["clean_acc"] < HEALTHY_TIMES_CHANCE * m["chance"]:
+            if m["clean_acc"] < HEALTHY_TIMES_CHANCE * m["chance"] and not self._weak_by_finding(m):
                 out.append(f"model {m['name']}: clean accuracy {m['clean_acc']:.2f} is below "
-                           f"{HEALTHY_TIMES_CHANCE}× chance ({HEALTHY_TIMES_CHANCE * m['chance']:.2f})")
+                           f"{HEALTHY_TIMES_CHANCE}× chance ({HEALTHY_TIMES_CHANCE * m['chance']:.2f})"
+                           + (f" and finding {m['weak_finding']!r} does not establish it" if m.get("weak_finding") else ""))
         for c in self.claims:
             why = c.problem(self.profile)
             if why:
@@ -306,6 +313,12 @@ class Result:
                            + (f"; evidence {c.evidence.describe()}" if c.evidence else "")
                            + (f"; {c.confound}" if c.confound else "") + ")")
         return out
+
+    def _weak_by_finding(self, model: Mapping[str, Any]) -> bool:
+        """Whether a model below the health bar is the declared subject of a finding that is made, is a finding,
+        and has an acceptable outcome at this profile (see :meth:`model`)."""
+        claim = next((c for c in self.claims if c.id == model.get("weak_finding")), None)
+        return claim is not None and claim.kind == "finding" and claim.problem(self.profile) is None
 
     @property
     def ok(self) -> bool:

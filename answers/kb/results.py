@@ -67,7 +67,10 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     fresh = fresh_by_default() if fresh is None else fresh
     digest = code_digest(run.__module__)
     what = f"{run.__module__}.{run.__qualname__}"
-    key = hashlib.sha256(json.dumps([what, profile, seed, device, digest]).encode()).hexdigest()[:20]
+    # a dataset read from the user's disk (answers run --data-dir) is part of what the numbers depend on
+    data_dir = os.environ.get("ANSWERS_DATA_DIR", "")
+    key = hashlib.sha256(json.dumps([what, profile, seed, device, digest] + ([data_dir] if data_dir else []))
+                         .encode()).hexdigest()[:20]
     path = results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl"
     with FileLock(str(path) + ".lock"):
         if path.exists() and not fresh:

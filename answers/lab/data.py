@@ -148,3 +148,46 @@ def signs(n_train: int, n_test: int, seed: int = 0, size: int = IMAGE_SIZE) -> S
     x, y = make_signs(n_train + n_test, seed, size)
     return Split("signs" if size == IMAGE_SIZE else f"signs{size}", x[:n_train], y[:n_train], x[n_train:],
                  y[n_train:], NUM_CLASSES, fingerprint(x, y))
+
+
+class DataMissing(FileNotFoundError):
+    """A dataset that is read from the user's disk is not there (nothing is ever downloaded)."""
+
+
+DATA_DIR_ENV = "ANSWERS_DATA_DIR"
+
+
+def data_dir() -> str:
+    """The user's local data folder (``answers run --data-dir``, i.e. ``ANSWERS_DATA_DIR``)."""
+    import os
+    root = os.environ.get(DATA_DIR_ENV, "")
+    if not root:
+        raise DataMissing("this run reads CIFAR-10 from your disk: pass --data-dir DIR (the folder that holds "
+                          "cifar-10-batches-py; set ANSWERS_DATA_DIR outside the command line)")
+    return root
+
+
+@lru_cache(maxsize=1)
+def cifar10(root: str) -> Split:
+    """CIFAR-10 from a local folder (torchvision's loader, ``download=False``): 50,000 + 10,000 images in [0, 1].
+    Raises :class:`DataMissing` in one line when ``root`` does not hold ``cifar-10-batches-py``."""
+    from torchvision.datasets import CIFAR10
+    try:
+        train, test = CIFAR10(root, train=True, download=False), CIFAR10(root, train=False, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found or corrupted"
+        raise DataMissing(f"CIFAR-10 is not in {root}: expected {root}/cifar-10-batches-py (the python version from "
+                          "https://www.cs.toronto.edu/~kriz/cifar.html, unpacked; it is never downloaded)") from None
+
+    def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255),
+                torch.tensor(ds.targets, dtype=torch.long))
+    (x_train, y_train), (x_test, y_test) = tensors(train), tensors(test)
+    return Split("cifar10", x_train, y_train, x_test, y_test, 10, fingerprint(x_train, y_train, x_test, y_test))
+
+
+def first(split: Split, n: int) -> Split:
+    """The same split with only its first ``n`` training images (``n`` = 0: all of them)."""
+    if not n or n >= len(split.y_train):
+        return split
+    return Split(f"{split.name}[:{n}]", split.x_train[:n], split.y_train[:n], split.x_test, split.y_test,
+                 split.num_classes, fingerprint(split.x_train[:n], split.y_train[:n], split.x_test, split.y_test))

@@ -43,6 +43,12 @@ class TrainMethod:
         raise NotImplementedError
 
     @staticmethod
+    def replica(model: nn.Module) -> nn.Module:
+        """The model itself inside a DistributedDataParallel wrapper: what an attack differentiates through.
+        (Through the wrapper, a backward that computes no weight gradients would leave DDP waiting for them.)"""
+        return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+    @staticmethod
     def _train_on(model: nn.Module, opt: torch.optim.Optimizer, step: Step, x: torch.Tensor,
                   y: torch.Tensor) -> float:
         loss = F.cross_entropy(model(x), y)
@@ -69,7 +75,7 @@ class Perturbed(TrainMethod):
 
     def update(self, model, opt, step, x, y):
         model.eval()
-        x = self.perturb(model, x, y).detach()
+        x = self.perturb(self.replica(model), x, y).detach()
         model.train()
         return self._train_on(model, opt, step, x, y)
 
@@ -100,7 +106,7 @@ class FGSMRandomStart(TrainMethod):
         delta = torch.empty_like(x).uniform_(-self.eps, self.eps) if self.random_start else torch.zeros_like(x)
         delta = ((x + delta).clamp(0, 1) - x).requires_grad_(True)
         model.eval()
-        grad, = torch.autograd.grad(F.cross_entropy(model(x + delta), y), delta)
+        grad, = torch.autograd.grad(F.cross_entropy(self.replica(model)(x + delta), y), delta)
         model.train()
         delta = (delta.detach() + self.alpha * grad.sign()).clamp(-self.eps, self.eps)
         return self._train_on(model, opt, step, (x + delta).clamp(0, 1), y)
@@ -137,26 +143,67 @@ class FreeAT(TrainMethod):
 
 
 class EpochCurve:
-    """A ``fit`` callback: after every epoch, the mean training loss, the training wall time so far (the
-    callback's own evaluation excluded) and clean / robust accuracy on held-out images. ``attack(model)``
-    returns the attack robust accuracy is measured with (None: clean only). Its randomness never disturbs the
-    training's (a private RNG stream)."""
+    """A ``fit`` callback: at every checkpoint (after every epoch, or ``checkpoints`` times per epoch), the epochs
+    done, the mean training loss since the previous checkpoint, the training wall time so far (the
+    callback's own evaluation excluded) and which held-out images are classified correctly, clean and under L∞
+    PGD (``eps``, ``steps`` steps of ε/4 from a random start; ``eps=0``: clean only). Its randomness never
+    disturbs the training's (a private RNG stream). ``rows`` holds one dict per epoch; ``clean`` / ``robust``
+    the per-image correctness (bool tensors) behind them, for paired tests between epochs or methods.
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, attack: Callable[[nn.Module], Callable] | None = None,
-                 seed: int = 0):
-        self.x, self.y, self.attack, self.seed = x, y, attack, seed
+    :func:`answers.lab.train.trained_model` caches a curve with the weights it was recorded for (``state`` /
+    ``restore``), keyed by ``config``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, eps: float = 0.0, steps: int = 0, seed: int = 0):
+        self.x, self.y, self.eps, self.steps, self.seed = x, y, eps, steps, seed
         self.rows: list[dict] = []
+        self.clean: list[torch.Tensor] = []
+        self.robust: list[torch.Tensor] = []
 
-    def __call__(self, epoch: int, model: nn.Module, loss: float, seconds: float) -> None:
-        from .metrics import accuracy, predict
+    @property
+    def config(self) -> dict:
+        from .data import fingerprint
+        return {"images": len(self.x), "data": fingerprint(self.x, self.y), "eps": self.eps, "steps": self.steps,
+                "seed": self.seed}
+
+    def __call__(self, epoch: float, model: nn.Module, loss: float, seconds: float) -> None:
+        from .attacks import PGD, in_batches
+        from .metrics import predict
         was_training = model.training
         model.eval()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed + epoch)
-            row = {"epoch": epoch + 1, "loss": loss, "train_seconds": seconds,
-                   "clean_acc": accuracy(predict(model, self.x), self.y)}
-            if self.attack is not None:
-                adv = self.attack(model)(self.x, self.y)
-                row["robust_acc"] = accuracy(predict(model, adv), self.y)
+            torch.manual_seed(self.seed + len(self.rows))
+            clean = (predict(model, self.x) == self.y).cpu()
+            robust = None
+            if self.eps and self.steps:
+                adv = in_batches(PGD(model, eps=self.eps, alpha=self.eps / 4, steps=self.steps), self.x, self.y)
+                robust = (predict(model, adv) == self.y).cpu()
         model.train(was_training)
+        self._add(epoch, loss, seconds, clean, robust)
+
+    def _add(self, epoch: float, loss: float, seconds: float, clean: torch.Tensor,
+             robust: torch.Tensor | None) -> None:
+        row = {"epoch": float(epoch), "loss": float(loss), "train_seconds": float(seconds),
+               "clean_acc": float(clean.float().mean())}
+        self.clean.append(clean)
+        if robust is not None:
+            row["robust_acc"] = float(robust.float().mean())
+            self.robust.append(robust)
         self.rows.append(row)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The recorded curve as tensors (what the weight cache stores beside the weights)."""
+        out = {"curve.epoch": torch.tensor([r["epoch"] for r in self.rows], dtype=torch.float64),
+               "curve.loss": torch.tensor([r["loss"] for r in self.rows], dtype=torch.float64),
+               "curve.train_seconds": torch.tensor([r["train_seconds"] for r in self.rows], dtype=torch.float64),
+               "curve.clean": torch.stack(self.clean)}
+        if self.robust:
+            out["curve.robust"] = torch.stack(self.robust)
+        return out
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        """Replace what was recorded by the curve in ``state`` (from :meth:`state`)."""
+        self.rows, self.clean, self.robust = [], [], []
+        robust = state.get("curve.robust")
+        columns = zip(state["curve.epoch"].tolist(), state["curve.loss"].tolist(), state["curve.train_seconds"].tolist())
+        for i, (epoch, loss, seconds) in enumerate(columns):
+            self._add(epoch, loss, seconds, state["curve.clean"][i], None if robust is None else robust[i])

@@ -178,3 +178,30 @@ def receptive_fields(image, windows: dict[str, tuple[int, int]], maps: dict[str,
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def timelines(series: dict[str, list[dict]], panels: dict[str, str], title: str,
+              budget: float | None = None) -> Figure:
+    """One panel per ``panels`` entry (row key → y label), one line per series of rows over their
+    ``train_seconds`` (x: wall-clock training time, log scale: the methods' budgets differ tenfold); each
+    series starts at its first checkpoint. ``budget`` draws a vertical line. Introduced for q06."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(4.0 * len(panels), 3.9), dpi=110)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    styles = ["o-", "s-", "^-", "v-", "D-", "P-", "X-", "*-", "h-", "<-", ">-"]
+    for ax, (key, ylabel) in zip(axes, panels.items()):
+        for i, (name, rows) in enumerate(series.items()):
+            pts = [(r["train_seconds"], r[key]) for r in rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts), styles[i % len(styles)], ms=3, lw=1.2, label=name, color=f"C{i % 10}")
+        if budget is not None:
+            ax.axvline(budget, color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("training wall-clock time (s)")
+        ax.set_ylabel(ylabel)
+        if key != "loss":
+            ax.set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

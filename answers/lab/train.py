@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from . import cache, data, methods, models
+from . import cache, data, distributed, methods, models
 from .methods import FGSMRandomStart, FreeAT, Perturb, PGDTraining, Perturbed, Standard, TrainMethod
 from .progress import bar as progress_bar
 
@@ -124,27 +124,36 @@ def batch_transform(spec: TrainSpec) -> Perturb | None:
     return None
 
 
-Callback = Callable[[int, nn.Module, float, float], None]  # (epoch, model, mean loss, training seconds so far)
+Callback = Callable[[float, nn.Module, float, float], None]  # (epochs done, model, mean loss, training seconds so far)
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 128,
         lr: float = 0.05, weight_decay: float = 5e-4, perturb: Perturb | None = None,
-        method: TrainMethod | None = None, callbacks: Sequence[Callback] = (), seed: int = 0,
-        device: str = "cpu", progress: bool | None = None, desc: str = "train",
+        method: TrainMethod | None = None, callbacks: Sequence[Callback] = (), checkpoints: int = 1,
+        seed: int = 0, device: str = "cpu", progress: bool | None = None, desc: str = "train",
         schedule: bool = True) -> list[float]:
     """Train ``model`` in place with SGD + momentum (one-cycle schedule when ``schedule``); returns the mean
     loss of each epoch. ``method`` says what one minibatch does (:mod:`answers.lab.methods`; default standard
-    training); ``perturb(model, xb, yb)`` is a shorthand for ``Perturbed(perturb)``. After every epoch each
-    callback gets (epoch, model, mean loss, training seconds so far — the callbacks' own time excluded)."""
+    training); ``perturb(model, xb, yb)`` is a shorthand for ``Perturbed(perturb)``. ``checkpoints`` times per
+    epoch (at evenly spaced minibatches; once by default, at its end) each callback gets (epochs done so far,
+    model, mean loss since the previous checkpoint, training seconds so far — the callbacks' own time excluded).
+
+    Under ``torchrun`` (:mod:`answers.lab.distributed`) the model is wrapped in DistributedDataParallel and each
+    process trains on its share of every ``batch_size`` minibatch (the global batch); the losses are the global
+    means. The caller makes the model and the data identical in every process (same seed)."""
     if perturb is not None and method is not None:
         raise ValueError("give perturb or method, not both")
     method = method or (Perturbed(perturb) if perturb is not None else Standard())
     g = torch.Generator().manual_seed(seed)
     model.to(device).train()
+    # under torchrun: one replica per process, each on its share of every global minibatch (see distributed)
+    net = model if distributed.world_size() == 1 else nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     steps_per_epoch = max(1, -(-len(x) // batch_size))
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch * method.replays)
              if schedule else None)
+    # the minibatches after which the callbacks run: the last of each of ``checkpoints`` equal runs
+    marks = {(steps_per_epoch * (c + 1)) // max(1, checkpoints) - 1 for c in range(max(1, checkpoints))}
 
     def step() -> None:
         opt.step()
@@ -152,28 +161,38 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             sched.step()
 
     losses, seconds = [], 0.0
-    bar = progress_bar(epochs * steps_per_epoch, desc, progress, unit="batch")
+    bar = progress_bar(epochs * steps_per_epoch, desc, progress if distributed.is_main() else False, unit="batch")
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(len(x), generator=g)
-        total = 0.0
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            total += method.update(model, opt, step, x[idx].to(device), y[idx].to(device)) * len(idx)
+        total = since = 0.0
+        seen = 0
+        for b, i in enumerate(range(0, len(x), batch_size)):
+            idx = distributed.shard(order[i:i + batch_size])
+            loss = method.update(net, opt, step, x[idx].to(device), y[idx].to(device)) * len(idx)
+            total, since, seen = total + loss, since + loss, seen + len(order[i:i + batch_size])
             bar.update(1)
+            if b in marks and callbacks:
+                seconds += time.perf_counter() - t0
+                mean = distributed.sum_all(since) / seen
+                for cb in callbacks:
+                    cb(epoch + (b + 1) / steps_per_epoch, model, mean, seconds)
+                since, seen, t0 = 0.0, 0, time.perf_counter()
         seconds += time.perf_counter() - t0
-        losses.append(total / len(x))
+        losses.append(distributed.sum_all(total) / len(x))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        for cb in callbacks:
-            cb(epoch, model, losses[-1], seconds)
     bar.close()
     model.eval()
     return losses
 
 
-def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
-                  progress: bool | None = None) -> nn.Module:
-    """A model trained by ``spec`` on ``split`` — from the cache when it has one, else trained and cached."""
+def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu", progress: bool | None = None,
+                  curve: methods.EpochCurve | None = None) -> nn.Module:
+    """A model trained by ``spec`` on ``split`` — from the cache when it has one, else trained and cached.
+
+    With ``curve``, the training is recorded epoch by epoch (:class:`~answers.lab.methods.EpochCurve`) and the
+    record is cached with the weights, so a warm cache gives back the curve of the run that made them. Under
+    ``torchrun`` the number of processes is part of the key (BatchNorm sees each process's share)."""
     if spec.init is not None and (spec.init.arch, spec.init.width) != (spec.arch, spec.width):
         raise ValueError(f"{spec.name} starts from {spec.init.name}, which has another architecture or width")
     model = models.build(spec.arch, split.num_classes, width=spec.width)
@@ -190,10 +209,17 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu",
                 fresh.load_state_dict(start)
             fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                 weight_decay=spec.weight_decay, method=training_method(spec), seed=spec.seed, device=device,
-                progress=progress, desc=f"train {spec.name}")
-        return {k: v.detach().cpu() for k, v in fresh.state_dict().items()}
+                progress=progress, desc=f"train {spec.name}", callbacks=[curve] if curve is not None else (),
+                checkpoints=spec.replays if curve is not None else 1)
+        return {**{k: v.detach().cpu() for k, v in fresh.state_dict().items()},
+                **(curve.state() if curve is not None else {})}
 
-    state = cache.get_or_create(spec.name, asdict(spec), split.fingerprint, cache.code_version(*code_modules(spec)),
-                                create)
+    config = {**asdict(spec), **({"curve": curve.config} if curve is not None else {}),
+              **({"processes": distributed.world_size()} if distributed.world_size() > 1 else {})}
+    state = cache.get_or_create(spec.name + ("+curve" if curve is not None else ""), config, split.fingerprint,
+                                cache.code_version(*code_modules(spec)), create)
+    if curve is not None:
+        curve.restore(state)
+        state = {k: v for k, v in state.items() if not k.startswith("curve.")}
     model.load_state_dict(state)
     return model.to(device).eval()

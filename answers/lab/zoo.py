@@ -16,6 +16,7 @@ from typing import Callable
 from torch import nn
 
 from . import backdoor, cues, data, ensembles
+from .methods import EpochCurve
 from .train import TrainSpec, trained_model
 from .defenses import PREPROCESSING
 
@@ -73,12 +74,18 @@ class Scale:
     at_epochs: int    # adversarial fine-tuning (from a standard model)
     at_steps: int     # PGD steps inside adversarial training
     aug_epochs: int   # fine-tuning on a transform
+    scratch_epochs: int  # q06: every training method from scratch (Free-AT: this / m, each minibatch m times)
+    scratch_images: int  # q06: the first this many training images (0: all of them)
+    scratch_batch: int   # q06: the minibatch
 
 
 SCALES = {
-    "tiny": Scale(n_train=4000, n_test=300, epochs=8, width=8, at_epochs=4, at_steps=2, aug_epochs=3),
-    "site": Scale(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=5, at_steps=3, aug_epochs=4),
-    "full": Scale(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=15, at_steps=7, aug_epochs=10),
+    "tiny": Scale(n_train=4000, n_test=300, epochs=8, width=8, at_epochs=4, at_steps=2, aug_epochs=3,
+                  scratch_epochs=8, scratch_images=3000, scratch_batch=64),
+    "site": Scale(n_train=6000, n_test=1000, epochs=10, width=16, at_epochs=5, at_steps=3, aug_epochs=4,
+                  scratch_epochs=8, scratch_images=3000, scratch_batch=64),
+    "full": Scale(n_train=50000, n_test=10000, epochs=30, width=16, at_epochs=15, at_steps=7, aug_epochs=10,
+                  scratch_epochs=32, scratch_images=0, scratch_batch=128),
 }
 
 
@@ -97,6 +104,13 @@ DATASETS: dict[str, Callable[[Scale, int], data.Split]] = {
                                                       BACKDOOR.target, seed),
     "cues": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="agree"),
     "cues-random-texture": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="random"),
+    # q06's training from scratch: the first scratch_images of the *site* split's training images, at tiny too —
+    # adversarial training from scratch needs site's budget to learn at all, so tiny trains the same models as
+    # site (a subset of its methods) and the tests reuse the weights of the site build
+    "signs-scratch": lambda s, seed: data.first(data.signs(SCALES["site"].n_train, SCALES["site"].n_test, seed),
+                                                s.scratch_images),
+    # read from the user's disk (answers run --data-dir), never downloaded; the whole dataset at every profile
+    "cifar10": lambda s, seed: data.cifar10(data.data_dir()),
 }
 
 
@@ -203,6 +217,49 @@ def partition_member(k: int, i: int) -> str:
 _MEMBER = re.compile(r"^dpa/k(?P<k>[0-9]+)/p(?P<i>[0-9]+)$")
 
 
+#: q06's training methods, each from scratch on the signs: natural, PGD-AT with k steps, Free-AT with m replays,
+#: FGSM from a random start and FGSM from the clean image (:class:`~answers.lab.train.TrainSpec`'s fields)
+SCRATCH_LR = 0.2     # the standard recipe's peak learning rate, for every method
+SCRATCH_WIDTH = 16   # at every profile: a width-8 network learns too little under adversarial training
+PAPER_EPS = 8 / 255   # on CIFAR-10 (full profile) q06 trains at the papers' ε
+
+
+def scratch_method(method: str) -> dict:
+    """The TrainSpec fields of q06's ``method``: ``natural``, ``pgd<k>``, ``free<m>``, ``fgsm_rs`` or ``fgsm``."""
+    if method == "natural":
+        return {}
+    if method in ("fgsm_rs", "fgsm"):
+        return {"adv_eps": THREAT.linf_eps, "adv_method": method}
+    kind = re.fullmatch(r"(pgd|free)([1-9][0-9]*)", method)
+    if kind is None:
+        raise ValueError(f"unknown training method {method!r}; choose natural, pgd<k>, free<m>, fgsm_rs or fgsm")
+    n = int(kind[2])
+    return ({"adv_eps": THREAT.linf_eps, "adv_method": "pgd", "adv_steps": n} if kind[1] == "pgd" else
+            {"adv_eps": THREAT.linf_eps, "adv_method": "free", "replays": n})
+
+
+def scratch(method: str, epochs: int | None = None, dataset: str = "signs-scratch") -> str:
+    """The zoo name of a SmallCNN trained from scratch on ``dataset`` with q06's ``method`` (for ``epochs``
+    instead of the scale's ``scratch_epochs``, Free-AT's division by m included)."""
+    return (f"scratch/{method}" + (f"/e{epochs}" if epochs is not None else "")
+            + (f"/on-{dataset}" if dataset != "signs-scratch" else ""))
+
+
+_SCRATCH = re.compile(r"^scratch/(?P<method>[a-z0-9_]+)(?:/e(?P<epochs>[0-9]+))?(?:/on-(?P<dataset>[a-z0-9-]+))?$")
+
+
+def _from_scratch(method: str, epochs: int | None, dataset: str) -> Callable[[Scale, int], TrainSpec]:
+    fields = scratch_method(method)
+
+    def make(s: Scale, seed: int) -> TrainSpec:
+        budget = epochs or s.scratch_epochs
+        replays = fields.get("replays", 1)
+        spec = TrainSpec(width=SCRATCH_WIDTH, epochs=max(1, -(-budget // replays)), batch_size=s.scratch_batch,
+                         lr=SCRATCH_LR, seed=seed, **fields)
+        return replace(spec, adv_eps=PAPER_EPS) if dataset == "cifar10" and spec.adv_eps else spec
+    return make
+
+
 def recipe(name: str) -> Recipe:
     if "@" in name:
         base, arch = name.rsplit("@", 1)
@@ -216,6 +273,12 @@ def recipe(name: str) -> Recipe:
                 raise ValueError(f"{base!r} fine-tunes another model: it cannot be moved to {arch!r}")
             return replace(spec, arch=arch, lr=_ARCH_LR.get(arch, spec.lr), epochs=spec.epochs * _ARCH_EPOCHS.get(arch, 1))
         return Recipe(r.dataset, on_arch, f"{r.about} — as a {arch}")
+    scratch_run = _SCRATCH.match(name)
+    if scratch_run:
+        epochs = int(scratch_run["epochs"]) if scratch_run["epochs"] else None
+        dataset = scratch_run["dataset"] or "signs-scratch"
+        return Recipe(dataset, _from_scratch(scratch_run["method"], epochs, dataset),
+                      f"SmallCNN trained from scratch by {scratch_run['method']} (q06)")
     member = _MEMBER.match(name)
     if member:
         k, i = int(member["k"]), int(member["i"])
@@ -230,7 +293,8 @@ def recipe(name: str) -> Recipe:
         return RECIPES[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)} "
-                         "(or badnets/r<ratio>/t<trigger side>, dpa/k<k>/p<i>, <recipe>@<architecture>)") from None
+                         "(or badnets/r<ratio>/t<trigger side>, dpa/k<k>/p<i>, <recipe>@<architecture>, "
+                         "scratch/<method>[/e<epochs>])") from None
 
 
 def spec(name: str, profile: str, seed: int = 0) -> TrainSpec:
@@ -238,8 +302,10 @@ def spec(name: str, profile: str, seed: int = 0) -> TrainSpec:
     return recipe(name).spec(scale(profile), seed)
 
 
-def model(name: str, profile: str, seed: int = 0, device: str = "cpu", progress: bool | None = None) -> nn.Module:
-    """Zoo model ``name`` trained at ``profile`` (from the weight cache when it has one), in eval mode."""
+def model(name: str, profile: str, seed: int = 0, device: str = "cpu", progress: bool | None = None,
+          curve: EpochCurve | None = None) -> nn.Module:
+    """Zoo model ``name`` trained at ``profile`` (from the weight cache when it has one), in eval mode; with
+    ``curve``, its training recorded epoch by epoch (cached with the weights, see :func:`trained_model`)."""
     r = recipe(name)
     return trained_model(r.spec(scale(profile), seed), split(profile, seed, r.dataset), device=device,
-                         progress=progress)
+                         progress=progress, curve=curve)

@@ -1,0 +1,42 @@
+"""Multi-process training under torchrun (DDP, gloo on CPU): two processes on the same global minibatch train
+the same model as one process, each on half of every minibatch."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from answers.lab import distributed
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    # an MLP has no BatchNorm: DDP's averaged gradient is then exactly one process's gradient on the whole batch
+    # (with BatchNorm each process would normalise with its own half's statistics)
+    common = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, out=out, threads=1)
+    return distributed.launch(1, **common), distributed.launch(2, **common)
+
+
+def test_two_processes_train_the_same_model_as_one(runs):
+    one, two = runs
+    w1, w2 = torch.load(one.weights), torch.load(two.weights)
+    assert w1.keys() == w2.keys()
+    for name in w1:
+        assert torch.allclose(w1[name], w2[name], atol=1e-5, rtol=1e-4), name
+    assert one.losses == pytest.approx(two.losses, rel=1e-5)
+    # the weights moved: equality is not two untrained copies of the same initialisation
+    assert one.losses[1] < one.losses[0]
+
+
+def test_each_process_sees_half_of_every_minibatch(runs):
+    one, two = runs
+    # 512 images × 2 epochs, one forward each (standard training): all of it alone, half of it in each process
+    assert one.images_per_process == [1024]
+    assert two.images_per_process == [512, 512]
+    assert len(two.epoch_seconds) == 2 and all(s > 0 for s in two.epoch_seconds)
+
+
+def test_a_missing_launch_reports_its_error(tmp_path):
+    with pytest.raises(RuntimeError, match="torchrun with 2 processes failed"):
+        distributed.launch(2, model="no-such-model", profile="tiny", epochs=1, batch_size=64, out=tmp_path,
+                           threads=1, timeout=120)
