@@ -1,0 +1,68 @@
+"""q06's claims at the tiny profile, and the invariants behind its tables."""
+from __future__ import annotations
+
+import pytest
+from conftest import claim_suite
+
+from answers import q06_adversarial_training_cost as q06
+from answers.lab import zoo
+
+CLAIMS = ["free_starves", "pgd_step_cheaper_than_training_step", "free_close_to_natural",
+          "fast_beats_pgd_at_equal_budget", "fgsm_rs_comparable_to_pgd", "free_cheaper_but_less_robust",
+          "none_matches_natural", "fgsm_does_not_collapse", "two_processes_same_curve"]
+
+result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q06", CLAIMS)
+CFG = q06.PROFILES["tiny"]
+
+
+def test_every_method_is_recorded_checkpoint_by_checkpoint(result):
+    runs = {r["key"]: r for r in result.tables["runs"].rows}
+    assert list(runs) == q06.methods(CFG)
+    epochs = zoo.scale("tiny").scratch_epochs
+    for m, r in runs.items():
+        replays = int(m[4:]) if m.startswith("free") else 1
+        assert r["epochs"] == -(-epochs // replays)
+        # one checkpoint per natural epoch's worth of SGD steps: Free-AT m times per epoch
+        assert r["checkpoints"] == r["epochs"] * replays
+    assert "curves" in result.figures and "budget_curves" in result.figures
+
+
+def test_cost_table_sets_each_method_beside_its_pass_count(result):
+    costs = {r["key"]: r for r in result.tables["costs"].rows}
+    assert costs["natural"]["ratio_per_epoch"] == 1 and costs["natural"]["passes_per_minibatch"] == 1
+    for k in CFG.ks:
+        assert costs[f"pgd{k}"]["passes_per_minibatch"] == k + 1
+    for m in CFG.ms:
+        r = costs[f"free{m}"]
+        assert r["passes_per_minibatch"] == m and r["total_passes_vs_natural"] == pytest.approx(1.0)
+        assert r["total_ratio"] == pytest.approx(r["ratio_per_epoch"] / m)
+    assert costs["fgsm_rs"]["passes_per_minibatch"] == costs["fgsm"]["passes_per_minibatch"] == 2
+    # more PGD steps cost more: the measured order follows the pass count
+    ratios = [costs[f"pgd{k}"]["ratio_per_epoch"] for k in sorted(CFG.ks)]
+    assert ratios == sorted(ratios) and ratios[0] > 1
+
+
+def test_pgd_step_cost_is_the_least_squares_slope_through_natural():
+    # ratio(k) = 1 + c·k exactly: the fit gives back c; a constant offset is not mistaken for a step cost
+    assert q06._step_cost({3: 1 + 3 * 0.7, 7: 1 + 7 * 0.7, 10: 1 + 10 * 0.7}) == pytest.approx(0.7)
+    assert q06._step_cost({3: 4.0, 7: 8.0, 10: 11.0}) == pytest.approx(1.0)
+
+
+def test_the_budget_table_reads_each_curve_at_fgsm_rs_time(result):
+    rows = {r["key"]: r for r in result.tables["budget"].rows}
+    budget = rows["fgsm_rs"]["train_seconds"]
+    assert rows["fgsm_rs"]["epochs_done"] == zoo.scale("tiny").scratch_epochs      # its whole run
+    for r in rows.values():
+        assert r["train_seconds"] <= 1.05 * budget
+
+
+def test_papers_table_quotes_both_papers(result):
+    rows = result.tables["papers"].rows
+    free = {r["method"]: r for r in rows if r["source"].startswith("Shafahi")}
+    assert free["PGD-7 (Madry)"]["vs_natural"] == pytest.approx(5418 / 780)
+    assert any(r["source"].startswith("Wong") for r in rows)
+
+
+def test_two_processes_each_see_half_the_images(result):
+    rows = {r["processes"]: r for r in result.tables["processes"].rows}
+    assert sum(rows[2]["images_each"]) == rows[1]["images_each"][0]
