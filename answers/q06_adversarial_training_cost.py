@@ -10,8 +10,6 @@ quoted, and one vs two processes under ``torchrun`` (DistributedDataParallel) tr
 """
 from __future__ import annotations
 
-import math
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import torch
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import cache, distributed, metrics, repair, zoo
+from .lab import cache, data, distributed, metrics, repair, zoo
 from .lab.experiment import Experiment
 from .lab.methods import EpochCurve
 from .lab.plots import timelines
@@ -50,6 +48,7 @@ class Settings:
     repeats: int            # timed rounds (interleaved)
     ddp_epochs: int         # epochs of the one- vs two-process runs
     ddp_images: int         # training images of those runs (0: all)
+    control: bool = False   # also train a starved Free-AT for 4× the budget (does it learn when given epochs?)
 
 
 PROFILES = {
@@ -58,13 +57,13 @@ PROFILES = {
     "tiny": Settings(ks=(7,), ms=(2, 4), curve_images=200, curve_steps=12, time_batches=1, repeats=3,
                      ddp_epochs=2, ddp_images=1024),
     "site": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=200, curve_steps=12, time_batches=2, repeats=5,
-                     ddp_epochs=3, ddp_images=3000),
+                     ddp_epochs=3, ddp_images=3000, control=True),
     "full": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=1000, curve_steps=50, time_batches=8, repeats=7,
                      ddp_epochs=3, ddp_images=0),
 }
 EPS = THREAT.linf_eps
 NONINFERIOR = 0.05          # "comparable robustness": at most 5 points below PGD-AT's, the whole interval included
-SAME_COST = (0.8, 1.25)     # "as fast as natural training": total time within this ratio of natural's
+COLLAPSE = 0.2              # catastrophic overfitting: PGD accuracy falls this far (or more) below its peak
 
 
 def methods(cfg: Settings) -> list[str]:
@@ -88,12 +87,12 @@ def dataset(profile: str) -> str:
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    data = dataset(profile)
-    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset=data,
-                           meta={"eps": zoo.PAPER_EPS if data == "cifar10" else EPS, "dataset": data,
+    trains_on = dataset(profile)
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset=trains_on,
+                           meta={"eps": zoo.PAPER_EPS if trains_on == "cifar10" else EPS, "dataset": trains_on,
                                  "epochs": zoo.scale(profile).scratch_epochs, "batch": zoo.scale(profile).scratch_batch,
                                  "width": zoo.SCRATCH_WIDTH,
-                                 "n_train": len(zoo.split(profile, seed, data).y_train),
+                                 "n_train": len(zoo.split(profile, seed, trains_on).y_train),
                                  "curve_images": cfg.curve_images, "curve_steps": cfg.curve_steps})
     distributed.init_from_env(device)
     runs: dict[str, Trained] = {}
@@ -164,24 +163,41 @@ def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"]) -
     if not starved:
         return
     n = len(exp.y)
-    correct = {m: int((metrics.predict(runs[m].model, exp.x) == exp.y).sum()) for m in ["natural", *(f"free{k}" for k in starved)]}
-    acc = {m: c / n for m, c in correct.items()}
+    clean = {m: metrics.predict(runs[m].model, exp.x) == exp.y for m in ["natural", *(f"free{k}" for k in starved)]}
+    acc = {m: float(c.float().mean()) for m, c in clean.items()}
     epochs = zoo.scale(exp.profile).scratch_epochs
-    evidence = ev.proportion(correct["natural"], n, "natural")
+    evidence = ev.proportion(int(clean["natural"].sum()), n, "natural")
     for k in starved:
-        evidence = evidence + ev.proportion(correct[f"free{k}"], n, f"free{k}")
+        evidence = evidence + ev.proportion(int(clean[f"free{k}"].sum()), n, f"free{k}")
     res = exp.res
     res.finding("free_starves",
                 f"同样多的 SGD 步（{epochs} 个正常 epoch）里，Free-AT m = {'、'.join(map(str, starved))} 只训练 "
-                + "、".join(f"{max(1, epochs // k)}" for k in starved)
-                + f" 个 epoch，每张训练图最多经过两次：干净准确率只有 "
-                + "、".join(f"{acc[f'free{k}']:.0%}" for k in starved)
-                + f"（正常训练 {acc['natural']:.0%}）——同一个小批量重放 m 次，比不上 m 个新的小批量",
-                f"with natural training's budget of SGD steps, Free-AT with m = {starved} (each image seen at most twice) "
-                "stays below half accuracy while natural training exceeds 80%",
+                + "、".join(str(zoo.spec(runs[f'free{k}'].name, exp.profile, exp.seed).epochs) for k in starved)
+                + " 个 epoch（每张训练图只在这几个 epoch 里出现，每次连着重放 m 次），没有学会：干净准确率只有 "
+                + "、".join(f"{acc[f'free{k}']:.0%}" for k in starved) + f"（正常训练 {acc['natural']:.0%}）",
+                f"with natural training's budget of SGD steps, Free-AT with m = {starved} (at most 2 epochs) stays "
+                "below half accuracy while natural training exceeds 80%",
                 {**{f"free{k}": acc[f"free{k}"] for k in starved}, "natural": acc["natural"]},
                 " and ".join(f"free{k} < 0.5" for k in starved) + " and natural > 0.8",
                 evidence=evidence, null={f"free{k}": acc["natural"] for k in starved})
+    if not cfg.control:
+        return
+    # the control: the same starved method, the same learning rate, four times the steps
+    k = starved[0]
+    longer = trained(exp, cfg, f"free{k}", 4 * epochs)
+    res.model(f"Free-AT m={k}, {4 * epochs} natural epochs of steps", metrics.clean_accuracy(longer.model, exp.x, exp.y),
+              exp.split.num_classes)
+    longer_clean = metrics.predict(longer.model, exp.x) == exp.y
+    res.meta["free_control"] = {"m": k, "budget_epochs": 4 * epochs, "rows": longer.curve.rows}
+    res.finding("free_learns_given_epochs",
+                f"给 Free-AT m = {k} 四倍的 SGD 步（{zoo.spec(longer.name, exp.profile, exp.seed).epochs} 个 epoch，学习率不变），"
+                f"它就学会了：干净准确率 {float(longer_clean.float().mean()):.0%}（只有正常训练的步数时 {acc[f'free{k}']:.0%}），"
+                f"PGD 下 {longer.final['robust_acc']:.0%}——缺的是训练轮数；给够轮数，它的总时间也就不再和正常训练一样",
+                f"Free-AT m = {k} learns when given four times natural training's steps (same learning rate)",
+                {"longer": float(longer_clean.float().mean()), "budget": acc[f"free{k}"]},
+                "longer >= 0.5 and longer > budget",
+                evidence=ev.mcnemar(longer_clean, clean[f"free{k}"])
+                + ev.proportion(int(longer_clean.sum()), n, "longer"), null={"longer": acc[f"free{k}"]})
 
 
 # ---------------------------------------------------------------- 2. cost per minibatch, side by side
@@ -247,52 +263,61 @@ def _cost_claims(res: Result, cfg: Settings, rows: list[dict], timings: dict) ->
                 "PGD-k costs 1 + c·k natural epochs with c < 1: an attack step is cheaper than a training step",
                 {"c": c}, "c < 1",
                 evidence=ev.spread("c", _step_cost(low), _step_cost(high), cfg.repeats), null={"c": 1.0})
-    free = max(cfg.ms)
+    free = min(cfg.ms)   # the Free-AT that learns within the budget (the cost does not depend on it)
     total = by[f"free{free}"]["total_ratio"]
     scale = by[f"free{free}"]["epochs"] / by["natural"]["epochs"]
     spread = (timings[f"free{free}"].q1_s / nat.q3_s * scale, timings[f"free{free}"].q3_s / nat.q1_s * scale)
     res.finding("free_close_to_natural",
                 f"Free-AT（m={free}）整个训练的耗时是正常训练的 {total:.2f} 倍：比正常训练贵，但不是成倍地贵"
                 f"（PGD-{max(cfg.ks)} 是 {by[f'pgd{max(cfg.ks)}']['total_ratio']:.1f} 倍）——每个小批量重放 m 次、只训练 1/m 的 epoch，"
-                "前向+反向的总次数与正常训练相同，多出来的是每次重放都要走一步优化器和更新扰动",
+                "前向+反向的总次数与正常训练相同；多出来的部分来自每次都把梯度一直传回输入、再更新扰动（这部分没有单独测量）",
                 f"Free-AT (m={free}) costs more than natural training in total, but less than 1.5 times as much",
                 {"ratio": total}, "1 < ratio < 1.5",
                 evidence=ev.spread("ratio", *spread, cfg.repeats), null={"ratio": 1.0})
 
 
 # ---------------------------------------------------------------- 3. one budget for every method
-def at_budget(curve: EpochCurve, budget: float) -> int | None:
-    """Index of the last checkpoint a run reached within ``budget`` seconds of training (None: not one)."""
-    inside = [i for i, r in enumerate(curve.rows) if r["train_seconds"] <= budget]
+def at_budget(curve: EpochCurve, epochs: float) -> int | None:
+    """Index of the last checkpoint a run reached within ``epochs`` epochs of its training (None: not one)."""
+    inside = [i for i, r in enumerate(curve.rows) if r["epoch"] <= epochs]
     return inside[-1] if inside else None
 
 
 def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs: dict[str, dict]) -> None:
+    """Every method read at FGSM-RS's budget. The budget is counted in natural epochs with the side-by-side cost
+    ratios (not with the recorded run times, which come from runs made one after another), so each method's
+    place in it is its epochs = budget / its cost per epoch, read off its curve at the last checkpoint before."""
     res = exp.res
     k = 7 if 7 in cfg.ks else max(cfg.ks)
     fast, pgd = "fgsm_rs", f"pgd{k}"
-    budget = runs[fast].seconds
-    rows = []
+    natural_epochs = costs["natural"]["epochs"]
+    budget = costs[fast]["total_ratio"] * natural_epochs          # in natural epochs
+    seconds_per_natural_epoch = runs["natural"].seconds / natural_epochs
+    rows, at = [], {}
     for m, r in runs.items():
-        i = at_budget(r.curve, budget * 1.05)   # 5% for the jitter of wall-clock time
+        reach = budget / costs[m]["ratio_per_epoch"]               # epochs of this method within the budget
+        at[m] = i = at_budget(r.curve, reach + 1e-9)
         row = r.curve.rows[i] if i is not None else None
-        rows.append({"key": m, "方法 method": label(m), "epochs_done": row["epoch"] if row else 0.0,
-                     "train_seconds": row["train_seconds"] if row else 0.0,
+        rows.append({"key": m, "方法 method": label(m), "epochs_in_budget": reach,
+                     "epochs_done": row["epoch"] if row else 0.0,
                      "clean_acc": row["clean_acc"] if row else None, "robust_acc": row["robust_acc"] if row else None})
-    res.table("budget", f"同样的训练时间（{budget:.0f} 秒，FGSM-RS 整个训练的耗时）内，每种方法最后一个检查点的准确率 "
-              "(accuracy at one wall-clock budget)", rows,
-              note="更贵的训练在预算处被截断：那时它们只走了一部分 epoch，学习率计划也还没走完。空格：预算内一个检查点也没到。")
+    res.table("budget", f"同样的预算（FGSM-RS 整个训练的代价 = {budget:.1f} 个正常 epoch，约 {budget * seconds_per_natural_epoch:.0f} 秒）"
+              "内，每种方法最后一个检查点的准确率 (accuracy at one budget)", rows,
+              note="epochs_in_budget：预算 ÷ 该方法每个 epoch 的实测代价（第 2 节的表）；epochs_done：此前最后一个检查点。"
+                   "更贵的训练在预算处被截断：学习率计划也还没走完。空格：预算内一个检查点也没到。")
     res.figure("budget_curves", timelines({label(m): runs[m].curve.rows for m in runs},
                                           {"robust_acc": f"PGD-{cfg.curve_steps} accuracy"},
-                                          "The budget of FGSM-RS (dotted)", budget=budget))
-    i = at_budget(runs[pgd].curve, budget * 1.05)
+                                          "The budget of FGSM-RS (dotted, its recorded time)",
+                                          budget=runs[fast].seconds))
     fast_robust = runs[fast].curve.robust[-1]
+    i = at[pgd]
     pgd_robust = runs[pgd].curve.robust[i] if i is not None else torch.zeros_like(fast_robust)
     pgd_epochs = runs[pgd].curve.rows[i]["epoch"] if i is not None else 0.0
     res.finding("fast_beats_pgd_at_equal_budget",
-                f"FGSM-RS 训练完所用的时间里，PGD-{k} 只走到第 {pgd_epochs:g} 个 epoch：那时它在 PGD 下的准确率是 "
-                f"{float(pgd_robust.float().mean()):.0%}，FGSM-RS 是 {float(fast_robust.float().mean()):.0%}",
-                f"within FGSM-RS's training time, PGD-{k} reaches lower PGD accuracy than FGSM-RS",
+                f"FGSM-RS 整个训练的代价里，PGD-{k} 只够走 {budget / costs[pgd]['ratio_per_epoch']:.1f} 个 epoch：它在第 "
+                f"{pgd_epochs:g} 个 epoch 的 PGD 准确率是 {float(pgd_robust.float().mean()):.0%}，FGSM-RS 训练完是 "
+                f"{float(fast_robust.float().mean()):.0%}",
+                f"within FGSM-RS's cost, PGD-{k} reaches lower PGD accuracy than FGSM-RS",
                 {"fgsm_rs": float(fast_robust.float().mean()), "pgd": float(pgd_robust.float().mean())},
                 "fgsm_rs > pgd", evidence=ev.mcnemar(fast_robust, pgd_robust),
                 null={"fgsm_rs": float(pgd_robust.float().mean())})
@@ -349,16 +374,16 @@ def catastrophic_overfitting(exp: Experiment, runs: dict[str, Trained]) -> None:
     plain = {r["key"]: r for r in rows}["fgsm"]
     curve = runs["fgsm"].curve
     peak_i = max(range(len(curve.rows)), key=lambda i: curve.rows[i]["robust_acc"])
-    n = len(curve.robust[-1])
+    drop = curve.robust[peak_i].float() - curve.robust[-1].float()   # per image: robust at the peak, not at the end
     res.finding("fgsm_does_not_collapse",
                 f"在这个规模上，不用随机起点的 FGSM 训练没有发生灾难性过拟合：PGD 准确率最后是 {plain['final_robust_acc']:.0%}，"
-                f"最高时 {plain['peak_robust_acc']:.0%}（过拟合会让它在几个 epoch 内掉到接近 0）",
-                "FGSM training without a random start does not collapse at this scale: its final PGD accuracy keeps "
-                "more than half of its peak",
-                {"final": plain["final_robust_acc"], "peak": plain["peak_robust_acc"]}, "final > 0.5 * peak",
-                evidence=ev.proportion(int(curve.robust[-1].sum()), n, "final")
-                + ev.proportion(int(curve.robust[peak_i].sum()), n, "peak"),
-                null={"final": 0.0})
+                f"最高时 {plain['peak_robust_acc']:.0%}，没有掉下 {COLLAPSE * 100:.0f} 个百分点以上（过拟合会让它在几个 epoch 内掉到接近 0）",
+                f"FGSM training without a random start does not collapse at this scale: its final PGD accuracy is less "
+                f"than {COLLAPSE * 100:.0f} points below its peak",
+                {"drop": float(drop.mean())}, f"drop < {COLLAPSE}",
+                evidence=ev.bootstrap(lambda idx: float(drop[torch.as_tensor(idx)].mean()), drop, "drop", seed=exp.seed,
+                                      resamples=1000),
+                null={"drop": plain["peak_robust_acc"]})
 
 
 # ---------------------------------------------------------------- 5. what the papers report (quoted, not measured)
@@ -406,15 +431,18 @@ def processes(exp: Experiment, cfg: Settings) -> None:
                                               seed=exp.seed) for n in (1, 2)}
             return {f"{key}{n}": torch.tensor(getattr(r, attr), dtype=torch.float64)
                     for n, r in launches.items()
-                    for key, attr in (("loss", "losses"), ("seconds", "epoch_seconds"), ("images", "images_per_process"))}
+                    for key, attr in (("loss", "losses"), ("seconds", "epoch_seconds"), ("images", "images_per_process"),
+                                      ("threads", "threads"))}
 
-    code = cache.code_version(distributed, *code_modules(zoo.spec("standard", exp.profile, exp.seed)))
-    rec = cache.get_or_create("ddp-standard", config, exp.split.fingerprint, code, measure)
+    # keyed like a trained model: the data it trains on, and the code of the launcher, the trainer and the zoo
+    launched_split = zoo.split(exp.profile, exp.seed, zoo.recipe("standard").dataset)
+    code = cache.code_version(distributed, zoo, data, *code_modules(zoo.spec("standard", exp.profile, exp.seed)))
+    rec = cache.get_or_create("ddp-standard", config, launched_split.fingerprint, code, measure)
     rows = []
     for n in (1, 2):
         seconds = rec[f"seconds{n}"].tolist()
         steady = seconds[1:] or seconds   # the first epoch pays the start-up (allocations, gloo's first calls)
-        rows.append({"key": n, "processes": n, "threads_each": max(1, (os.cpu_count() or 1) // n),
+        rows.append({"key": n, "processes": n, "threads_each": int(rec[f"threads{n}"]),
                      "seconds_per_epoch": sum(steady) / len(steady), "images_each": rec[f"images{n}"].tolist(),
                      "final_loss": rec[f"loss{n}"].tolist()[-1]})
     speedup = rows[0]["seconds_per_epoch"] / rows[1]["seconds_per_epoch"]

@@ -36,6 +36,21 @@ def test_each_process_sees_half_of_every_minibatch(runs):
     assert len(two.epoch_seconds) == 2 and all(s > 0 for s in two.epoch_seconds)
 
 
+def test_under_torchrun_the_weight_cache_is_written_once_and_read_by_every_rank(runs, tmp_path, monkeypatch):
+    # rank 0 alone locks and writes; the other rank trains with it (waiting for rank 0's lock would deadlock)
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
+    common = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, threads=1, cached=True)
+    first = distributed.launch(2, out=tmp_path / "first", timeout=300, **common)
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    second = distributed.launch(2, out=tmp_path / "second", timeout=300, **common)   # now from the cache
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    one, w1, w2 = torch.load(runs[0].weights), torch.load(first.weights), torch.load(second.weights)
+    for name in one:
+        assert torch.allclose(w1[name], one[name], atol=1e-5, rtol=1e-4), name
+        assert torch.equal(w2[name], w1[name]), name
+    assert second.losses == first.losses and len(first.losses) == 2   # the recorded curve came back too
+
+
 def test_a_missing_launch_reports_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed"):
         distributed.launch(2, model="no-such-model", profile="tiny", epochs=1, batch_size=64, out=tmp_path,

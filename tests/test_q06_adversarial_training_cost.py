@@ -43,17 +43,21 @@ def test_cost_table_sets_each_method_beside_its_pass_count(result):
 
 
 def test_pgd_step_cost_is_the_least_squares_slope_through_natural():
-    # ratio(k) = 1 + c·k exactly: the fit gives back c; a constant offset is not mistaken for a step cost
+    # ratio(k) = 1 + c·k exactly: the fit gives back c (and the pass count k + 1 gives c = 1)
     assert q06._step_cost({3: 1 + 3 * 0.7, 7: 1 + 7 * 0.7, 10: 1 + 10 * 0.7}) == pytest.approx(0.7)
     assert q06._step_cost({3: 4.0, 7: 8.0, 10: 11.0}) == pytest.approx(1.0)
 
 
-def test_the_budget_table_reads_each_curve_at_fgsm_rs_time(result):
+def test_the_budget_table_reads_each_curve_at_fgsm_rs_cost(result):
     rows = {r["key"]: r for r in result.tables["budget"].rows}
-    budget = rows["fgsm_rs"]["train_seconds"]
-    assert rows["fgsm_rs"]["epochs_done"] == zoo.scale("tiny").scratch_epochs      # its whole run
-    for r in rows.values():
-        assert r["train_seconds"] <= 1.05 * budget
+    costs = {r["key"]: r for r in result.tables["costs"].rows}
+    epochs = zoo.scale("tiny").scratch_epochs
+    budget = costs["fgsm_rs"]["total_ratio"] * epochs
+    assert rows["fgsm_rs"]["epochs_in_budget"] == pytest.approx(epochs)      # its whole run
+    for m, r in rows.items():
+        assert r["epochs_in_budget"] == pytest.approx(budget / costs[m]["ratio_per_epoch"])
+        assert r["epochs_done"] <= r["epochs_in_budget"] + 1e-9
+        assert r["epochs_done"] == min(costs[m]["epochs"], r["epochs_done"])
 
 
 def test_papers_table_quotes_both_papers(result):

@@ -315,10 +315,10 @@ class Result:
         return out
 
     def _weak_by_finding(self, model: Mapping[str, Any]) -> bool:
-        """Whether a model below the health bar is the declared subject of a finding that is made, is a finding,
-        and has an acceptable outcome at this profile (see :meth:`model`)."""
+        """Whether a model below the health bar is the declared subject of a finding that is made and holds (an
+        inconclusive finding, or one excused at tiny, does not establish it; see :meth:`model`)."""
         claim = next((c for c in self.claims if c.id == model.get("weak_finding")), None)
-        return claim is not None and claim.kind == "finding" and claim.problem(self.profile) is None
+        return claim is not None and claim.kind == "finding" and claim.outcome == "holds"
 
     @property
     def ok(self) -> bool:

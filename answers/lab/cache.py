@@ -120,6 +120,13 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
     root = Path(root) if root else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{what}-{cache_key(what, config, data_fingerprint, code_version)}.pt"
+    if _follower():
+        # under torchrun the other ranks train *with* rank 0 (DDP): waiting for its lock would deadlock. They
+        # read an entry that is already there, else train alongside and leave the writing to rank 0.
+        try:
+            return _load(path)
+        except (OSError, ValueError):
+            return {k: v.detach().cpu() for k, v in create().items()}
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:
@@ -135,6 +142,11 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
         torch.save({"state": state, "meta": meta}, buf)
         write_checked(path, buf.getvalue())
         return state
+
+
+def _follower() -> bool:
+    """Whether this process is a torchrun rank other than 0 (read from torchrun's environment)."""
+    return "WORLD_SIZE" in os.environ and os.environ.get("RANK", "0") != "0"
 
 
 def entries(root: Path | None = None) -> list[dict]:

@@ -66,9 +66,14 @@ def sum_all(value: float) -> float:
     """``value`` summed over the processes (itself alone)."""
     if world_size() == 1:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(t)
     return float(t.item())
+
+
+def _collective_device() -> torch.device:
+    """Where a collective's tensors must live: nccl only moves CUDA tensors."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def gather(value: int) -> list[int]:
@@ -94,19 +99,23 @@ class Run:
 
 
 def launch(processes: int, *, model: str, profile: str, epochs: int, batch_size: int, out: Path,
-           threads: int | None = None, images: int | None = None, seed: int = 0, timeout: float = 600) -> Run:
+           threads: int | None = None, images: int | None = None, seed: int = 0, timeout: float = 600,
+           cached: bool = False) -> Run:
     """Train zoo recipe ``model``'s architecture and method at ``profile`` for ``epochs`` under ``torchrun
     --nproc-per-node processes`` (a fresh interpreter per process), ``batch_size`` being the *global* minibatch;
-    ``threads`` torch threads per process (default: the cores shared out evenly). Returns what rank 0 wrote."""
+    ``threads`` torch threads per process (default: the cores shared out evenly); ``cached`` trains through the
+    weight cache as answers do. Returns what rank 0 wrote."""
     threads = threads or max(1, (os.cpu_count() or 1) // processes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = out / f"run-{processes}.json"
+    report = out / f"run-{processes}{'-cached' if cached else ''}.json"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "--standalone",
            "-m", "answers.lab.distributed", "--model", model, "--profile", profile, "--epochs", str(epochs),
            "--batch-size", str(batch_size), "--seed", str(seed), "--threads", str(threads), "--out", str(report)]
     if images:
         cmd += ["--images", str(images)]
+    if cached:
+        cmd += ["--cached"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -130,16 +139,26 @@ def _train(args: argparse.Namespace) -> None:
     x, y = split.x_train, split.y_train
     if args.images:
         x, y = x[:args.images], y[:args.images]
-    from . import models
+    from . import data, models
     from .instrument import count_calls
-    torch.manual_seed(spec.seed)
-    model = models.build(spec.arch, split.num_classes, width=spec.width)
     seconds: list[float] = []
-    with count_calls(model) as calls:
-        losses = fit(model, x, y, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
-                     weight_decay=spec.weight_decay, method=training_method(spec), seed=spec.seed, progress=False,
-                     callbacks=[lambda epoch, m, loss, total: seconds.append(total - sum(seconds))])
-    images = gather(calls.images)
+    if args.cached:
+        # through the weight cache, as an answer trains under torchrun: rank 0 stores, the others train with it
+        from .methods import EpochCurve
+        from .train import trained_model
+        curve = EpochCurve(split.x_test[:32], split.y_test[:32])
+        model = trained_model(spec, data.first(split, args.images), curve=curve)
+        losses = [r["loss"] for r in curve.rows]
+        seconds = [b["train_seconds"] - a for a, b in zip([0.0] + [r["train_seconds"] for r in curve.rows], curve.rows)]
+        images = []
+    else:
+        torch.manual_seed(spec.seed)
+        model = models.build(spec.arch, split.num_classes, width=spec.width)
+        with count_calls(model) as calls:
+            losses = fit(model, x, y, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+                         weight_decay=spec.weight_decay, method=training_method(spec), seed=spec.seed,
+                         progress=False, callbacks=[lambda epoch, m, loss, total: seconds.append(total - sum(seconds))])
+        images = gather(calls.images)
     if is_main():
         weights = Path(args.out).with_suffix(".pt")
         torch.save(model.state_dict(), weights)
@@ -162,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "answers-ddp.json"))
+    p.add_argument("--cached", action="store_true", help="train through the weight cache (trained_model) instead")
     _train(p.parse_args(argv))
 
 

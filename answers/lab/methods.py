@@ -147,7 +147,7 @@ class EpochCurve:
     done, the mean training loss since the previous checkpoint, the training wall time so far (the
     callback's own evaluation excluded) and which held-out images are classified correctly, clean and under L∞
     PGD (``eps``, ``steps`` steps of ε/4 from a random start; ``eps=0``: clean only). Its randomness never
-    disturbs the training's (a private RNG stream). ``rows`` holds one dict per epoch; ``clean`` / ``robust``
+    disturbs the training's (a private RNG stream). ``rows`` holds one dict per checkpoint; ``clean`` / ``robust``
     the per-image correctness (bool tensors) behind them, for paired tests between epochs or methods.
 
     :func:`answers.lab.train.trained_model` caches a curve with the weights it was recorded for (``state`` /

@@ -153,7 +153,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch * method.replays)
              if schedule else None)
     # the minibatches after which the callbacks run: the last of each of ``checkpoints`` equal runs
-    marks = {(steps_per_epoch * (c + 1)) // max(1, checkpoints) - 1 for c in range(max(1, checkpoints))}
+    checkpoints = max(1, min(checkpoints, steps_per_epoch))
+    marks = {(steps_per_epoch * (c + 1)) // checkpoints - 1 for c in range(checkpoints)}
 
     def step() -> None:
         opt.step()
