@@ -92,8 +92,8 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                            meta={"eps": zoo.PAPER_EPS if trains_on == "cifar10" else EPS, "dataset": trains_on,
                                  "epochs": zoo.scale(profile).scratch_epochs, "batch": zoo.scale(profile).scratch_batch,
                                  "width": zoo.SCRATCH_WIDTH,
-                                 "n_train": len(zoo.split(profile, seed, trains_on).y_train),
                                  "curve_images": cfg.curve_images, "curve_steps": cfg.curve_steps})
+    exp.res.meta["n_train"] = len(exp.split.y_train)
     distributed.init_from_env(device)
     runs: dict[str, Trained] = {}
     costs: dict[str, dict] = {}

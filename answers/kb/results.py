@@ -74,8 +74,9 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     path = results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl"
     # under torchrun every rank runs the answer together (its training is collective): no rank may skip the run
     # because it found a stored result, or wait for another's lock; rank 0 alone stores what was measured
-    launched = "WORLD_SIZE" in os.environ
-    if launched and os.environ.get("RANK", "0") != "0":
+    from answers.lab import distributed
+    launched = distributed.launched()
+    if distributed.follower():
         return run(profile=profile, seed=seed, device=device, progress=progress)
     with FileLock(str(path) + ".lock"):
         if path.exists() and not fresh and not launched:

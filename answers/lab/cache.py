@@ -23,6 +23,8 @@ import torch
 from filelock import FileLock
 from platformdirs import user_cache_dir
 
+from . import distributed
+
 State = dict[str, torch.Tensor]
 
 
@@ -120,7 +122,7 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
     root = Path(root) if root else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{what}-{cache_key(what, config, data_fingerprint, code_version)}.pt"
-    if _follower():
+    if distributed.follower():
         # under torchrun the other ranks train *with* rank 0 (DDP): waiting for its lock would deadlock. They
         # read an entry that is already there, else train alongside and leave the writing to rank 0.
         try:
@@ -142,11 +144,6 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
         torch.save({"state": state, "meta": meta}, buf)
         write_checked(path, buf.getvalue())
         return state
-
-
-def _follower() -> bool:
-    """Whether this process is a torchrun rank other than 0 (read from torchrun's environment)."""
-    return "WORLD_SIZE" in os.environ and os.environ.get("RANK", "0") != "0"
 
 
 def entries(root: Path | None = None) -> list[dict]:

@@ -34,6 +34,12 @@ def launched() -> bool:
     return "WORLD_SIZE" in os.environ and "RANK" in os.environ
 
 
+def follower() -> bool:
+    """Whether this process is a torchrun rank other than 0 (from torchrun's environment, so it holds before the
+    process group is joined): it trains with rank 0 but leaves locking and writing caches to it."""
+    return launched() and os.environ["RANK"] != "0"
+
+
 def init_from_env(device: str = "cpu") -> None:
     """Join torchrun's process group once (gloo on CPU, nccl on CUDA); a no-op outside torchrun."""
     if not launched() or dist.is_initialized():

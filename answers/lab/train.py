@@ -169,9 +169,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         total = since = 0.0
         seen = 0
         for b, i in enumerate(range(0, len(x), batch_size)):
-            idx = distributed.shard(order[i:i + batch_size])
+            batch = order[i:i + batch_size]
+            idx = distributed.shard(batch)
             loss = method.update(net, opt, step, x[idx].to(device), y[idx].to(device)) * len(idx)
-            total, since, seen = total + loss, since + loss, seen + len(order[i:i + batch_size])
+            total, since, seen = total + loss, since + loss, seen + len(batch)
             bar.update(1)
             if b in marks and callbacks:
                 seconds += time.perf_counter() - t0
