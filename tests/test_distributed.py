@@ -55,3 +55,22 @@ def test_a_missing_launch_reports_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed"):
         distributed.launch(2, model="no-such-model", profile="tiny", epochs=1, batch_size=64, out=tmp_path,
                            threads=1, timeout=120)
+
+
+def test_answers_under_torchrun_leaves_through_the_process_group_exit(monkeypatch, capsys):
+    # a torchrun process that returns normally can abort in the interpreter's teardown (gloo threads still
+    # joinable): the CLI must hand its exit code to distributed.leave instead of returning
+    left = []
+
+    def leave(code):
+        left.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(distributed, "leave", leave)
+    from answers.kb import cli
+    assert cli.main(["list", "--json"]) == 0 and left == []          # outside torchrun: a plain return
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(SystemExit):
+        cli.main(["run", "no-such-question"])
+    assert left == [2]

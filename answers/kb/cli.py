@@ -99,10 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"list": _list, "run": _run, "check": _check, "cache": _cache, "new": _new}[args.command](args)
+        code = {"list": _list, "run": _run, "check": _check, "cache": _cache, "new": _new}[args.command](args)
     except KeyboardInterrupt:
         print("answers: interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    from ..lab import distributed
+    if distributed.launched():   # torchrun ... -m answers run: leave the process group, skip the teardown
+        distributed.leave(code)
+    return code
 
 
 def _list(args: argparse.Namespace) -> int:

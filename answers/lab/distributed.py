@@ -24,6 +24,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -48,6 +49,19 @@ def init_from_env(device: str = "cpu") -> None:
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group("nccl" if cuda else "gloo")
+
+
+def leave(code: int = 0) -> NoReturn:
+    """End a torchrun process: wait for the others, leave the process group, flush and exit *without* the
+    interpreter's teardown. Under load, gloo's threads are at times still joinable when C++ destructors run at
+    interpreter exit, and a process whose work is done aborts ('terminate called without an active exception',
+    SIGABRT) — and torchrun reports the whole run failed (seen in CI, reproduced with both cores busy)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def world_size() -> int:
@@ -125,7 +139,7 @@ def launch(processes: int, *, model: str, profile: str, epochs: int, batch_size:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise RuntimeError(f"torchrun with {processes} processes failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"torchrun with {processes} processes failed ({proc.returncode}):\n{proc.stderr[-20000:]}")
     got = json.loads(report.read_text())
     return Run(processes, threads, got["losses"], got["epoch_seconds"], Path(got["weights"]),
                got["images_per_process"])
@@ -170,9 +184,6 @@ def _train(args: argparse.Namespace) -> None:
         torch.save(model.state_dict(), weights)
         Path(args.out).write_text(json.dumps({"losses": losses, "epoch_seconds": seconds, "weights": str(weights),
                                               "world_size": world_size(), "images_per_process": images}))
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "answers-ddp.json"))
     p.add_argument("--cached", action="store_true", help="train through the weight cache (trained_model) instead")
     _train(p.parse_args(argv))
+    leave(0)
 
 
 if __name__ == "__main__":
