@@ -10,6 +10,7 @@ quoted, and one vs two processes under ``torchrun`` (DistributedDataParallel) tr
 """
 from __future__ import annotations
 
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,9 @@ PROFILES = {
     # "signs-scratch"), so a test after a site build only times and evaluates
     "tiny": Settings(ks=(7,), ms=(2, 4), curve_images=200, curve_steps=12, time_batches=1, repeats=3,
                      ddp_epochs=2, ddp_images=1024),
-    "site": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=200, curve_steps=12, time_batches=2, repeats=5,
+    "site": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=200, curve_steps=12, time_batches=2, repeats=15,
                      ddp_epochs=3, ddp_images=3000, control=True),
-    "full": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=1000, curve_steps=50, time_batches=8, repeats=7,
+    "full": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=1000, curve_steps=50, time_batches=8, repeats=15,
                      ddp_epochs=3, ddp_images=0),
 }
 EPS = THREAT.linf_eps
@@ -223,23 +224,25 @@ def cost_table(exp: Experiment, cfg: Settings, runs: dict[str, Trained]) -> dict
 
     jobs = {m: job(m) for m in runs}
     timings = time_interleaved({m: fn for m, (fn, _) in jobs.items()}, warmup=1, repeats=cfg.repeats)
-    natural = timings["natural"]
+    # each round timed every method once: a method's time ÷ natural's in the same round cancels the load both felt
+    rounds = {m: [t / n for t, n in zip(timings[m].samples, timings["natural"].samples)] for m in jobs}
     epochs_natural = zoo.spec(runs["natural"].name, exp.profile, exp.seed).epochs
     rows = []
     for m, (_, passes) in jobs.items():
         epochs = zoo.spec(runs[m].name, exp.profile, exp.seed).epochs
-        ratio = timings[m].median_s / natural.median_s
+        ratio = statistics.median(rounds[m])
         rows.append({"key": m, "方法 method": label(m), "passes_per_minibatch": passes, "ratio_per_epoch": ratio,
                      "measured_vs_passes": ratio / passes, "epochs": epochs,
                      "total_passes_vs_natural": passes * epochs / epochs_natural,
                      "total_ratio": ratio * epochs / epochs_natural,
                      "run_seconds_ratio": runs[m].seconds / runs["natural"].seconds})
-    res.table("costs", f"每个 epoch 的代价，相对正常训练（同样的 {len(xs)} 张图、同一份权重的副本，轮流计时 {cfg.repeats} 轮取中位数）"
+    res.table("costs", f"每个 epoch 的代价，相对正常训练（同样的 {len(xs)} 张图、同一份权重的副本，轮流计时 {cfg.repeats} 轮，"
+              "每轮与同一轮的正常训练相除，取中位数）"
               "与前向+反向次数的上限 (cost per epoch vs the pass count)", rows,
               note="passes_per_minibatch：每个小批量的前向+反向次数（PGD-k：k 次求输入梯度 + 1 次训练；FGSM：2；Free-m：m）；"
                    "ratio_per_epoch：实测每个 epoch 的耗时 ÷ 正常训练；measured_vs_passes：实测 ÷ 次数；"
                    "total_ratio：乘上各自的 epoch 数，整个训练相对正常训练；run_seconds_ratio：训练曲线那次运行里实际的总耗时之比。")
-    _cost_claims(res, cfg, rows, timings)
+    _cost_claims(res, cfg, rows, rounds)
     return {r["key"]: r for r in rows}
 
 
@@ -248,32 +251,30 @@ def _step_cost(ratios: dict[int, float]) -> float:
     return sum(k * (r - 1) for k, r in ratios.items()) / sum(k * k for k in ratios)
 
 
-def _cost_claims(res: Result, cfg: Settings, rows: list[dict], timings: dict) -> None:
+def _cost_claims(res: Result, cfg: Settings, rows: list[dict], rounds: dict[str, list[float]]) -> None:
+    """The cost findings, each from its per-round values (``rounds``: a method's time ÷ natural's, round by
+    round): the value is their median, the interval their inter-quartile range."""
     by = {r["key"]: r for r in rows}
-    nat = timings["natural"]
     ratio = {k: by[f"pgd{k}"]["ratio_per_epoch"] for k in cfg.ks}
-    # the interval of c: every PGD ratio at the low (q1/q3) or the high (q3/q1) end of its timing spread
-    low = {k: timings[f"pgd{k}"].q1_s / nat.q3_s for k in cfg.ks}
-    high = {k: timings[f"pgd{k}"].q3_s / nat.q1_s for k in cfg.ks}
-    c = _step_cost(ratio)
+    c_rounds = [_step_cost({k: rounds[f"pgd{k}"][i] for k in cfg.ks}) for i in range(cfg.repeats)]
+    c = statistics.median(c_rounds)
     res.finding("pgd_step_cheaper_than_training_step",
                 f"PGD-k 每个 epoch 的代价约为 1 + {c:.2f}·k 倍正常 epoch（实测 "
                 + "，".join(f"k={k}：{r:.1f} 倍" for k, r in ratio.items())
                 + f"），低于前向+反向次数给出的 k+1 倍：攻击的每一步只求对输入的梯度，不算权重梯度、不更新参数",
                 "PGD-k costs 1 + c·k natural epochs with c < 1: an attack step is cheaper than a training step",
                 {"c": c}, "c < 1",
-                evidence=ev.spread("c", _step_cost(low), _step_cost(high), cfg.repeats), null={"c": 1.0})
+                evidence=ev.per_round("c", c_rounds), null={"c": 1.0})
     free = min(cfg.ms)   # the Free-AT that learns within the budget (the cost does not depend on it)
     total = by[f"free{free}"]["total_ratio"]
     scale = by[f"free{free}"]["epochs"] / by["natural"]["epochs"]
-    spread = (timings[f"free{free}"].q1_s / nat.q3_s * scale, timings[f"free{free}"].q3_s / nat.q1_s * scale)
     res.finding("free_close_to_natural",
                 f"Free-AT（m={free}）整个训练的耗时是正常训练的 {total:.2f} 倍：比正常训练贵，但不是成倍地贵"
                 f"（PGD-{max(cfg.ks)} 是 {by[f'pgd{max(cfg.ks)}']['total_ratio']:.1f} 倍）——每个小批量重放 m 次、只训练 1/m 的 epoch，"
                 "前向+反向的总次数与正常训练相同；多出来的部分来自每次都把梯度一直传回输入、再更新扰动（这部分没有单独测量）",
                 f"Free-AT (m={free}) costs more than natural training in total, but less than 1.5 times as much",
                 {"ratio": total}, "1 < ratio < 1.5",
-                evidence=ev.spread("ratio", *spread, cfg.repeats), null={"ratio": 1.0})
+                evidence=ev.per_round("ratio", [r * scale for r in rounds[f"free{free}"]]), null={"ratio": 1.0})
 
 
 # ---------------------------------------------------------------- 3. one budget for every method

@@ -107,7 +107,7 @@ pgd_keys = [k for k in costs if k.startswith("pgd")]
 Markdown(
     "PGD-k 的实测倍数：" + "，".join(f"k={k[3:]} {costs[k]['ratio_per_epoch']:.1f} 倍（按次数估计 {costs[k]['passes_per_minibatch']} 倍）"
                                    for k in pgd_keys)
-    + f"。拟合成 1 + c·k，c = {c:.2f}："
+    + f"。每一轮计时都拟合成 1 + c·k，各轮 c 的中位数是 {c:.2f}："
     + ("每一步攻击比一次训练便宜，所以 PGD-k 比“k+1 倍”略便宜。我们的解释（没有单独测量）：攻击只要对**输入**的梯度，"
        "反向传播时不用算卷积核的梯度，也不走优化器；另外攻击时 BatchNorm 用的是固定的统计量。"
        if outcome["pgd_step_cheaper_than_training_step"] == "holds" else

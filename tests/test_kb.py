@@ -142,6 +142,18 @@ def test_timing_ratio_interval_comes_from_quartiles():
     assert lo == pytest.approx(6.5 / 1.1) and hi == pytest.approx(7.5 / 0.9)
 
 
+def test_per_round_interval_is_the_quartiles_of_the_paired_values():
+    # five rounds where the load doubled both times in round 3: the paired ratio is 2 every round, so the
+    # interval is a point, where crossing the two timings' quartiles would give a wide one
+    method = [2.0, 2.2, 4.0, 2.1, 1.9]
+    natural = [1.0, 1.1, 2.0, 1.05, 0.95]
+    e = ev.per_round("r", [m / n for m, n in zip(method, natural)])
+    assert e.n == 5 and e.intervals["r"] == pytest.approx((2.0, 2.0))
+    lo, hi = ev.per_round("r", [1, 2, 3, 4, 5]).intervals["r"]
+    assert (lo, hi) == (2, 4)                                  # the inter-quartile range, not the min and max
+    assert ev.per_round("r", [1.0]).intervals["r"] == (-float("inf"), float("inf"))
+
+
 def test_claims_markdown_lists_findings_and_checks_apart():
     r = Result("q00", "site", 0)
     a, b = _paired(20, 2)

@@ -14,6 +14,7 @@ build the usual kinds from raw measurements; scipy.stats is imported on use (it 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -153,6 +154,19 @@ def spread(value: str, low: float, high: float, repeats: int) -> Evidence:
     """The inter-quartile range of repeated timings as the interval of a time or a ratio of times."""
     return Evidence(repeats, intervals={value: (float(low), float(high))},
                     method=f"{value}: inter-quartile range over {repeats} timed repeats")
+
+
+def per_round(value: str, values: Sequence[float]) -> Evidence:
+    """The inter-quartile range of a statistic computed in every round of interleaved timing (a method's time ÷
+    the baseline's time *in the same round*, or a fit of such ratios): pairing within a round cancels the load
+    both calls felt, which crossing two timings' quartiles (:func:`ratio_spread`) does not."""
+    import statistics
+    xs = [float(v) for v in values]
+    if len(xs) < 2:
+        return Evidence(len(xs), intervals={value: (-math.inf, math.inf)}, method=f"{value}: too few rounds")
+    q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return Evidence(len(xs), intervals={value: (q1, q3)},
+                    method=f"{value}: inter-quartile range of its per-round values over {len(xs)} interleaved rounds")
 
 
 def ratio_spread(value: str, num, den) -> Evidence:
