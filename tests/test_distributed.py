@@ -57,7 +57,7 @@ def test_a_missing_launch_reports_its_error(tmp_path):
                            threads=1, timeout=120)
 
 
-def test_answers_under_torchrun_leaves_through_the_process_group_exit(monkeypatch, capsys):
+def test_answers_under_torchrun_leaves_through_the_process_group_exit(monkeypatch):
     # a torchrun process that returns normally can abort in the interpreter's teardown (gloo threads still
     # joinable): the CLI must hand its exit code to distributed.leave instead of returning
     left = []

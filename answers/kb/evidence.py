@@ -160,11 +160,11 @@ def per_round(value: str, values: Sequence[float]) -> Evidence:
     """The inter-quartile range of a statistic computed in every round of interleaved timing (a method's time ÷
     the baseline's time *in the same round*, or a fit of such ratios): pairing within a round cancels the load
     both calls felt, which crossing two timings' quartiles (:func:`ratio_spread`) does not."""
-    import statistics
+    from answers.lab.timing import quartiles
     xs = [float(v) for v in values]
     if len(xs) < 2:
         return Evidence(len(xs), intervals={value: (-math.inf, math.inf)}, method=f"{value}: too few rounds")
-    q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    q1, _, q3 = quartiles(xs)
     return Evidence(len(xs), intervals={value: (q1, q3)},
                     method=f"{value}: inter-quartile range of its per-round values over {len(xs)} interleaved rounds")
 

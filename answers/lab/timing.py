@@ -47,12 +47,13 @@ class Timing:
     @classmethod
     def of(cls, samples: list[float]) -> "Timing":
         """The order statistics of ``samples`` (seconds per call, one per repeat)."""
-        q1, med, q3 = _quartiles(samples)
+        q1, med, q3 = quartiles(samples)
         return cls(median_s=med, q1_s=q1, q3_s=q3, min_s=min(samples), max_s=max(samples), repeats=len(samples),
                    samples=tuple(samples))
 
 
-def _quartiles(xs: list[float]) -> tuple[float, float, float]:
+def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    """(q1, median, q3) of ``xs``, the one definition used for timings and for per-round ratios of timings."""
     if len(xs) == 1:
         return xs[0], xs[0], xs[0]
     # "inclusive" keeps the quartiles inside [min, max] and makes the middle one the median
