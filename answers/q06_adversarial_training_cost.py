@@ -19,12 +19,12 @@ import torch
 
 from .kb import evidence as ev
 from .kb.question import Question
-from .kb.result import Result
+from .kb.result import HEALTHY_TIMES_CHANCE, Result
 from .lab import cache, data, distributed, metrics, repair, zoo
 from .lab.experiment import Experiment
 from .lab.methods import EpochCurve
 from .lab.plots import timelines
-from .lab.timing import time_interleaved
+from .lab.timing import LOOKS, Rounds, time_rounds
 from .lab.train import code_modules, training_method
 from .lab.zoo import THREAT
 
@@ -46,23 +46,28 @@ class Settings:
     curve_images: int       # held-out images evaluated at every checkpoint of every run
     curve_steps: int        # PGD steps of that evaluation (more than any training attack)
     time_batches: int       # minibatches per timed call of the cost table
-    repeats: int            # timed rounds (interleaved)
+    looks: tuple            # round counts at which the interleaved timing may stop (see lab.timing.LOOKS)
     ddp_epochs: int         # epochs of the one- vs two-process runs
     ddp_images: int         # training images of those runs (0: all)
+    runs: int               # independent trainings (seeds) of the methods whose robustness is compared
     control: bool = False   # also train a starved Free-AT for 4× the budget (does it learn when given epochs?)
 
 
 PROFILES = {
     # tiny trains a subset of site's runs with site's curve settings: the same cached models (see zoo's
     # "signs-scratch"), so a test after a site build only times and evaluates
-    "tiny": Settings(ks=(7,), ms=(2, 4), curve_images=200, curve_steps=12, time_batches=1, repeats=3,
-                     ddp_epochs=2, ddp_images=1024),
-    "site": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=200, curve_steps=12, time_batches=2, repeats=15,
-                     ddp_epochs=3, ddp_images=3000, control=True),
-    "full": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=1000, curve_steps=50, time_batches=8, repeats=15,
-                     ddp_epochs=3, ddp_images=0),
+    "tiny": Settings(ks=(7,), ms=(2, 4), curve_images=200, curve_steps=12, time_batches=1, looks=(8,),
+                     ddp_epochs=2, ddp_images=1024, runs=2),
+    "site": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=200, curve_steps=12, time_batches=2, looks=LOOKS,
+                     ddp_epochs=3, ddp_images=3000, runs=3, control=True),
+    "full": Settings(ks=(3, 7, 10), ms=(2, 4, 8), curve_images=1000, curve_steps=50, time_batches=8, looks=LOOKS,
+                     ddp_epochs=3, ddp_images=0, runs=3),
 }
 EPS = THREAT.linf_eps
+#: the cost findings are about compute (passes, work per step): CPU time of one timing thread, which a process beside
+#: ours cannot stretch the way it stretches wall time (the table shows the wall-time ratios too)
+CLOCK = "cpu"
+FREE_BOUNDS = (1.0, 1.5)    # Free-AT's total cost: more than natural training's, less than 1.5 times it
 NONINFERIOR = 0.05          # "comparable robustness": at most 5 points below PGD-AT's, the whole interval included
 COLLAPSE = 0.2              # catastrophic overfitting: PGD accuracy falls this far (or more) below its peak
 
@@ -122,12 +127,15 @@ class Trained:
         return self.curve.rows[-1]
 
 
-def trained(exp: Experiment, cfg: Settings, method: str, epochs: int | None = None) -> Trained:
-    """``method`` trained from scratch (or from the cache), with its curve on the first held-out images."""
+def trained(exp: Experiment, cfg: Settings, method: str, epochs: int | None = None, seed: int | None = None) -> Trained:
+    """``method`` trained from scratch (or from the cache), with its curve on the first held-out images; with
+    ``seed``, an independent run: its own data, initialisation and order, its curve on its own held-out images."""
     name = zoo.scratch(method, epochs, dataset(exp.profile))
-    curve = EpochCurve(exp.x[:cfg.curve_images], exp.y[:cfg.curve_images], exp.res.meta["eps"], cfg.curve_steps,
-                       exp.seed)
-    model = zoo.model(name, exp.profile, exp.seed, exp.device, exp.progress, curve=curve)
+    seed = exp.seed if seed is None else seed
+    split = exp.split if seed == exp.seed else zoo.split(exp.profile, seed, dataset(exp.profile))
+    x, y = split.x_test[:cfg.curve_images].to(exp.device), split.y_test[:cfg.curve_images].to(exp.device)
+    curve = EpochCurve(x, y, exp.res.meta["eps"], cfg.curve_steps, seed)
+    model = zoo.model(name, exp.profile, seed, exp.device, exp.progress, curve=curve)
     return Trained(name, model, curve)
 
 
@@ -223,27 +231,47 @@ def cost_table(exp: Experiment, cfg: Settings, runs: dict[str, Trained]) -> dict
         return update, how.passes
 
     jobs = {m: job(m) for m in runs}
-    timings = time_interleaved({m: fn for m, (fn, _) in jobs.items()}, warmup=1, repeats=cfg.repeats)
-    # each round timed every method once: a method's time ÷ natural's in the same round cancels the load both felt
-    rounds = {m: [t / n for t, n in zip(timings[m].samples, timings["natural"].samples)] for m in jobs}
+    free = min(cfg.ms)   # the Free-AT that learns within the budget (the cost does not depend on it)
+    scale = zoo.spec(runs[f"free{free}"].name, exp.profile, exp.seed).epochs / zoo.spec(runs["natural"].name, exp.profile,
+                                                                                        exp.seed).epochs
+
+    def statistics_per_round(r: Rounds) -> tuple[list[float], list[float]]:
+        """c of PGD-k = 1 + c·k fitted in each round, and Free-AT's total cost ÷ natural's in each round."""
+        ratio = {m: r.ratio(m, "natural", CLOCK) for m in jobs}
+        c = [_step_cost({k: ratio[f"pgd{k}"][i] for k in cfg.ks}) for i in range(r.n)]
+        return c, [x * scale for x in ratio[f"free{free}"]]
+
+    def settled(r: Rounds) -> bool:
+        c, total = statistics_per_round(r)
+        return ev.rounds_decide(c, [1.0], len(cfg.looks)) and ev.rounds_decide(total, FREE_BOUNDS, len(cfg.looks))
+
+    # each round times every method once, in turn: a method's time ÷ natural's in the same round cancels the load
+    rounds = time_rounds({m: fn for m, (fn, _) in jobs.items()}, stop=settled, looks=cfg.looks, warmup=1)
+    ratios = {m: rounds.ratio(m, "natural", CLOCK) for m in jobs}
+    wall = {m: rounds.ratio(m, "natural", "wall") for m in jobs}
     epochs_natural = zoo.spec(runs["natural"].name, exp.profile, exp.seed).epochs
     rows = []
     for m, (_, passes) in jobs.items():
         epochs = zoo.spec(runs[m].name, exp.profile, exp.seed).epochs
-        ratio = statistics.median(rounds[m])
+        ratio = statistics.median(ratios[m])
         rows.append({"key": m, "方法 method": label(m), "passes_per_minibatch": passes, "ratio_per_epoch": ratio,
-                     "measured_vs_passes": ratio / passes, "epochs": epochs,
-                     "total_passes_vs_natural": passes * epochs / epochs_natural,
+                     "measured_vs_passes": ratio / passes, "wall_ratio_per_epoch": statistics.median(wall[m]),
+                     "epochs": epochs, "total_passes_vs_natural": passes * epochs / epochs_natural,
                      "total_ratio": ratio * epochs / epochs_natural,
                      "run_seconds_ratio": runs[m].seconds / runs["natural"].seconds})
-    res.table("costs", f"每个 epoch 的代价，相对正常训练（同样的 {len(xs)} 张图、同一份权重的副本，轮流计时 {cfg.repeats} 轮，"
+    res.meta["cost_rounds"] = rounds.n
+    res.table("costs", f"每个 epoch 的代价，相对正常训练（同样的 {len(xs)} 张图、同一份权重的副本；单线程轮流计时 {rounds.n} 轮，"
               "每轮与同一轮的正常训练相除，取中位数）"
               "与前向+反向次数的上限 (cost per epoch vs the pass count)", rows,
               note="passes_per_minibatch：每个小批量的前向+反向次数（PGD-k：k 次求输入梯度 + 1 次训练；FGSM：2；Free-m：m）；"
-                   "ratio_per_epoch：实测每个 epoch 的耗时 ÷ 正常训练；measured_vs_passes：实测 ÷ 次数；"
-                   "total_ratio：乘上各自的 epoch 数，整个训练相对正常训练；run_seconds_ratio：训练曲线那次运行里实际的总耗时之比。")
-    _cost_claims(res, cfg, rows, rounds)
-    return {r["key"]: r for r in rows}
+                   "ratio_per_epoch：实测每个 epoch 的 CPU 时间 ÷ 正常训练（计算量之比：单线程计时，机器上别的进程拉长的是墙钟时间，"
+                   "不是这个线程的 CPU 时间）；wall_ratio_per_epoch：同样几轮的墙钟时间之比；measured_vs_passes：实测 ÷ 次数；"
+                   "total_ratio：乘上各自的 epoch 数，整个训练相对正常训练；run_seconds_ratio：训练曲线那次运行里实际的总耗时之比。"
+                   f"计时轮数：每到 {'、'.join(map(str, cfg.looks))} 轮看一次，两条代价结论都判定了就停。")
+    c_rounds, free_rounds = statistics_per_round(rounds)
+    _cost_claims(res, cfg, rows, c_rounds, free, free_rounds)
+    # later sections pair their time fractions round by round too
+    return {r["key"]: {**r, "total_rounds": [x * r["epochs"] / epochs_natural for x in ratios[r["key"]]]} for r in rows}
 
 
 def _step_cost(ratios: dict[int, float]) -> float:
@@ -251,30 +279,33 @@ def _step_cost(ratios: dict[int, float]) -> float:
     return sum(k * (r - 1) for k, r in ratios.items()) / sum(k * k for k in ratios)
 
 
-def _cost_claims(res: Result, cfg: Settings, rows: list[dict], rounds: dict[str, list[float]]) -> None:
-    """The cost findings, each from its per-round values (``rounds``: a method's time ÷ natural's, round by
-    round): the value is their median, the interval their inter-quartile range."""
+def _cost_claims(res: Result, cfg: Settings, rows: list[dict], c_rounds: list[float], free: int,
+                 free_rounds: list[float]) -> None:
+    """The cost findings, each decided on its per-round values (a sign test against the rule's bounds and an
+    interval for their median; the value shown is their median)."""
     by = {r["key"]: r for r in rows}
     ratio = {k: by[f"pgd{k}"]["ratio_per_epoch"] for k in cfg.ks}
-    c_rounds = [_step_cost({k: rounds[f"pgd{k}"][i] for k in cfg.ks}) for i in range(cfg.repeats)]
     c = statistics.median(c_rounds)
     res.finding("pgd_step_cheaper_than_training_step",
-                f"PGD-k 每个 epoch 的代价约为 1 + {c:.2f}·k 倍正常 epoch（实测 "
+                f"按计算量（单线程 CPU 时间）算，PGD-k 每个 epoch 的代价约为 1 + {c:.2f}·k 倍正常 epoch（"
                 + "，".join(f"k={k}：{r:.1f} 倍" for k, r in ratio.items())
-                + f"），低于前向+反向次数给出的 k+1 倍：攻击的每一步只求对输入的梯度，不算权重梯度、不更新参数",
-                "PGD-k costs 1 + c·k natural epochs with c < 1: an attack step is cheaper than a training step",
+                + f"；{len(c_rounds)} 轮计时），低于前向+反向次数给出的 k+1 倍。"
+                "（解释，未单独测量：攻击的每一步只求对输入的梯度，不算权重梯度、不更新参数。）",
+                "in compute (single-thread CPU time), PGD-k costs 1 + c·k natural epochs with c < 1: an attack step "
+                "is cheaper than a training step",
                 {"c": c}, "c < 1",
-                evidence=ev.per_round("c", c_rounds), null={"c": 1.0})
-    free = min(cfg.ms)   # the Free-AT that learns within the budget (the cost does not depend on it)
-    total = by[f"free{free}"]["total_ratio"]
-    scale = by[f"free{free}"]["epochs"] / by["natural"]["epochs"]
+                evidence=ev.paired_rounds("c", c_rounds, [1.0], len(cfg.looks), clock=CLOCK), null={"c": 1.0})
+    total = statistics.median(free_rounds)
+    lo, hi = FREE_BOUNDS
     res.finding("free_close_to_natural",
-                f"Free-AT（m={free}）整个训练的耗时是正常训练的 {total:.2f} 倍：比正常训练贵，但不是成倍地贵"
-                f"（PGD-{max(cfg.ks)} 是 {by[f'pgd{max(cfg.ks)}']['total_ratio']:.1f} 倍）——每个小批量重放 m 次、只训练 1/m 的 epoch，"
-                "前向+反向的总次数与正常训练相同；多出来的部分来自每次都把梯度一直传回输入、再更新扰动（这部分没有单独测量）",
-                f"Free-AT (m={free}) costs more than natural training in total, but less than 1.5 times as much",
-                {"ratio": total}, "1 < ratio < 1.5",
-                evidence=ev.per_round("ratio", [r * scale for r in rounds[f"free{free}"]]), null={"ratio": 1.0})
+                f"按计算量（单线程 CPU 时间）算，Free-AT（m={free}）整个训练是正常训练的 {total:.2f} 倍（{len(free_rounds)} 轮计时）："
+                f"比正常训练贵，但不到 {hi:g} 倍（PGD-{max(cfg.ks)} 是 {by[f'pgd{max(cfg.ks)}']['total_ratio']:.1f} 倍）——"
+                "每个小批量重放 m 次、只训练 1/m 的 epoch，前向+反向的总次数与正常训练相同。"
+                "（解释，未单独测量：多出来的部分来自每次都把梯度一直传回输入、再更新扰动。）",
+                f"in compute, Free-AT (m={free}) costs more than natural training in total, but less than {hi:g} times as much",
+                {"ratio": total}, f"{lo:g} < ratio < {hi:g}",
+                evidence=ev.paired_rounds("ratio", free_rounds, list(FREE_BOUNDS), len(cfg.looks), clock=CLOCK),
+                null={"ratio": 1.0})
 
 
 # ---------------------------------------------------------------- 3. one budget for every method
@@ -324,28 +355,50 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
                 null={"fgsm_rs": float(pgd_robust.float().mean())})
     full = runs[pgd]
 
-    def difference(m: str) -> tuple[float, ev.Evidence, float]:
-        """PGD accuracy of ``m`` minus PGD-k's at the end (paired bootstrap interval), and its share of the time."""
-        diff = runs[m].curve.robust[-1].float() - full.curve.robust[-1].float()
-        return (float(diff.mean()), ev.bootstrap(lambda idx: float(diff[torch.as_tensor(idx)].mean()), diff, "difference",
-                                                 seed=exp.seed, resamples=1000),
-                costs[m]["total_ratio"] / costs[pgd]["total_ratio"])
+    def time_fraction(m: str) -> tuple[float, ev.Evidence]:
+        """``m``'s whole training ÷ PGD-k's in compute, paired round by round in the cost table's timing."""
+        rounds = [a / b for a, b in zip(costs[m]["total_rounds"], costs[pgd]["total_rounds"])]
+        return (statistics.median(rounds),
+                ev.paired_rounds("time_fraction", rounds, [0.5], len(cfg.looks), clock=CLOCK))
 
-    d, evidence, fraction = difference(fast)
+    diff = runs[fast].curve.robust[-1].float() - full.curve.robust[-1].float()
+    fraction, timed = time_fraction(fast)
     res.finding("fgsm_rs_comparable_to_pgd",
                 f"FGSM-RS 训练完的 PGD 准确率 {runs[fast].final['robust_acc']:.0%}，PGD-{k} 训练完 {full.final['robust_acc']:.0%}："
-                f"不比它低 {NONINFERIOR * 100:.0f} 个百分点以上（整个置信区间都满足），训练时间只有它的 {fraction:.0%}",
-                f"FGSM-RS reaches PGD accuracy no more than {NONINFERIOR:.0%} below PGD-{k}'s, in under half its time",
-                {"difference": d, "time_fraction": fraction}, f"difference > -{NONINFERIOR} and time_fraction < 0.5",
-                evidence=evidence, null={"difference": -2 * NONINFERIOR})
+                f"不比它低 {NONINFERIOR * 100:.0f} 个百分点以上（整个置信区间都满足），训练的计算量只有它的 {fraction:.0%}",
+                f"FGSM-RS reaches PGD accuracy no more than {NONINFERIOR:.0%} below PGD-{k}'s, in under half its compute",
+                {"difference": float(diff.mean()), "time_fraction": fraction},
+                f"difference > -{NONINFERIOR} and time_fraction < 0.5",
+                evidence=ev.bootstrap(lambda idx: float(diff[torch.as_tensor(idx)].mean()), diff, "difference",
+                                      seed=exp.seed, resamples=1000) + timed,
+                null={"difference": -2 * NONINFERIOR})
     free = f"free{min(cfg.ms)}"
-    d, evidence, fraction = difference(free)
+    fraction, timed = time_fraction(free)
+    all_runs = robustness_runs(exp, cfg, runs, free, pgd)
+    free_runs = [r for r in all_runs if r["learned"]]
+    mean = statistics.mean(r["difference"] for r in free_runs) if free_runs else 0.0
+    over = (ev.over_runs([{"difference": r["difference"]} for r in free_runs], "difference",
+                         seeds=[r["seed"] for r in free_runs]) if len(free_runs) >= 2
+            else ev.Evidence(len(free_runs), intervals={"difference": (-1.0, 1.0)}, method="fewer than two pairs learned"))
     res.finding("free_cheaper_but_less_robust",
-                f"{label(free)} 训练完的 PGD 准确率 {runs[free].final['robust_acc']:.0%}，"
-                f"比 PGD-{k} 的 {full.final['robust_acc']:.0%} 低，训练时间只有它的 {fraction:.0%}",
-                f"{label(free)} ends less robust than PGD-{k}, in under half its time",
-                {"difference": d, "time_fraction": fraction}, "difference < 0 and time_fraction < 0.5",
-                evidence=evidence, null={"difference": 0.0})
+                f"{label(free)} 训练完的 PGD 准确率是否比 PGD-{k} 低？{len(all_runs)} 次独立训练（种子不同：数据、初始化、顺序都不同）"
+                f"里两者都学会了的只有 {len(free_runs)} 次"
+                + (f"，其中低的有 {sum(r['difference'] < 0 for r in free_runs)} 次，平均低 {-mean * 100:.1f} 个百分点" if free_runs else "")
+                + f"；学会了的太少，在这个预算下不作判定。训练的计算量只有它的 {fraction:.0%}",
+                f"{label(free)} ends less robust than PGD-{k} in every independent training where both learned, in under "
+                f"half its compute (declared inconclusive: at this budget too few of {len(all_runs)} trainings learned)",
+                {"difference": mean, "time_fraction": fraction}, "difference < 0 and time_fraction < 0.5",
+                evidence=over + timed, null={"difference": 0.0}, expected="inconclusive")
+    failed = [r for r in all_runs if not r["learned"]]
+    res.finding("scratch_training_unreliable",
+                f"在这个预算下（{zoo.scale(exp.profile).scratch_epochs} 个正常 epoch 的步数），从头训练的 {label(free)} 与 PGD-{k} "
+                f"并不每次都学得会：{len(all_runs)} 个种子里有 {len(failed)} 个种子至少一个模型的干净准确率不到一半（"
+                + "；".join(f"种子 {r['seed']}：{r[f'{free}_clean']:.0%} 与 {r[f'{pgd}_clean']:.0%}" for r in all_runs)
+                + "）——本页第 1 节的曲线只是其中一个种子",
+                f"at this budget, {label(free)} and PGD-{k} trained from scratch do not learn reliably: with at least one "
+                f"of {len(all_runs)} seeds one of them stays below half clean accuracy",
+                {"failed_share": len(failed) / len(all_runs)}, "failed_share > 0",
+                evidence=ev.proportion(len(failed), len(all_runs), "failed_share"), null={"failed_share": 0.0})
     # clean accuracy on the whole test split (the curves evaluate only its first images)
     clean = {m: metrics.predict(r.model, exp.x) == exp.y for m, r in runs.items()}
     acc = {m: float(c.float().mean()) for m, c in clean.items()}
@@ -356,6 +409,32 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
                 "no adversarial method reaches natural training's clean accuracy (the best one ends significantly below)",
                 {"natural": acc["natural"], "best": acc[best]}, "best < natural",
                 evidence=ev.mcnemar(clean[best], clean["natural"]), null={"best": acc["natural"]})
+
+
+def robustness_runs(exp: Experiment, cfg: Settings, runs: dict[str, Trained], a: str, b: str) -> list[dict]:
+    """Final PGD accuracy of methods ``a`` and ``b`` over ``cfg.runs`` independent trainings: run 0 is section 1's
+    pair, every other run trains both with its own seed (its own data, initialisation and order) and reads them on
+    its own held-out images. Every model is recorded with its clean accuracy; one that stays below the health bar
+    (5× chance) is the subject of ``scratch_training_unreliable``, never the carrier of the comparison."""
+    res, rows = exp.res, []
+    for r, seed in enumerate(exp.run_seeds(cfg.runs)):
+        pair = {m: runs[m] if r == 0 else trained(exp, cfg, m, seed=seed) for m in (a, b)}
+        split = exp.split if r == 0 else zoo.split(exp.profile, seed, dataset(exp.profile))
+        clean = {m: metrics.clean_accuracy(t.model, split.x_test.to(exp.device), split.y_test.to(exp.device))
+                 for m, t in pair.items()}
+        bar = HEALTHY_TIMES_CHANCE / split.num_classes
+        if r:
+            for m in pair:
+                res.model(f"{label(m)} (seed {seed})", clean[m], split.num_classes,
+                          weak_finding="scratch_training_unreliable" if clean[m] < bar else None)
+        rows.append({"run": r, "seed": seed, a: pair[a].final["robust_acc"], b: pair[b].final["robust_acc"],
+                     "difference": pair[a].final["robust_acc"] - pair[b].final["robust_acc"],
+                     f"{a}_clean": clean[a], f"{b}_clean": clean[b], "learned": all(v >= bar for v in clean.values())})
+    res.table(f"runs_{a}_vs_{b}", f"{label(a)} 与 {label(b)} 训练完的 PGD 准确率，{len(rows)} 次独立训练（每次 {cfg.curve_images} "
+              f"张该次的测试图；run 0 即第 1 节）({label(a)} vs {label(b)} over seeds)", rows,
+              note="difference：前者减后者。比较两种训练方法，单位是一次独立训练，而不是一次训练里的测试图。"
+                   f"learned = 否：两个模型里有一个干净准确率不到 {HEALTHY_TIMES_CHANCE} 倍机会水平（没学会）；比较鲁棒性只用两个都学会了的一对。")
+    return rows
 
 
 # ---------------------------------------------------------------- 4. FGSM without its random start

@@ -94,7 +94,9 @@ result.show("patch")
 # %% [markdown]
 # ## 代价：攻击者的与防御者的
 #
-# FGSM [@goodfellow2015explaining] 一步，PGD [@madry2018towards] 十步，逐图补丁 40 步 × 2 个位置。
+# FGSM [@goodfellow2015explaining] 一步，PGD [@madry2018towards] 十步，逐图补丁 40 步 × 2 个位置。攻击者的代价是计算量：
+# 几种攻击与一次识别轮流计时，计单线程的 CPU 时间（机器上别的程序拉长的是墙钟时间，不是这个线程的 CPU 时间），
+# 每一轮相除，取中位数；计时到结论能判定为止。
 
 # %%
 result.show("attack_cost")
@@ -108,7 +110,7 @@ Markdown(
     "“攻击一般不考虑延迟和内存”只说对了一半：对一个不赶时间、只攻击一张图的攻击者，几毫秒无所谓；但攻击者的代价"
     "决定了他能攻击多少张图、能不能实时攻击视频流，以及黑盒场景下要付多少查询费用。在我们的模型上，每张图的查询次数从 "
     + "、".join(f"{k} {r['queries_per_image']:.0f} 次" for k, r in cost.items())
-    + " 不等，耗时从模型识别一张图的 "
+    + " 不等，计算时间从模型识别一张图的 "
     + "、".join(f"{r['times_inference']:.0f}" for r in cost.values()) + " 倍不等。"
 )
 

@@ -17,7 +17,7 @@ def answers(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["run", "--help"], ["check", "--help"],
-                                  ["new", "--help"]])
+                                  ["new", "--help"], ["kernels", "--help"]])
 def test_help_everywhere(args):
     proc = answers(*args)
     assert proc.returncode == 0 and "usage:" in proc.stdout
@@ -39,6 +39,8 @@ def test_list_json_names_q08():
     (["run", "q08", "--device", "tpu9"], ["tpu9", "cpu"]),
     (["run", "q08", "--device", "cuda"], ["CUDA is not supported yet", "cpu"]),
     (["frobnicate"], ["frobnicate", "list", "run", "check"]),
+    (["kernels", "q02", "--levels", "avx2,sse9"], ["sse9", "native", "avx2", "lowest"]),
+    (["kernels", "q99"], ["q99", "q08"]),
     # q06's full profile reads CIFAR-10 from the user's disk and never downloads it
     (["run", "q06", "--profile", "full"], ["--data-dir", "cifar-10-batches-py"]),
     (["run", "q06", "--profile", "full", "--data-dir", "no-such-folder"], ["no-such-folder", "cifar-10-batches-py",
@@ -68,6 +70,10 @@ def test_run_tiny_json_reports_every_claim(tiny_result):
         else:
             assert c["outcome"] == "holds"
     assert all(m["clean_acc"] >= 5 * m["chance"] for m in out["meta"]["models"])
+    # the kernels it ran with: another instruction set rounds differently (answers kernels)
+    import torch
+    assert out["meta"]["kernel"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert out["meta"]["kernel"]["torch"] == torch.__version__
 
 
 def test_a_claim_that_does_not_hold_exits_1(monkeypatch, capsys):
@@ -120,3 +126,43 @@ def test_cache_ls_and_clear(tmp_path, monkeypatch):
                            env=env, timeout=120)
     assert clear.returncode == 0 and "removed 1 model(s)" in clear.stdout
     assert cache.entries(tmp_path) == []
+
+
+def test_kernel_levels_set_their_knobs_and_clear_the_others(tmp_path):
+    from answers.kb import kernels
+    base = {"PATH": "/bin", "ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
+    native = kernels.level_env("native", tmp_path, base)
+    assert not set(kernels.KNOBS) & set(native) and native["PATH"] == "/bin"
+    assert native["ANSWERS_CACHE_DIR"] == str(tmp_path) and native["ANSWERS_FRESH"] == "1"
+    lowest = kernels.level_env("lowest", tmp_path, base)
+    assert [lowest[k] for k in kernels.KNOBS] == ["default", "SSE41", "SSE4_2"]
+    assert [kernels.level_env("avx2", tmp_path, base)[k] for k in kernels.KNOBS] == ["avx2", "AVX2", "AVX2"]
+    with pytest.raises(ValueError):
+        kernels.level_env("avx1024", tmp_path, base)
+
+
+def test_kernel_level_changes_what_torch_computes_with():
+    from answers.kb import kernels
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    env = kernels.level_env("lowest", __import__("pathlib").Path("."), dict(os.environ))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "DEFAULT"
+
+
+def test_moved_lists_claims_whose_outcome_differs_or_misses_what_is_wanted():
+    from answers.kb.kernels import Run, moved
+
+    def run(level, **outcomes):
+        return Run("q02", level, 1.0, {c: {"kind": "check" if c.startswith("c") else "finding", "outcome": o,
+                                           "wanted": "inconclusive" if c == "f_declared" else "holds", "values": {}}
+                                       for c, o in outcomes.items()})
+
+    runs = [run("native", f_same="holds", f_moves="holds", f_declared="inconclusive", c_ok="holds"),
+            run("lowest", f_same="holds", f_moves="fails", f_declared="inconclusive", c_ok="holds"),
+            Run("q03", "native", 1.0, error="exit 1: boom")]
+    rows = moved(runs)
+    assert [(r["answer"], r["claim"]) for r in rows] == [("q02", "f_moves"), ("q03", "(run)")]
+    assert rows[0]["native"] == "holds" and rows[0]["lowest"] == "fails"
+    # every level agreeing on an outcome other than the wanted one is listed too (at site), not at tiny
+    same_but_wrong = [run("native", f="inconclusive"), run("lowest", f="inconclusive")]
+    assert [r["claim"] for r in moved(same_but_wrong)] == ["f"] and moved(same_but_wrong, "tiny") == []

@@ -134,24 +134,63 @@ def test_evidence_mcnemar_matches_the_binomial_on_discordant_pairs():
     assert ev.mcnemar([1, 1], [1, 1]).tests["McNemar"] == 1.0   # no discordant pair: no evidence
 
 
-def test_timing_ratio_interval_comes_from_quartiles():
-    from answers.lab.timing import Timing
-    num = Timing(median_s=7.0, q1_s=6.5, q3_s=7.5, min_s=6, max_s=8, repeats=5, samples=())
-    den = Timing(median_s=1.0, q1_s=0.9, q3_s=1.1, min_s=0.8, max_s=1.2, repeats=5, samples=())
-    lo, hi = ev.ratio_spread("r", num, den).intervals["r"]
-    assert lo == pytest.approx(6.5 / 1.1) and hi == pytest.approx(7.5 / 0.9)
+def test_median_interval_is_the_inverted_sign_test():
+    from scipy.stats import binom
+    xs = [float(v) for v in range(1, 15)]
+    # n = 14 at 1 − 0.05/3: P(Bin(14, ½) ≤ 2) = 0.0065 ≤ 0.0083 < P(≤ 3): the 3rd and 12th order statistics
+    assert ev.median_interval(xs, 1 - 0.05 / 3) == (3.0, 12.0)
+    assert binom.cdf(2, 14, 0.5) <= 0.05 / 6 < binom.cdf(3, 14, 0.5)
+    assert ev.median_interval(list(reversed(xs)), 1 - 0.05 / 3) == (3.0, 12.0)          # order does not matter
+    assert ev.median_interval([1.0, 2.0, 3.0], 0.95) == (-float("inf"), float("inf"))   # 3 values cannot reach 95%
+    # coverage: over many samples of a known distribution, the 95% interval holds the true median ≥ 95% of the time
+    import numpy as np
+    rng = np.random.default_rng(0)
+    hits = sum(lo <= 0 <= hi for lo, hi in (ev.median_interval(rng.standard_cauchy(15), 0.95) for _ in range(2000)))
+    assert hits / 2000 >= 0.95 - 0.01
 
 
-def test_per_round_interval_is_the_quartiles_of_the_paired_values():
-    # five rounds where the load doubled both times in round 3: the paired ratio is 2 every round, so the
-    # interval is a point, where crossing the two timings' quartiles would give a wide one
-    method = [2.0, 2.2, 4.0, 2.1, 1.9]
-    natural = [1.0, 1.1, 2.0, 1.05, 0.95]
-    e = ev.per_round("r", [m / n for m, n in zip(method, natural)])
-    assert e.n == 5 and e.intervals["r"] == pytest.approx((2.0, 2.0))
-    lo, hi = ev.per_round("r", [1, 2, 3, 4, 5]).intervals["r"]
-    assert (lo, hi) == (2, 4)                                  # the inter-quartile range, not the min and max
-    assert ev.per_round("r", [1.0]).intervals["r"] == (-float("inf"), float("inf"))
+def test_sign_test_matches_the_binomial_and_ignores_ties():
+    from scipy.stats import binomtest
+    assert ev.sign_test([2, 3, 4, 5, 0.5, 1.0], 1.0) == pytest.approx(binomtest(4, 5, 0.5).pvalue)
+    assert ev.sign_test([1.0, 1.0], 1.0) == 1.0
+
+
+def test_paired_rounds_decide_only_when_every_round_clears_the_bound_at_seven():
+    ok = ev.paired_rounds("r", [2.0, 2.1, 1.9, 2.2, 2.0, 2.05, 2.3], [1.0], looks=3)
+    assert ok.alpha == pytest.approx(0.05 / 3) and ok.decided(lambda v: v["r"] > 1, {"r": 2.0})
+    assert ok.to_dict()["design"] == {"r_rounds": 7, "r_looks": 3, "r_clock": "wall"}
+    assert "sign test" in next(iter(ok.tests))
+    one_off = ev.paired_rounds("r", [2.0, 2.1, 0.9, 2.2, 2.0, 2.05, 2.3], [1.0], looks=3)
+    assert not one_off.decided(lambda v: v["r"] > 1, {"r": 2.0})
+    assert ev.rounds_decide([2.0, 2.1, 1.9, 2.2, 2.0, 2.05, 2.3], [1.0], 3)
+    assert not ev.rounds_decide([2.0, 2.1, 1.9, 2.2, 2.0, 2.05], [1.0], 3)    # six rounds never decide at α/3
+    assert not ev.rounds_decide([1.2] * 7, [1.0, 1.2], 3)                      # sits on a bound
+
+
+def test_paired_rounds_cancel_a_load_that_stretches_both_arms():
+    # the load doubled both timings in round 3: the paired ratio stays 2, so the rounds still decide
+    method = [2.0, 2.2, 4.0, 2.1, 1.9, 2.0, 2.1]
+    natural = [1.0, 1.1, 2.0, 1.05, 0.95, 1.0, 1.05]
+    e = ev.paired_rounds("r", [m / n for m, n in zip(method, natural)], [1.5])
+    assert e.intervals["r"] == pytest.approx((2.0, 2.0)) and e.decided(lambda v: v["r"] > 1.5, {"r": 2.0})
+
+
+def test_over_runs_tests_the_runs_and_refuses_a_run_pointing_the_other_way():
+    from scipy.stats import ttest_1samp
+    runs = [{"d": 0.1}, {"d": 0.2}, {"d": 0.15}, {"d": 0.12}]
+    e = ev.over_runs(runs, "d", seeds=[0, 1000, 2000, 3000])
+    assert e.n == 4 and e.tests["t-test over runs (d)"] == pytest.approx(ttest_1samp([0.1, 0.2, 0.15, 0.12], 0).pvalue)
+    lo, hi = e.intervals["d"]
+    assert lo < 0.1425 < hi and e.decided(lambda v: v["d"] > 0, {"d": 0.1425})
+    assert e.to_dict()["runs"] == runs and e.to_dict()["design"]["seeds"] == [0, 1000, 2000, 3000]
+    # the same mean with one run below zero: the t-test alone might pass, but a run points the other way
+    mixed = ev.over_runs([{"d": 0.3}, {"d": 0.25}, {"d": -0.01}, {"d": 0.03}], "d")
+    assert not mixed.decided(lambda v: v["d"] > 0, {"d": 0.1425})
+    with pytest.raises(ValueError):
+        ev.over_runs([{"d": 0.1}], "d")
+    # joined evidence keeps one values mapping per run
+    both = e + ev.over_runs([{"a": 1.0}, {"a": 2.0}, {"a": 1.5}, {"a": 1.2}], "a")
+    assert both.runs[0] == {"d": 0.1, "a": 1.0}
 
 
 def test_claims_markdown_lists_findings_and_checks_apart():

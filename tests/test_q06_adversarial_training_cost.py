@@ -9,6 +9,7 @@ from answers.lab import zoo
 
 CLAIMS = ["free_starves", "pgd_step_cheaper_than_training_step", "free_close_to_natural",
           "fast_beats_pgd_at_equal_budget", "fgsm_rs_comparable_to_pgd", "free_cheaper_but_less_robust",
+          "scratch_training_unreliable",
           "none_matches_natural", "fgsm_does_not_collapse", "two_processes_same_curve"]
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q06", CLAIMS)
@@ -70,3 +71,29 @@ def test_papers_table_quotes_both_papers(result):
 def test_two_processes_each_see_half_the_images(result):
     rows = {r["processes"]: r for r in result.tables["processes"].rows}
     assert sum(rows[2]["images_each"]) == rows[1]["images_each"][0]
+
+
+def test_cost_findings_are_decided_on_paired_rounds(result):
+    rounds = result.meta["cost_rounds"]
+    assert rounds in CFG.looks
+    for cid in ("pgd_step_cheaper_than_training_step", "free_close_to_natural"):
+        e = result.get_claim(cid).evidence
+        assert e.n == rounds and any("sign test" in t for t in e.tests)
+        assert e.alpha == pytest.approx(0.05 / len(CFG.looks))
+
+
+def test_free_vs_pgd_robustness_is_decided_over_trainings(result):
+    table = next(name for name in result.tables if name.startswith("runs_free"))
+    rows = result.tables[table].rows
+    learned = [r for r in rows if r["learned"]]
+    assert [r["run"] for r in rows] == list(range(CFG.runs)) and len({r["seed"] for r in rows}) == CFG.runs
+    claim = result.get_claim("free_cheaper_but_less_robust")
+    assert [x["difference"] for x in claim.evidence.runs] == ([r["difference"] for r in learned] if len(learned) > 1 else [])
+    # every model of another seed is recorded; one that did not learn only as the subject of the unreliability finding
+    models = {m["name"]: m for m in result.meta["models"]}
+    for r in rows[1:]:
+        for prefix in ("Free-AT", "PGD-AT"):
+            m = next(m for name, m in models.items() if name.endswith(f"(seed {r['seed']})") and name.startswith(prefix))
+            assert (m.get("weak_finding") == "scratch_training_unreliable") == (m["clean_acc"] < 0.5)
+    unreliable = result.get_claim("scratch_training_unreliable")
+    assert unreliable.values["failed_share"] == sum(not r["learned"] for r in rows) / len(rows)

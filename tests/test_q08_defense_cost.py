@@ -52,5 +52,18 @@ def test_nothing_certified_is_shown_as_missing_not_zero(result):
 
 def test_every_training_row_is_timed_the_same_way(result):
     rows = result.tables["training"].rows
-    assert all(r["iqr_s"] >= 0 and r["seconds"] > 0 for r in rows)
+    assert all(r["cpu_seconds"] > 0 and r["wall_ratio_to_normal_epoch"] > 0 for r in rows)
     assert next(r for r in rows if r["key"] == "normal")["ratio_to_normal_epoch"] == 1.0
+
+
+def test_timing_findings_rest_on_paired_rounds(result):
+    from answers.lab.timing import LOOKS
+    for cid in ("calls_dominate_cost", "batched_faster", "pgd_at_epoch_cost", "at_costlier_than_repair"):
+        e = result.get_claim(cid).evidence
+        assert e.n in LOOKS and all("sign test" in t for t in e.tests), cid
+        assert e.alpha == 0.05 / len(LOOKS)
+        design = e.to_dict()["design"]
+        assert all(v in LOOKS for k, v in design.items() if k.endswith("_rounds"))
+    clocks = {cid: set(v for k, v in result.get_claim(cid).evidence.design.items() if k.endswith("_clock"))
+              for cid in ("batched_faster", "pgd_at_epoch_cost")}
+    assert clocks == {"batched_faster": {"wall"}, "pgd_at_epoch_cost": {"cpu"}}   # latency vs compute

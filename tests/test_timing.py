@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from answers.lab.timing import Timing, peak_memory_bytes, time_call, torch_threads
+from answers.lab.timing import Timing, peak_memory_bytes, time_call, time_rounds, torch_threads
 
 MIB = 2**20
 
@@ -80,3 +80,32 @@ def test_peak_memory_grows_with_the_conv_batch():
     with torch.inference_mode():
         small, big = (peak_memory_bytes(lambda b=b: conv(torch.randn(b, 3, 32, 32)).relu()) for b in (4, 64))
     assert big > small > 0
+
+
+def test_rounds_interleave_every_function_and_stop_at_a_planned_look():
+    order = []
+    looked = []
+
+    def stop(r):
+        looked.append(r.n)
+        return r.n >= 4
+
+    r = time_rounds({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, stop=stop, looks=(2, 4, 8),
+                    warmup=1)
+    assert looked == [2, 4] and r.n == 4 and r.looks == (2, 4, 8)
+    assert order == ["a", "b"] * 5                       # one warm-up round, then four rounds, each a then b
+    assert len(r.wall["a"]) == len(r.cpu["b"]) == 4
+    assert time_rounds({"a": lambda: None}, looks=(3, 5)).n == 5    # no stop rule: the cap
+
+
+def test_round_ratios_pair_each_round_and_cpu_time_counts_work_not_waiting():
+    import time as _time
+    r = time_rounds({"work": lambda: sum(range(200_000)), "sleep": lambda: _time.sleep(0.02)}, looks=(3,), warmup=0)
+    # sleeping takes wall time but no CPU time; summing takes both
+    assert all(c < 0.5 * w for c, w in zip(r.cpu["sleep"], r.wall["sleep"]))
+    assert r.ratio("work", "sleep", "wall") == [a / b for a, b in zip(r.wall["work"], r.wall["sleep"])]
+    assert r.timing("work", "cpu").repeats == 3 and r.threads == 1
+    with pytest.raises(ValueError):
+        r.seconds("gpu")
+    with pytest.raises(ValueError):
+        time_rounds({"a": lambda: None}, looks=(4, 2))

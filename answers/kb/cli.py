@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("id", help="question id, e.g. q08 (see 'answers list')")
     run.add_argument("--profile", default="site", choices=PROFILES,
                      help="tiny: seconds, for tests; site: what the site shows (≤ 1 min); full: paper scale")
-    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed ⇒ same numbers")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0); same seed on the same machine ⇒ "
+                     "same numbers; on another machine the numbers may move but the verdicts must not (answers kernels)")
     run.add_argument("--device", type=_device, default="cpu", help="torch device (default cpu; CUDA is not "
                      "supported yet and is refused in one line)")
     run.add_argument("--json", action="store_true", help="print the result as JSON (claims with kind, outcome, "
@@ -70,6 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--fresh", action="store_true", help="recompute even if the result cache holds this answer's "
                      "result for unchanged code, profile and seed (ANSWERS_FRESH=1 does the same)")
+    ker = sub.add_parser("kernels", help="run answers under three CPU kernel profiles and compare their verdicts",
+                         description="Run each answer (answers run --fresh --json) under the machine's own kernels, "
+                         "with ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS at AVX2, and at "
+                         "their lowest — each level with its own weight cache, trained from scratch — and list every "
+                         "claim whose outcome moves between levels or misses its wanted outcome. Another CPU rounds "
+                         "differently: this is the step before a new finding is published. Slow (about half an hour "
+                         "per level for every answer on 2 cores); exit 1 if any claim moved.")
+    ker.add_argument("ids", nargs="*", metavar="ID", help="answers to check (default: all)")
+    ker.add_argument("--profile", default="site", choices=PROFILES, help="the profile the verdicts are decided at "
+                     "(default site)")
+    ker.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    ker.add_argument("--levels", default="native,avx2,lowest", help="comma-separated kernel levels "
+                     "(default native,avx2,lowest)")
+    ker.add_argument("--cache-dir", metavar="DIR", help="where each level's weight cache lives (default: "
+                     "<answers cache>/kernels/<level>)")
+    ker.add_argument("--keep-weights", action="store_true", help="reuse each level's weights from an earlier check "
+                     "instead of training them from scratch")
+    ker.add_argument("--json", action="store_true", help="machine-readable output (every run's outcomes and the "
+                     "claims that moved)")
     chk = sub.add_parser("check", help="verify the spine (pages, tests, citations, course coverage)",
                          description="Check that every answer has a page and a test, every cited key is in "
                          "references.bib, every entry is cited, and every course-page asker is covered.")
@@ -99,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code = {"list": _list, "run": _run, "check": _check, "cache": _cache, "new": _new}[args.command](args)
+        code = {"list": _list, "run": _run, "kernels": _kernels, "check": _check, "cache": _cache,
+                "new": _new}[args.command](args)
     except KeyboardInterrupt:
         print("answers: interrupted", file=sys.stderr)
         code = 130
@@ -166,6 +187,47 @@ def _run(args: argparse.Namespace) -> int:
     for line in problems if not args.json else ():
         print(f"answers: {line}", file=sys.stderr)
     return EXIT_FAILED if problems else EXIT_OK
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    from . import kernels, registry
+    levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
+    unknown = [lv for lv in levels if lv not in kernels.LEVELS]
+    if unknown or not levels:
+        print(f"answers: error: unknown kernel level(s) {unknown}; choose from {', '.join(kernels.LEVELS)}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        qids = [registry.get(q).id for q in args.ids] or [a.id for a in registry.all_answers()]
+    except registry.UnknownQuestion as exc:
+        print(f"answers: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.cache_dir:
+        root = Path(args.cache_dir).expanduser().resolve()
+    else:
+        from answers.lab.cache import cache_dir
+        root = cache_dir() / "kernels"
+    print(f"answers kernels: {len(qids)} answer(s) × {len(levels)} level(s) at profile {args.profile}, weights under "
+          f"{root}", file=sys.stderr)
+    runs = kernels.check(qids, levels, root, args.profile, args.seed, args.keep_weights,
+                         report=lambda line: print(line, file=sys.stderr, flush=True))
+    rows = kernels.moved(runs, args.profile)
+    if args.json:
+        print(json.dumps({"levels": {lv: kernels.LEVELS[lv] for lv in levels}, "moved": rows,
+                          "runs": [{"answer": r.qid, "level": r.level, "seconds": round(r.seconds, 1),
+                                    "kernel": r.kernel, "error": r.error,
+                                    "claims": {c: v["outcome"] for c, v in r.claims.items()}} for r in runs]},
+                         ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+        claims = sum(len(r.claims) for r in runs if r.level == levels[0])
+        t = Table("answer", "claim", "kind", "wanted", *levels, title=f"claims that moved or miss their wanted "
+                  f"outcome ({len(rows)} of {claims})", title_justify="left")
+        for row in rows:
+            t.add_row(row["answer"], row["claim"], row["kind"], row["wanted"], *(row.get(lv, "–") for lv in levels))
+        Console().print(t)
+    return EXIT_FAILED if rows else EXIT_OK
 
 
 def _print_result(result) -> None:

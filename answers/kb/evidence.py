@@ -6,7 +6,9 @@ rule is evaluated on the measured point values; the evidence says whether that v
 * every test's two-sided p-value is below ``alpha`` (e.g. McNemar's exact test on the images where two
   classifiers disagree), and
 * the rule gives the same verdict at every corner of the confidence intervals given for its values (each
-  named value replaced by its lower or upper bound).
+  named value replaced by its lower or upper bound), and
+* where the finding rests on independent runs (training seeds, patch optimisations), the rule gives that verdict
+  on every run's own values too: no run points the other way.
 
 Decided and true → "holds"; decided and false → "fails"; otherwise "inconclusive". The constructors here
 build the usual kinds from raw measurements; scipy.stats is imported on use (it costs most of a second).
@@ -23,29 +25,40 @@ ALPHA = 0.05
 
 @dataclass(frozen=True)
 class Evidence:
-    """``n``: the units the finding rests on (images, repeats, channels); ``tests``: name → two-sided p-value;
-    ``intervals``: value name → (low, high) confidence interval; ``method``: how they were obtained, in words."""
+    """``n``: the units the finding rests on (images, rounds, runs); ``tests``: name → two-sided p-value;
+    ``intervals``: value name → (low, high) confidence interval; ``method``: how they were obtained, in words;
+    ``runs``: one mapping of values per independent run (each must give the point's verdict); ``design``: how
+    the units were gathered (rounds and looks of a timing, the seeds of the runs), for the JSON record."""
 
     n: int
     tests: Mapping[str, float] = field(default_factory=dict)
     intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     method: str = ""
     alpha: float = ALPHA
+    runs: tuple[Mapping[str, Any], ...] = ()
+    design: Mapping[str, Any] = field(default_factory=dict)
 
     def __add__(self, other: "Evidence") -> "Evidence":
         """Both pieces of evidence at once (a finding resting on two comparisons needs both decided)."""
         clash = (set(self.tests) & set(other.tests)) | (set(self.intervals) & set(other.intervals))
         if clash:
             raise ValueError(f"evidence names {sorted(clash)} twice")
+        if self.runs and other.runs and len(self.runs) != len(other.runs):
+            raise ValueError(f"evidence over {len(self.runs)} and {len(other.runs)} runs cannot be joined")
+        runs = (tuple({**a, **b} for a, b in zip(self.runs, other.runs)) if self.runs and other.runs
+                else self.runs or other.runs)
         return Evidence(min(self.n, other.n) if self.n and other.n else max(self.n, other.n),
                         {**self.tests, **other.tests}, {**self.intervals, **other.intervals},
-                        "; ".join(m for m in (self.method, other.method) if m), min(self.alpha, other.alpha))
+                        "; ".join(m for m in (self.method, other.method) if m), min(self.alpha, other.alpha),
+                        runs, {**self.design, **other.design})
 
     def decided(self, verdict: Callable[[Mapping[str, Any]], bool], values: Mapping[str, Any]) -> bool:
         """Whether every test is significant and ``verdict`` agrees at every corner of the intervals."""
         if any(not p < self.alpha for p in self.tests.values()):
             return False
         point = verdict(values)
+        if any(verdict({**values, **run}) != point for run in self.runs):
+            return False
         names = list(self.intervals)
         for corner in itertools.product(*(self.intervals[n] for n in names)):
             if verdict({**values, **dict(zip(names, corner))}) != point:
@@ -53,15 +66,25 @@ class Evidence:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "tests": {k: float(v) for k, v in self.tests.items()},
-                "intervals": {k: [float(a), float(b)] for k, (a, b) in self.intervals.items()},
-                "method": self.method, "alpha": self.alpha}
+        out = {"n": self.n, "tests": {k: float(v) for k, v in self.tests.items()},
+               "intervals": {k: [float(a), float(b)] for k, (a, b) in self.intervals.items()},
+               "method": self.method, "alpha": self.alpha}
+        if self.runs:
+            out["runs"] = [{k: float(v) for k, v in run.items()} for run in self.runs]
+        if self.design:
+            out["design"] = dict(self.design)
+        return out
 
     def describe(self) -> str:
         """One line for a page: n, p-values and intervals."""
         parts = [f"n = {self.n}"]
         parts += [f"{name} p = {_p(p)}" for name, p in self.tests.items()]
         parts += [f"{name} ∈ [{_num(lo)}, {_num(hi)}]" for name, (lo, hi) in self.intervals.items()]
+        if self.runs:
+            parts.append(f"{len(self.runs)} runs: " + " | ".join(
+                ", ".join(f"{k} {_num(v)}" for k, v in run.items()) for run in self.runs))
+        if self.alpha != ALPHA:
+            parts.append(f"α = {self.alpha:.3g}")
         return "; ".join(parts)
 
 
@@ -150,29 +173,75 @@ def bootstrap(statistic: Callable[..., float], data: Sequence, value: str, seed:
                     method=f"{value}: {confidence:.0%} percentile bootstrap over {n} units, {resamples} resamples")
 
 
-def spread(value: str, low: float, high: float, repeats: int) -> Evidence:
-    """The inter-quartile range of repeated timings as the interval of a time or a ratio of times."""
-    return Evidence(repeats, intervals={value: (float(low), float(high))},
-                    method=f"{value}: inter-quartile range over {repeats} timed repeats")
+def median_interval(xs: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of ``xs``: the order statistics (x₍ₖ₎, x₍ₙ₋ₖ₊₁₎) with the
+    largest k whose coverage, 1 − 2·P(Bin(n, ½) < k), is at least ``confidence`` (the sign test inverted);
+    (−∞, ∞) when too few values reach that confidence."""
+    from scipy.stats import binom
+    xs = sorted(float(v) for v in xs)
+    n, tail = len(xs), (1 - confidence) / 2
+    k = 0
+    while k + 1 <= n // 2 + 1 and binom.cdf(k, n, 0.5) <= tail:   # P(X ≤ k) = P(X < k + 1)
+        k += 1
+    return (xs[k - 1], xs[n - k]) if k else (-math.inf, math.inf)
 
 
-def per_round(value: str, values: Sequence[float]) -> Evidence:
-    """The inter-quartile range of a statistic computed in every round of interleaved timing (a method's time ÷
-    the baseline's time *in the same round*, or a fit of such ratios): pairing within a round cancels the load
-    both calls felt, which crossing two timings' quartiles (:func:`ratio_spread`) does not."""
-    from answers.lab.timing import quartiles
-    xs = [float(v) for v in values]
+def sign_test(xs: Sequence[float], bound: float) -> float:
+    """Two-sided exact sign test of "the median of ``xs`` is ``bound``" (values equal to it are dropped)."""
+    from scipy.stats import binomtest
+    above = sum(float(v) > bound for v in xs)
+    below = sum(float(v) < bound for v in xs)
+    return float(binomtest(above, above + below, 0.5).pvalue) if above + below else 1.0
+
+
+def paired_rounds(value: str, xs: Sequence[float], bounds: Sequence[float], looks: int = 1,
+                  alpha: float = ALPHA, clock: str = "wall") -> Evidence:
+    """The evidence of a timing finding: ``xs`` holds its statistic once per interleaved round (a method's time
+    ÷ the baseline's in the same round, or a fit of such ratios), ``bounds`` the numbers its rule compares the
+    statistic with. A sign test against each bound and a distribution-free interval for the median of ``xs``;
+    their α is ``alpha`` split evenly over the ``looks`` of the stopping rule that gathered the rounds
+    (:func:`answers.lab.timing.time_rounds`), so stopping at the first look that decides keeps the error rate."""
+    xs = [float(v) for v in xs]
+    a = alpha / looks
+    tests = {f"{value}: sign test vs {b:g}": sign_test(xs, b) for b in bounds}
+    lo, hi = median_interval(xs, 1 - a)
+    return Evidence(len(xs), tests, {value: (lo, hi)},
+                    method=f"{value}: its value in each of {len(xs)} interleaved rounds ({clock} time), a two-sided "
+                           f"sign test against {', '.join(f'{b:g}' for b in bounds)} and a distribution-free "
+                           f"{1 - a:.1%} interval for the median (α = {alpha:g} split over {looks} planned looks)",
+                    alpha=a, design={f"{value}_rounds": len(xs), f"{value}_looks": looks, f"{value}_clock": clock})
+
+
+def rounds_decide(xs: Sequence[float], bounds: Sequence[float], looks: int = 1, alpha: float = ALPHA) -> bool:
+    """Whether per-round values ``xs`` already decide on which side of every bound their median lies (the
+    stopping rule of a timing: :func:`paired_rounds`'s interval excludes each bound)."""
+    lo, hi = median_interval(xs, 1 - alpha / looks)
+    return all(not lo <= b <= hi for b in bounds)
+
+
+def over_runs(runs: Sequence[Mapping[str, float]], value: str, null: float = 0.0, confidence: float = 0.95,
+              seeds: Sequence[int] = ()) -> Evidence:
+    """Evidence whose units are independent runs (training seeds, patch optimisations), not the images of one
+    run: ``runs`` holds each run's values (the names the rule uses); ``value`` is the one tested, a difference
+    between two arms for a comparison. A one-sample t-test of its per-run values against ``null`` and a
+    Student-t interval for their mean; every run's values are kept, and the rule must give the point's verdict
+    on each of them (no run pointing the other way)."""
+    import numpy as np
+    from scipy.stats import t, ttest_1samp
+    xs = np.asarray([float(r[value]) for r in runs])
     if len(xs) < 2:
-        return Evidence(len(xs), intervals={value: (-math.inf, math.inf)}, method=f"{value}: too few rounds")
-    q1, _, q3 = quartiles(xs)
-    return Evidence(len(xs), intervals={value: (q1, q3)},
-                    method=f"{value}: inter-quartile range of its per-round values over {len(xs)} interleaved rounds")
-
-
-def ratio_spread(value: str, num, den) -> Evidence:
-    """Interval of the ratio of two :class:`~answers.lab.timing.Timing` medians from their quartiles:
-    (q1 of the numerator / q3 of the denominator, q3 / q1)."""
-    return spread(value, num.q1_s / den.q3_s, num.q3_s / den.q1_s, min(num.repeats, den.repeats))
+        raise ValueError(f"evidence over runs needs at least two runs, got {len(xs)}")
+    if np.ptp(xs) == 0:
+        p, half = (1.0 if xs[0] == null else 0.0), 0.0
+    else:
+        p = float(ttest_1samp(xs, null).pvalue)
+        half = float(t.ppf(0.5 + confidence / 2, len(xs) - 1) * xs.std(ddof=1) / np.sqrt(len(xs)))
+    mean = float(xs.mean())
+    return Evidence(len(xs), {f"t-test over runs ({value})": p}, {value: (mean - half, mean + half)},
+                    method=f"{value}: {len(xs)} independent runs as the units: t-test against {null:g} and a "
+                           f"{confidence:.0%} t-interval of the mean; every run must point the same way",
+                    runs=tuple({k: float(v) for k, v in r.items()} for r in runs),
+                    design={"runs": len(xs), **({"seeds": list(seeds)} if seeds else {})})
 
 
 def mean_interval(samples: Sequence[float], value: str, confidence: float = 0.95) -> Evidence:

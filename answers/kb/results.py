@@ -67,9 +67,12 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     fresh = fresh_by_default() if fresh is None else fresh
     digest = code_digest(run.__module__)
     what = f"{run.__module__}.{run.__qualname__}"
-    # a dataset read from the user's disk (answers run --data-dir) is part of what the numbers depend on
+    # a dataset read from the user's disk (answers run --data-dir) is part of what the numbers depend on, and so
+    # are the CPU kernels torch computes with (another instruction set rounds differently: answers kernels)
+    from .kernels import kernel_profile
+    kernel = kernel_profile()
     data_dir = os.environ.get("ANSWERS_DATA_DIR", "")
-    key = hashlib.sha256(json.dumps([what, profile, seed, device, digest] + ([data_dir] if data_dir else []))
+    key = hashlib.sha256(json.dumps([what, profile, seed, device, digest, kernel] + ([data_dir] if data_dir else []))
                          .encode()).hexdigest()[:20]
     path = results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl"
     # under torchrun every rank runs the answer together (its training is collective): no rank may skip the run
@@ -77,7 +80,9 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     from answers.lab import distributed
     launched = distributed.launched()
     if distributed.follower():
-        return run(profile=profile, seed=seed, device=device, progress=progress)
+        result = run(profile=profile, seed=seed, device=device, progress=progress)
+        result.meta["kernel"] = kernel
+        return result
     with FileLock(str(path) + ".lock"):
         if path.exists() and not fresh and not launched:
             try:
@@ -90,6 +95,7 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
         result = run(profile=profile, seed=seed, device=device, progress=progress)
         result.meta["measured"] = {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                                    "code": digest[:12], "reused": False}
+        result.meta["kernel"] = kernel
         write_checked(path, pickle.dumps(result))
         return result
 

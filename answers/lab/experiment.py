@@ -67,6 +67,12 @@ class Experiment:
         """A fresh CPU generator seeded from the run's seed (``offset`` tells apart independent streams)."""
         return torch.Generator().manual_seed(self.seed + offset)
 
+    def run_seeds(self, runs: int) -> list[int]:
+        """The seeds of ``runs`` independent runs of one comparison (training, a patch's optimisation): the run's
+        own seed first, then seeds far from the small offsets that :meth:`generator` gives apart. One seed varies
+        everything a run draws at once — initialisation, data order, starts and scenes (Bouthillier et al. 2021)."""
+        return [self.seed + 1000 * r for r in range(runs)]
+
     def run(self, sections: Iterable[tuple[str, Callable[[], object]]]) -> Result:
         """Run the page's sections in order (threads pinned, one progress tick each); returns the result."""
         with torch_threads(default_threads()):

@@ -1,5 +1,13 @@
 """The one timing harness: warm-up, repeats, median and spread, torch threads pinned; and peak tensor memory.
-Introduced for q08; every answer that reports a cost uses it. Tests never assert absolute times."""
+Introduced for q08; every answer that reports a cost uses it. Tests never assert absolute times.
+
+Costs that a finding compares are timed with :func:`time_rounds`: every function once per round, in turn, so a
+burst of load falls on every arm of the round; the finding is decided on per-round values (one arm's time ÷ the
+baseline's in the same round) with :func:`answers.kb.evidence.paired_rounds`, and rounds go on, look by look
+(:data:`LOOKS`), until those values decide or the cap is reached. Each round records wall time and CPU time:
+a finding about compute (work per step, passes) reads CPU time measured on one thread, where the work runs
+on the timing thread itself and a process beside it on the machine cannot stretch it; a finding about
+latency (what a user waits) reads wall time."""
 from __future__ import annotations
 
 import os
@@ -84,24 +92,70 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, th
     return Timing.of(samples)
 
 
-def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 1, repeats: int = 5,
-                     threads: int | None = None) -> dict[str, Timing]:
-    """Time several functions that will be compared as ratios: each round times every function once, in
-    turn, so a burst of load on the machine falls on all of them rather than on whichever ran then.
-    ``warmup`` untimed rounds first. Returns each function's :class:`Timing` by name."""
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
-    samples: dict[str, list[float]] = {name: [] for name in fns}
+#: the round counts at which :func:`time_rounds` looks whether its per-round values decide (a stopping rule planned
+#: in advance; the evidence divides its α among these looks, Bonferroni, so looking early costs no false verdicts).
+#: 7 rounds all on one side of a bound is the fewest a two-sided sign test at α/3 can decide on (p = 2/2⁷ < 0.05/3);
+#: a quiet machine's ratios (q05, q06, q08) decide there, a busy one's get up to 28 rounds before a finding is
+#: called inconclusive
+LOOKS = (7, 14, 28)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Interleaved rounds: for each timed function one sample per round, in wall seconds and in CPU seconds
+    (of the timing thread when ``threads == 1``, else of the whole process); ``looks``: the planned looks of the
+    stopping rule (``n``, the rounds timed, says where it stopped)."""
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+    threads: int
+    looks: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.wall.values()))) if self.wall else 0
+
+    def seconds(self, clock: str) -> dict[str, list[float]]:
+        if clock not in ("wall", "cpu"):
+            raise ValueError(f"clock must be 'wall' or 'cpu', not {clock!r}")
+        return self.wall if clock == "wall" else self.cpu
+
+    def ratio(self, name: str, baseline: str, clock: str) -> list[float]:
+        """``name``'s time ÷ ``baseline``'s time, round by round (the load both felt in a round cancels)."""
+        s = self.seconds(clock)
+        return [a / b for a, b in zip(s[name], s[baseline])]
+
+    def timing(self, name: str, clock: str = "wall") -> Timing:
+        return Timing.of(self.seconds(clock)[name])
+
+
+def time_rounds(fns: dict[str, Callable[[], object]], *, stop: Callable[[Rounds], bool] | None = None,
+                looks: tuple[int, ...] = LOOKS, warmup: int = 1, threads: int | None = 1) -> Rounds:
+    """Time the functions of ``fns`` in interleaved rounds (each round calls every function once, in turn)
+    after ``warmup`` untimed rounds. At each planned look (a round count of ``looks``) ``stop(rounds)`` is asked
+    whether the rounds so far decide what they are for; timing stops there, or at the last look (the cap).
+    ``threads``: torch threads while timing (default 1: CPU time then counts exactly the work of the calls)."""
+    if not looks or any(n < 1 for n in looks) or list(looks) != sorted(set(looks)):
+        raise ValueError(f"looks must be increasing round counts, not {looks!r}")
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    one = threads == 1
+    clock = time.thread_time if one else time.process_time
     with torch_threads(threads):
+        rounds = Rounds(wall, cpu, torch.get_num_threads(), tuple(looks))
         for _ in range(warmup):
             for fn in fns.values():
                 fn()
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - t0)
-    return {name: Timing.of(xs) for name, xs in samples.items()}
+        for look in looks:
+            while rounds.n < look:
+                for name, fn in fns.items():
+                    c0, t0 = clock(), time.perf_counter()
+                    fn()
+                    wall[name].append(time.perf_counter() - t0)
+                    cpu[name].append(clock() - c0)
+            if stop is not None and stop(rounds):
+                break
+    return rounds
 
 
 def peak_memory_bytes(fn: Callable[[], object]) -> int:
