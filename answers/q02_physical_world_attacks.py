@@ -9,6 +9,7 @@ size; a random patch of the same size is the control for what covering part of t
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 import torch
@@ -40,18 +41,23 @@ class Settings:
     eval_images: int        # test images of other classes than the target
     sizes: tuple            # patch sides (pixels) of the size sweep; SIZE is always one of them
     severities: tuple       # capture severities of the curve (0 = digital, no capture)
+    runs: int               # independent optimisations of the cloth comparison (run 0: the main patches)
 
 
 PROFILES = {
-    "tiny": Settings(steps=40, batch=32, train_images=1000, eval_images=150, sizes=(6, 10), severities=(0, 0.5, 1)),
+    "tiny": Settings(steps=40, batch=32, train_images=1000, eval_images=150, sizes=(6, 10), severities=(0, 0.5, 1),
+                     runs=2),
     "site": Settings(steps=150, batch=32, train_images=2000, eval_images=600, sizes=(6, 8, 10, 12),
-                     severities=(0, 0.25, 0.5, 0.75, 1)),
+                     severities=(0, 0.25, 0.5, 0.75, 1), runs=5),
     "full": Settings(steps=1000, batch=64, train_images=20000, eval_images=5000, sizes=(4, 6, 8, 10, 12, 14),
-                     severities=(0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1)),
+                     severities=(0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1), runs=5),
 }
 TARGET = 3                 # every patch asks for "diamond"
 SIZE = 10                  # the main patch side: 10×10 of 32×32 pixels, about 10% of the image
 TV, PRINTABILITY = 1.0, 1.0
+#: measured at site over 5 optimisations on three kernel levels: the runs disagree in sign (one optimisation
+#: differs from the next by more than the two ways of training do), so "cloth training helps" is not decided
+CLOTH_EXPECTED = "inconclusive"
 SCENES = 11                # generator offset of the evaluation scenes: every table sees the same positions and cameras
 PATCHES = {                # key -> (label, trained through the capture?, with the cloth warp?, printability terms?)
     "digital": ("仅数字 digital", False, False, False),
@@ -73,10 +79,12 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                     ("patch size", lambda: size_sweep(exp, cfg, model, trained))])
 
 
-def _trainer(exp: Experiment, cfg: Settings, model, size: int, capture: bool, cloth: bool, printable: bool):
+def _trainer(exp: Experiment, cfg: Settings, model, size: int, capture: bool, cloth: bool, printable: bool,
+             seed: int | None = None):
     return P.PatchTrainer(model, size=size, target=TARGET, steps=cfg.steps, batch=cfg.batch, lr=0.3,
                           capture=T.capture(1.0) if capture else None, deform=T.cloth() if cloth else None,
-                          tv=TV if printable else 0.0, printability=PRINTABILITY if printable else 0.0, seed=exp.seed)
+                          tv=TV if printable else 0.0, printability=PRINTABILITY if printable else 0.0,
+                          seed=exp.seed if seed is None else seed)
 
 
 def _train_set(exp: Experiment, cfg: Settings):
@@ -193,16 +201,7 @@ def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, to
     res.table("conditions", "布料褶皱与打印：各补丁在最强拍摄下的定向成功率 (cloth folds and printing, at the strongest capture)",
               rows, note="captured_cloth：贴上之前每份补丁先经过薄板样条（TPS）形变，模拟衣服上的褶皱；printed_captured："
                          "补丁的每个像素先换成调色板里最近的可打印颜色（4×4×4 网格，[0.1, 0.9]），再拍摄。")
-    by = {r["key"]: r for r in rows}
-    res.finding("cloth_training_for_cloth", f"拍摄中有布料褶皱时，训练时也加了褶皱的补丁成功率更高（{by['eot_cloth']['captured_cloth']:.0%} 对 "
-                f"{by['eot']['captured_cloth']:.0%}）", "under a capture with cloth folds, the patch trained with the "
-                "cloth warp succeeds more often than the one trained without it",
-                {"cloth_trained": by["eot_cloth"]["captured_cloth"], "plain_eot": by["eot"]["captured_cloth"]},
-                "cloth_trained > plain_eot",
-                evidence=ev.mcnemar(hits["eot_cloth"]["captured_cloth"], hits["eot"]["captured_cloth"]),
-                null={"cloth_trained": by["eot"]["captured_cloth"]},
-                small_scale="at tiny (40 steps, a weaker camera model) the cloth warp makes the patch harder to "
-                            "optimise and the cloth-trained patch is measured worse; at site it wins")
+    cloth_comparison(exp, cfg, model, trained, x, y)
     printed = P.print_colours(trained["eot"], palette)
     res.check("printing_snaps_to_palette", "“打印”之后补丁的每个像素都是调色板里的颜色（不可打印度为 0）",
               "after 'printing' every pixel of a patch is a palette colour (non-printability 0)",
@@ -210,6 +209,41 @@ def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, to
                "pixels_off_palette": int((torch.cdist(printed.flatten(1).T, palette, compute_mode="donot_use_mm_for_euclid_dist")
                                           .min(1).values > 1e-6).sum())},
               "non_printability_after < 1e-6 and pixels_off_palette == 0")
+
+
+def cloth_comparison(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor], x, y) -> None:
+    """Does training through the cloth warp pay off under folds? Patches are optimised, so the unit is an
+    optimisation: run 0 is the main pair of patches, every other run trains both with its own seed (start,
+    batches, scenes and cameras of the optimisation); all are measured on the same folded, captured scenes."""
+    res = exp.res
+    tx, ty = _train_set(exp, cfg)
+    rows = []
+    for r, seed in enumerate(exp.run_seeds(cfg.runs)):
+        pair = ({k: trained[k] for k in ("eot", "eot_cloth")} if r == 0 else
+                {k: _trainer(exp, cfg, model, SIZE, *PATCHES[k][1:], seed=seed).fit(tx, ty, progress=False)
+                 for k in ("eot", "eot_cloth")})
+        hit = {k: float(_success(model, x, y, p, exp.generator(SCENES), T.capture(1.0), T.cloth())[0].float().mean())
+               for k, p in pair.items()}
+        rows.append({"run": r, "seed": seed, "cloth_trained": hit["eot_cloth"], "plain_eot": hit["eot"],
+                     "difference": hit["eot_cloth"] - hit["eot"]})
+    res.table("cloth_runs", f"布料褶皱下的定向成功率：{len(rows)} 次独立优化（每次两块补丁用同一个种子训练），"
+              f"同一组 {len(x)} 张图的褶皱+最强拍摄场景 (cloth-trained vs plain EOT, one row per optimisation)", rows,
+              note="run 0 就是上表的两块补丁；difference = cloth_trained − plain_eot。补丁是优化出来的，"
+                   "所以比较的单位是一次优化，而不是同一次优化里的一张张测试图。")
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("cloth_trained", "plain_eot", "difference")}
+    better = sum(r["difference"] > 0 for r in rows)
+    low, high = min(r["difference"] for r in rows), max(r["difference"] for r in rows)
+    res.finding("cloth_training_for_cloth",
+                f"拍摄中有布料褶皱时，训练时也加了褶皱的补丁并不一致地更强：{len(rows)} 次独立优化中更高的有 {better} 次，"
+                f"差值从 {low * 100:+.0f} 到 {high * 100:+.0f} 个百分点（平均 {mean['cloth_trained']:.0%} 对 {mean['plain_eot']:.0%}）"
+                "——在我们的规模上，一次优化与下一次的差别比两种训练方式的差别还大",
+                "under cloth folds, training the patch through the cloth warp makes no consistent difference over "
+                f"{len(rows)} independent optimisations (tested: cloth-trained succeeds more, in every run and on average; "
+                "declared inconclusive)",
+                {k: mean[k] for k in mean}, "difference > 0",
+                evidence=ev.over_runs([{k: r[k] for k in ("cloth_trained", "plain_eot", "difference")} for r in rows],
+                                      "difference", seeds=[r["seed"] for r in rows]),
+                null={"difference": 0.0}, expected=CLOTH_EXPECTED)
 
 
 # ---------------------------------------------------------------- 4. patch size

@@ -11,6 +11,7 @@ layer) is run on the backdoored feature extractor.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -21,7 +22,7 @@ from torch import nn
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
-from .lab import backdoor, metrics, patches as P, repair, zoo
+from .lab import backdoor, data, metrics, patches as P, repair, zoo
 from .lab.data import CLASS_NAMES
 from .lab.experiment import Experiment
 from .lab.instrument import count_calls
@@ -53,25 +54,29 @@ class Settings:
     patch_steps: int
     patch_images: int       # test images the patch is measured on
     epoch_repeats: int      # timings of one normal training epoch
+    runs: int               # independent runs of the repairs (a backdoored model each) and of the patch remark
 
 
 PROFILES = {
     "tiny": Settings(fractions=(0.02, 0.1), lr=0.05, epochs=5, anp_steps=20, head_epochs=5, patch_steps=30,
-                     patch_images=150, epoch_repeats=1),
+                     patch_images=150, epoch_repeats=1, runs=2),
     "site": Settings(fractions=(0.01, 0.05, 0.1), lr=0.1, epochs=10, anp_steps=100, head_epochs=10, patch_steps=150,
-                     patch_images=500, epoch_repeats=3),
+                     patch_images=500, epoch_repeats=3, runs=3),
     "full": Settings(fractions=(0.01, 0.05, 0.1), lr=0.1, epochs=20, anp_steps=2000, head_epochs=20, patch_steps=1000,
-                     patch_images=5000, epoch_repeats=5),
+                     patch_images=5000, epoch_repeats=5, runs=5),
 }
 TARGET = BACKDOOR.target
 TRIGGER = backdoor.Trigger(BACKDOOR.trigger)
 CA_MARGIN = 0.03            # "CA within a few points": three percentage points
+REPAIRED_ASR = 0.2          # a repaired model: at most one triggered image in five still reaches the target (reported)
+MOST = 0.5                  # "leaves most of the backdoor": ASR after the repair above half its level before
+PRUNING = ("fine_prune", "anp")   # the two repairs that prune, set against NAD
 PRUNE_BUDGET = 0.02         # the pruning repairs stop before clean-set accuracy falls by more than this (room within CA_MARGIN)
 DROP_AFTER = 2              # every repair's learning rate drops tenfold after two epochs (NAD's code schedule)
 CLEAN_LABEL_FRACTION = 1.0  # share of the target-class images of the "clean" set that carry clean-label poison
 CLEAN_LABEL_EPS = 16 / 255  # L∞ radius of the perturbation that makes them hard to learn [@turner2019label]
 PATCH = 8                   # side of the universal patch of the TA's remark, pixels
-BARELY = 0.05               # "barely changes" a success rate: by less than five percentage points
+KEPT = 0.5                  # a defense worth the name halves an attack's success; "keeps most" is more than half
 ANP_EPS = 0.4               # ANP's neuron perturbation bound (the paper's default)
 ANP_BATCH = 64              # ANP's mask-learning batch (the paper's code: 128, for 2000 steps; ours are fewer, see PROFILES)
 PATCHED_SHARE = 0.5         # share of the images that carry the patch when fine-tuning against it
@@ -114,7 +119,7 @@ FINE_TUNING_BASED = ("fine_tune", "fine_prune", "nad")
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset="signs-badnets",
-                           meta={"target": CLASS_NAMES[TARGET], "ca_margin": CA_MARGIN,
+                           meta={"target": CLASS_NAMES[TARGET], "ca_margin": CA_MARGIN, "repaired_asr": REPAIRED_ASR,
                                  "poison_ratio": BACKDOOR.ratio, "trigger": BACKDOOR.trigger,
                                  "train_epochs": zoo.spec("badnets", profile, seed).epochs, "lr": cfg.lr,
                                  "drop_after": DROP_AFTER, "prune_budget": PRUNE_BUDGET, "anp_eps": ANP_EPS,
@@ -126,32 +131,38 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     pool = clean_pool(exp)
     state: dict = {}
     return exp.run([("repairs", lambda: repairs(exp, cfg, bad, pool, state)),
+                    ("repairs over runs", lambda: repair_runs(exp, cfg, state)),
                     ("clean-label poison", lambda: poisoned_clean_set(exp, cfg, bad, pool, state)),
                     ("activation clustering", lambda: activation_clustering(exp, bad)),
                     ("patch", lambda: patch_remark(exp, cfg, pool)),
                     ("transfer", lambda: transfer(exp, cfg, bad, pool, state))])
 
 
-def clean_pool(exp: Experiment) -> torch.Tensor:
-    """Indices of the training images the poison did not touch, in a seeded random order: the clean set of
-    size k is the first k (so the smaller sets are inside the larger ones)."""
-    poisoned = torch.zeros(len(exp.split.y_train), dtype=torch.bool)
-    poisoned[list(exp.split.poisoned)] = True
+def clean_pool(exp: Experiment, split: data.Split | None = None, seed: int | None = None) -> torch.Tensor:
+    """Indices of the training images the poison did not touch (of ``split``, else the experiment's), in a
+    random order seeded from ``seed`` (else the experiment's): the clean set of size k is the first k (so the
+    smaller sets are inside the larger ones)."""
+    split = split or exp.split
+    poisoned = torch.zeros(len(split.y_train), dtype=torch.bool)
+    poisoned[list(split.poisoned)] = True
     pool = (~poisoned).nonzero().flatten()
-    return pool[torch.randperm(len(pool), generator=exp.generator(11))]
+    return pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed((exp.seed if seed is None else seed) + 11))]
 
 
-def clean_set(exp: Experiment, pool: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    idx = pool[:round(fraction * len(exp.split.y_train))]
-    return exp.split.x_train[idx].to(exp.device), exp.split.y_train[idx].to(exp.device)
+def clean_set(exp: Experiment, pool: torch.Tensor, fraction: float,
+              split: data.Split | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    split = split or exp.split
+    idx = pool[:round(fraction * len(split.y_train))]
+    return split.x_train[idx].to(exp.device), split.y_train[idx].to(exp.device)
 
 
-def repaired(exp: Experiment, cfg: Settings, model: nn.Module, key: str, x, y) -> tuple[nn.Module, dict]:
+def repaired(exp: Experiment, cfg: Settings, model: nn.Module, key: str, x, y,
+             seed: int | None = None) -> tuple[nn.Module, dict]:
     """A repaired copy of ``model`` and what it cost: seconds, and images through the model (teacher included)."""
     copy = repair.copy_model(model)
     with count_calls(copy) as calls:
         t0 = time.perf_counter()
-        remark = REPAIRS[key][1](copy, x, y, cfg, exp.seed)
+        remark = REPAIRS[key][1](copy, x, y, cfg, exp.seed if seed is None else seed)
         seconds = time.perf_counter() - t0
     return copy.eval(), {"seconds": seconds, "images": calls.images, "remark": remark}
 
@@ -208,19 +219,6 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
                 {"asr_after": tuned.asr}, "asr_after > 0.9",
                 evidence=ev.proportion(int(tuned.attack.sum()), len(tuned.attack), "asr_after"),
                 null={"asr_after": before.asr / 2})
-    for key, (label, _) in REPAIRS.items():
-        if key == "fine_tune":
-            continue
-        s = after[key, largest]
-        drop = before.clean.float() - s.clean.float()
-        res.finding(f"{key}_repairs", f"{label.split(' [')[0]}（{largest:.0%} 干净数据）把 ASR 从 {before.asr:.0%} 降到 "
-                    f"{s.asr:.0%}，CA 变化 {-float(drop.mean()) * 100:+.1f} 个百分点（判定要求降得少于 {CA_MARGIN * 100:.0f} 个百分点）",
-                    f"{key} on {largest:.0%} clean data lowers ASR while CA drops less than a few points",
-                    {"asr_before": before.asr, "asr_after": s.asr, "ca_drop": float(drop.mean())},
-                    f"asr_after < asr_before and ca_drop < {CA_MARGIN}",
-                    evidence=ev.mcnemar(~s.attack, ~before.attack)
-                    + ev.bootstrap(lambda idx, d=drop: float(d[idx].mean()), drop, "ca_drop", seed=exp.seed),
-                    null={"asr_after": before.asr})
     smallest = cfg.fractions[0]
     few = torch.cat([~after[k, smallest].attack for k in REPAIRS])
     many = torch.cat([~after[k, largest].attack for k in REPAIRS])
@@ -230,6 +228,64 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
                 {"asr_small_set": 1 - float(few.float().mean()), "asr_large_set": 1 - float(many.float().mean())},
                 "asr_large_set < asr_small_set", evidence=ev.mcnemar(many, few),
                 null={"asr_large_set": 1 - float(few.float().mean())})
+
+
+# ---------------------------------------------------------------- 1b. does each repair work? runs as the units
+def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
+    """Each pruning or distilling repair at the largest clean set, over independent runs: a repair's outcome
+    depends on the backdoored model and on the repair's own randomness, so each run trains its own backdoored
+    model (the zoo's recipe with the run's seed, on data drawn with that seed) and repairs it with that seed;
+    run 0 is section 1's model and repairs."""
+    res, fraction = exp.res, cfg.fractions[-1]
+    rows = []
+    for r, seed in enumerate(exp.run_seeds(cfg.runs)):
+        if r == 0:
+            before, after = state["before"], {k: state["after"][k, fraction] for k in REPAIRS}
+        else:
+            split = zoo.split(exp.profile, seed, "signs-badnets")
+            model = zoo.model("badnets", exp.profile, seed, exp.device, exp.progress)
+            xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
+            res.model(f"BadNets (zoo, seed {seed})", metrics.clean_accuracy(model, xt, yt), split.num_classes)
+            x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
+            before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
+            after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)
+                     for k in REPAIRS}
+        for key, s in after.items():
+            rows.append({"run": r, "seed": seed, "key": key, "修复 repair": REPAIRS[key][0], "asr_before": before.asr,
+                         "asr_after": s.asr, "ca_before": before.ca, "ca_drop": before.ca - s.ca})
+    res.table("repair_runs", f"每种修复在 {len(rows) // len(REPAIRS)} 次独立运行中的结果（每次运行：用该次的种子生成数据、"
+              f"训练一个后门模型，再用同一个种子在 {fraction:.0%} 干净数据上修复；run 0 是第 1 节的模型）"
+              "(each repair over independent runs)", rows,
+              note="ca_drop：修复前后干净准确率之差（正数 = 下降）。修复的效果随后门模型和修复自身的随机性而变，"
+                   "所以“某种修复有效吗”以运行为单位判定，而不是以一次运行的测试图为单位。")
+    state["repair_runs"] = rows
+    by = {key: [r for r in rows if r["key"] == key] for key in REPAIRS}
+    seeds = [r["seed"] for r in by["nad"]]
+    remaining = {key: [r["asr_after"] / r["asr_before"] for r in mine] for key, mine in by.items()}
+    for key in PRUNING:
+        name, runs = REPAIRS[key][0].split(" [")[0], [{"remaining": v} for v in remaining[key]]
+        res.finding(f"{key}_leaves_backdoor",
+                    f"{name}（{fraction:.0%} 干净数据）留下了后门的大部分：{len(runs)} 次独立运行，修复后的 ASR 是修复前的 "
+                    + "、".join(f"{v:.0%}" for v in remaining[key])
+                    + f"（平均 ASR {statistics.mean(r['asr_after'] for r in by[key]):.0%}），每一次都超过一半",
+                    f"{name.split(' ', 1)[-1]} on {fraction:.0%} clean data leaves most of the backdoor (ASR above half its level) in every "
+                    f"one of {len(runs)} independent runs, a backdoored model each",
+                    {"remaining": statistics.mean(remaining[key])}, f"remaining > {MOST}",
+                    evidence=ev.over_runs(runs, "remaining", null=MOST, seeds=seeds), null={"remaining": 0.0})
+    gaps = [{f"{key}_minus_nad": remaining[key][i] - remaining["nad"][i] for key in PRUNING} for i in range(len(seeds))]
+    names = [f"{key}_minus_nad" for key in PRUNING]
+    evidence = ev.over_runs(gaps, names[0], seeds=seeds)
+    for name in names[1:]:
+        evidence = evidence + ev.over_runs(gaps, name)
+    res.finding("nad_beats_pruning",
+                f"NAD 去掉的后门比剪枝后微调和 ANP 都多：{len(gaps)} 次独立运行中，NAD 修复后的 ASR 是修复前的 "
+                + "、".join(f"{v:.0%}" for v in remaining["nad"])
+                + f"，降到 {REPAIRED_ASR:.0%} 以下的有 {sum(r['asr_after'] < REPAIRED_ASR for r in by['nad'])} 次；"
+                f"CA 平均下降 {statistics.mean(r['ca_drop'] for r in by['nad']) * 100:.1f} 个百分点（只报告，不作判定）",
+                f"NAD removes more of the backdoor than fine-pruning and than ANP, in every one of {len(gaps)} independent "
+                "runs (how much it leaves varies from run to run)",
+                {n: statistics.mean(g[n] for g in gaps) for n in names}, " and ".join(f"{n} > 0" for n in names),
+                evidence=evidence, null={names[0]: 0.0})
 
 
 # ---------------------------------------------------------------- 2. the "clean" set carries clean-label poison
@@ -328,46 +384,64 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
     x, y = exp.x[keep][:cfg.patch_images], exp.y[keep][:cfg.patch_images]
     tx, ty = clean_set(exp, pool, cfg.fractions[-1])
 
-    def trained_patch(m: nn.Module) -> torch.Tensor:
+    def trained_patch(m: nn.Module, seed: int) -> torch.Tensor:
         return P.PatchTrainer(m, size=PATCH, target=TARGET, steps=cfg.patch_steps, batch=32, lr=0.3,
-                              seed=exp.seed).fit(tx, ty, False)
+                              seed=seed).fit(tx, ty, False)
 
     def success(m: nn.Module, patch: torch.Tensor) -> torch.Tensor:
         return metrics.predict(m, P.apply_patch(x, patch, exp.generator(3))) == TARGET
 
-    patch = trained_patch(model)
-    tuned = repair.fine_tune(repair.copy_model(model), tx, ty, epochs=cfg.epochs, lr=cfg.lr, drop_after=DROP_AFTER,
-                             seed=exp.seed, progress=False)
-    g = exp.generator(5)
-    half = torch.rand(len(tx), generator=g) < PATCHED_SHARE
-    px = tx.clone()
-    px[half] = P.apply_patch(tx[half], patch, g)
-    hardened = repair.fine_tune(repair.copy_model(model), px, ty, epochs=cfg.epochs, lr=cfg.lr, drop_after=DROP_AFTER,
-                                seed=exp.seed, progress=False)
-    again = trained_patch(hardened)
-    outcomes = {"original": success(model, patch), "fine_tuned": success(tuned, patch),
-                "patch_tuned": success(hardened, patch), "patch_tuned_new": success(hardened, again)}
+    def one_run(seed: int) -> tuple[dict, dict]:
+        """The patch and the two fine-tunings of one run (its seed: the patch's start and batches, the fine-tunings'
+        data order, which images carry the patch), with the models they give."""
+        patch = trained_patch(model, seed)
+        tuned = repair.fine_tune(repair.copy_model(model), tx, ty, epochs=cfg.epochs, lr=cfg.lr, drop_after=DROP_AFTER,
+                                 seed=seed, progress=False)
+        g = torch.Generator().manual_seed(seed + 5)
+        half = torch.rand(len(tx), generator=g) < PATCHED_SHARE
+        px = tx.clone()
+        px[half] = P.apply_patch(tx[half], patch, g)
+        hardened = repair.fine_tune(repair.copy_model(model), px, ty, epochs=cfg.epochs, lr=cfg.lr,
+                                    drop_after=DROP_AFTER, seed=seed, progress=False)
+        return ({"original": success(model, patch), "fine_tuned": success(tuned, patch),
+                 "patch_tuned": success(hardened, patch)},
+                {"patch": patch, "original": model, "fine_tuned": tuned, "patch_tuned": hardened})
+
+    outcomes, made = one_run(exp.seed)
+    hardened = made["patch_tuned"]
+    again = trained_patch(hardened, exp.seed)
+    outcomes["patch_tuned_new"] = success(hardened, again)
     labels = {"original": "原模型 + 补丁", "fine_tuned": f"在 {cfg.fractions[-1]:.0%} 干净数据上微调后 + 同一补丁",
               "patch_tuned": "在贴了这个补丁（标签不变）的数据上微调后 + 同一补丁",
               "patch_tuned_new": "同上的模型 + 针对它重新训练的新补丁"}
-    cas = {"original": model, "fine_tuned": tuned, "patch_tuned": hardened, "patch_tuned_new": hardened}
+    cas = {**{k: made[k] for k in ("original", "fine_tuned", "patch_tuned")}, "patch_tuned_new": hardened}
     res.table("patch", f"用再训练对付通用补丁（{PATCH}×{PATCH} 补丁，目标类 {CLASS_NAMES[TARGET]}，{len(x)} 张非目标类测试图）"
               "(retraining against a universal patch)",
               [{"key": k, "情形 case": labels[k], "patch_success": float(v.float().mean()),
                 "clean_acc": metrics.clean_accuracy(cas[k], exp.x, exp.y)} for k, v in outcomes.items()])
     o = {k: float(v.float().mean()) for k, v in outcomes.items()}
-    plain = outcomes["original"].float() - outcomes["fine_tuned"].float()   # per image: only the original model fooled
-    res.finding("patch_survives_fine_tuning", f"普通微调几乎不影响补丁：成功率 {o['original']:.0%} → {o['fine_tuned']:.0%}"
-                f"（判定要求降幅小于 {BARELY * 100:.0f} 个百分点）；"
-                f"而在贴了这个补丁的数据上微调后降到 {o['patch_tuned']:.0%}",
-                "plain fine-tuning barely touches the patch; fine-tuning on the patch itself does",
-                {"plain_drop": o["original"] - o["fine_tuned"], "patch_drop": o["original"] - o["patch_tuned"]},
-                f"plain_drop < {BARELY} and patch_drop > plain_drop",
-                evidence=ev.mcnemar(~outcomes["patch_tuned"], ~outcomes["fine_tuned"])
-                + ev.bootstrap(lambda idx, d=plain: float(d[idx].mean()), plain, "plain_drop", seed=exp.seed),
-                null={"patch_drop": o["original"] - o["fine_tuned"]},
-                small_scale="the tiny width-8 model moves more under fine-tuning (its clean accuracy shifts by points), "
-                            "so the patch made for the old weights loses more than a few points of success")
+    # the patch and both fine-tunings are optimised: repeated with their own seeds on the same clean model
+    runs = []
+    for r, seed in enumerate(exp.run_seeds(cfg.runs)):
+        rate = o if r == 0 else {k: float(v.float().mean()) for k, v in one_run(seed)[0].items()}
+        runs.append({"run": r, "seed": seed, "original": rate["original"], "fine_tuned": rate["fine_tuned"],
+                     "patch_tuned": rate["patch_tuned"], "kept_plain": rate["fine_tuned"] / max(rate["original"], 1e-9),
+                     "kept_patch": rate["patch_tuned"] / max(rate["original"], 1e-9)})
+    res.table("patch_runs", f"同一个干净模型上 {len(runs)} 次独立的补丁优化与微调（run 0 即上表）(the patch remark over runs)", runs,
+              note=f"kept_plain：普通微调后补丁还剩原来成功率的几成；kept_patch：在贴了补丁的数据上微调后还剩几成。"
+                   f"判定的界是一半（{KEPT:.0%}）：一个防御至少要让攻击的成功率减半才算数。")
+    mean = {k: statistics.mean(r[k] for r in runs) for k in ("kept_plain", "kept_patch")}
+    res.finding("patch_survives_fine_tuning", f"普通微调留下了补丁的大部分成功率：{len(runs)} 次运行平均还剩 "
+                f"{mean['kept_plain']:.0%}（第一次 {o['original']:.0%} → {o['fine_tuned']:.0%}）；"
+                f"在贴了这个补丁的数据上微调后只剩 {mean['kept_patch']:.0%}（第一次降到 {o['patch_tuned']:.0%}）"
+                "——这是我们这一个干净模型上的结果",
+                f"on our clean model, plain fine-tuning leaves more than {KEPT:.0%} of the patch's success and fine-tuning "
+                f"on the patch itself leaves less than {KEPT:.0%}, in every one of {len(runs)} runs",
+                mean, f"kept_plain > {KEPT} and kept_patch < {KEPT}",
+                evidence=ev.over_runs([{k: r[k] for k in ("kept_plain", "kept_patch")} for r in runs], "kept_plain",
+                                      null=KEPT, seeds=[r["seed"] for r in runs])
+                + ev.over_runs([{k: r[k] for k in ("kept_plain", "kept_patch")} for r in runs], "kept_patch", null=KEPT),
+                null={"kept_patch": mean["kept_plain"]})
     res.finding("new_patch_partly_returns", f"攻击者针对加固后的模型重新训练一个补丁：成功率 {o['patch_tuned_new']:.0%}，"
                 f"高于旧补丁的 {o['patch_tuned']:.0%}，但低于原模型上的 {o['original']:.0%}",
                 "a new patch trained against the patch-tuned model succeeds more than the old one, less than on the "

@@ -62,8 +62,9 @@ for m in meta["models"]:
 
 # %% tags=["hide-input"]
 Markdown(f"本次设置：学习率 {meta['lr']:g}，{meta['drop_after']} 个 epoch 后降到 {meta['lr'] / 10:g}（NAD 的代码是 0.1 → 0.01）；"
-         f"两种剪枝都在干净集准确率下降超过 {meta['prune_budget'] * 100:.0f} 个百分点前停下（结论里“CA 保持”的门槛是 "
-         f"{meta['ca_margin'] * 100:.0f} 个百分点）。ANP 的扰动上界 ±{meta['anp_eps']:g} 是论文的默认值；掩码学习 {meta['anp_steps']} 步、"
+         f"两种剪枝都在干净集准确率下降超过 {meta['prune_budget'] * 100:.0f} 个百分点前停下（结论里“留下后门的大部分”指修复后的 "
+         f"ASR 超过修复前的一半；我们也数出 ASR 降到 {meta['repaired_asr']:.0%} 以下——五张带触发器的图里至多一张还被送到目标类——"
+         "的次数）。ANP 的扰动上界 ±{meta['anp_eps']:g} 是论文的默认值；掩码学习 {meta['anp_steps']} 步、"
          f"每批 {meta['anp_batch']} 张（论文代码 2000 步、每批 128 张），停止规则（按干净集准确率）是我们的——论文扫描阈值或剪枝个数，"
          "而不知道触发器的防御者只能看干净准确率。")
 
@@ -88,11 +89,9 @@ Markdown(
     + "，".join(f"{names[k]} {at(k, big)['asr']:.0%}" for k in names) + f"；ASR 最低的是 **{names[best]}**。"
     + (f"单纯微调几乎不动后门（{at('fine_tune', big)['asr']:.0%}）：干净数据里没有触发器，训练不会去改“触发器 → 目标类”这条路。"
        if outcome["fine_tune_leaves_backdoor"] == "holds" else "")
-    + f"NAD 把 ASR 从 {none['asr']:.0%} 降到 {at('nad', big)['asr']:.0%}，CA 变化 "
+    + f"这一次运行里，NAD 把 ASR 从 {none['asr']:.0%} 降到 {at('nad', big)['asr']:.0%}，CA 变化 "
     f"{(at('nad', big)['ca'] - none['ca']) * 100:+.1f} 个百分点，RA 为 {at('nad', big)['ra']:.0%}。"
-    + ("助教说 NAD “确保已知后门被消除”：在这里它是最有效的一种，但没有“确保”——仍有 "
-       f"{at('nad', big)['asr']:.0%} 的触发图被送到目标类。" if outcome["nad_repairs"] == "holds" and best == "nad"
-       else "NAD 这一次没有达到助教说的效果（见判定表）。" if outcome["nad_repairs"] != "holds" else "")
+    "一次运行说明不了一种修复是否有效：下一节把它们各自重复几次。"
     + (f"\n\n最小的干净集比最大的修复得弱（四种合计，见判定表）：{small:.0%} 的干净集上，"
        + "，".join(f"{names[k]}之后 ASR {at(k, small)['asr']:.0%}" for k in names) + "。"
        if outcome["more_clean_data_helps"] == "holds" else "")
@@ -103,6 +102,33 @@ Markdown(
     + f"\n\n代价：在 {big:.0%} 的数据上最贵的是 {names[dearest]}，花了 {at(dearest, big)['time_vs_epoch']:.1f} 个正常 epoch 的时间；"
     + "，".join(f"{names[k]} {at(k, big)['time_vs_epoch']:.1f} 个" for k in names if k != dearest)
     + f"。从头重新训练这个模型要 {meta['train_epochs']} 个 epoch，而且需要一整套干净数据。"
+)
+
+# %% [markdown]
+# ### 每种修复可靠吗：独立运行
+#
+# 修复的结果取决于后门模型本身（换一个种子，数据、初始化、训练顺序都不同），也取决于修复自己的随机性（剪枝与蒸馏的
+# 批次、ANP 的扰动）。所以“某种修复有效吗”以**一次独立运行**为单位判定：每次运行用自己的种子生成数据、训练一个后门模型，
+# 再用同一个种子在最大的干净集上修复（run 0 就是上面的模型）。
+
+# %%
+result.show("repair_runs")
+
+# %% tags=["hide-input"]
+runs = result.tables["repair_runs"].rows
+left = {k: [r["asr_after"] / r["asr_before"] for r in runs if r["key"] == k] for k in names}
+n_runs = len({r["run"] for r in runs})
+Markdown(
+    f"{n_runs} 次独立运行中，修复后的 ASR 占修复前的比例：" + "；".join(
+        f"{names[k]} " + "、".join(f"{v:.0%}" for v in left[k]) for k in ("fine_prune", "anp", "nad")) + "。"
+    + ("剪枝后微调和 ANP 每一次都留下了后门的大部分。" if outcome["fine_prune_leaves_backdoor"] == "holds"
+       and outcome["anp_leaves_backdoor"] == "holds" else "剪枝的两种修复这一次没有每次都留下后门的大部分（见判定表）。")
+    + (f"NAD 每一次都比它们去掉得多，但它留下多少随运行而变（{min(left['nad']):.0%}–{max(left['nad']):.0%}）："
+       "助教说 NAD “确保已知后门被消除”——在我们的模型上它是最有效的一种，却不能“确保”。"
+       if outcome["nad_beats_pruning"] == "holds" else "NAD 这一次没有每次都比剪枝去掉得多（见判定表）。")
+    + ("\n\n（解释，未单独测量：剪枝后微调剪的是在干净数据上不活跃的通道，而我们的触发器很小、很显眼，由仍然活跃的通道承载；"
+       f"ANP 在干净集准确率下降 {meta['prune_budget'] * 100:.0f} 个百分点前就停下，只剪掉很少的神经元——论文里的剪枝阈值是对着"
+       "已知触发器扫描出来的，不知道触发器的防御者只能看干净准确率。）")
 )
 
 # %% [markdown]
@@ -200,7 +226,8 @@ result.show("patch")
 pt = {r["key"]: r for r in result.tables["patch"].rows}
 Markdown(
     f"普通微调后，补丁的成功率从 {pt['original']['patch_success']:.0%} 变为 {pt['fine_tuned']['patch_success']:.0%}"
-    + ("——不针对补丁的再训练对它几乎没有作用。" if outcome["patch_survives_fine_tuning"] == "holds" else "。")
+    + ("——不针对补丁的再训练留下了它的大部分成功率（几次独立运行见下表）。"
+       if outcome["patch_survives_fine_tuning"] == "holds" else "（几次独立运行见下表）。")
     + f"在贴了这个补丁的数据上微调后，旧补丁只剩 {pt['patch_tuned']['patch_success']:.0%}，模型的干净准确率从 "
     f"{pt['original']['clean_acc']:.1%} 变为 {pt['patch_tuned']['clean_acc']:.1%}；攻击者针对新模型重新训练的补丁达到 "
     f"{pt['patch_tuned_new']['patch_success']:.0%}（原模型上 {pt['original']['patch_success']:.0%}）。"
@@ -209,6 +236,9 @@ Markdown(
     + "一个自然的推论（本页没有测）是在训练中不断生成新补丁再训练，即补丁版的对抗训练；另一条路是带证书的防御"
     "（见 [q08](../q08-defense-cost/) 的 PatchCleanser）。"
 )
+
+# %%
+result.show("patch_runs")
 
 # %% [markdown]
 # ## 5. 迁移学习：只重训最后一层
