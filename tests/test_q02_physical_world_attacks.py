@@ -5,7 +5,7 @@ from conftest import claim_suite
 
 from answers import q02_physical_world_attacks as q02
 
-CLAIMS = ["digital_patch_fades", "eot_recovers", "patch_not_occlusion", "cloth_training_for_cloth",
+CLAIMS = ["digital_patch_fades", "eot_recovers", "patch_not_occlusion", "cloth_training_not_reliable",
           "printing_snaps_to_palette", "bigger_patch_succeeds_more"]
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q02", CLAIMS)
@@ -48,5 +48,5 @@ def test_cloth_comparison_is_decided_over_independent_optimisations(result):
     assert runs[0]["plain_eot"] == conditions["eot"]["captured_cloth"]
     # another seed optimises other patches: their success differs
     assert (runs[1]["cloth_trained"], runs[1]["plain_eot"]) != (runs[0]["cloth_trained"], runs[0]["plain_eot"])
-    claim = result.get_claim("cloth_training_for_cloth")
+    claim = result.get_claim("cloth_training_not_reliable")
     assert [x["difference"] for x in claim.evidence.runs] == [r["difference"] for r in runs]
