@@ -121,8 +121,9 @@ n_runs = len({r["run"] for r in runs})
 Markdown(
     f"{n_runs} 次独立运行中，修复后的 ASR 占修复前的比例：" + "；".join(
         f"{names[k]} " + "、".join(f"{v:.0%}" for v in left[k]) for k in ("fine_prune", "anp", "nad")) + "。"
-    + ("剪枝后微调和 ANP 每一次都留下了后门的大部分。" if outcome["fine_prune_leaves_backdoor"] == "holds"
-       and outcome["anp_leaves_backdoor"] == "holds" else "剪枝的两种修复这一次没有每次都留下后门的大部分（见判定表）。")
+    + ("剪枝后微调每一次都留下了后门的大部分。" if outcome["fine_prune_leaves_backdoor"] == "holds"
+       else "剪枝后微调这一次没有每次都留下后门的大部分（见判定表）。")
+    + f"ANP 修复后留下的比例在 {min(left['anp']):.0%}–{max(left['anp']):.0%} 之间。"
     + (f"NAD 每一次都比它们去掉得多，但它留下多少随运行而变（{min(left['nad']):.0%}–{max(left['nad']):.0%}）："
        "助教说 NAD “确保已知后门被消除”——在我们的模型上它是最有效的一种，却不能“确保”。"
        if outcome["nad_beats_pruning"] == "holds" else "NAD 这一次没有每次都比剪枝去掉得多（见判定表）。")
