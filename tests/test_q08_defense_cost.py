@@ -5,8 +5,8 @@ import math
 
 from conftest import claim_suite
 
-CLAIMS = ["calls_dominate_cost", "smoothing_calls", "at_no_extra_calls", "at_buys_linf", "jpeg_nonadaptive",
-          "median_nonadaptive", "certify_calls", "radius_within_cap", "more_samples_larger_radius",
+CLAIMS = ["smoothing_calls", "at_no_extra_calls", "at_buys_linf", "jpeg_nonadaptive", "median_nonadaptive",
+          "calls_dominate_cost", "certify_calls", "radius_within_cap", "more_samples_larger_radius",
           "first_round_is_k2", "course_nine_is_3x3", "mean_far_below_worst", "worst_case_reached",
           "worst_case_many_classes", "no_input_exceeds_worst", "certification_calls", "loop_equals_batched",
           "batched_faster", "latency_rises_with_calls", "few_certified", "certified_survive_attack",
