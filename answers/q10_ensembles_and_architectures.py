@@ -29,7 +29,7 @@ QUESTION = Question(
     title_en="Ensembles and diverse architectures against backdoors",
     title_zh="集成与多样化的架构能挡住后门吗？",
     cites=("su2018robustness", "levine2021deep", "gu2019badnets", "madry2018towards", "he2016deep",
-           "trockman2022patches"),
+           "trockman2023patches"),
 )
 
 
@@ -50,7 +50,7 @@ PROFILES = {
 TARGET = BACKDOOR.target
 EPS = THREAT.linf_eps
 ARCH_LABELS = {"small_cnn": "小卷积网 small CNN", "tiny_resnet": "残差网 ResNet [@he2016deep]",
-               "mlp": "多层感知机 MLP", "convmixer": "ConvMixer [@trockman2022patches]"}
+               "mlp": "多层感知机 MLP", "convmixer": "ConvMixer [@trockman2023patches]"}
 
 
 def on_arch(recipe: str, arch: str) -> str:

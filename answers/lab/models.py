@@ -95,7 +95,7 @@ class _Residual(nn.Module):
 
 
 class ConvMixer(nn.Module):
-    """ConvMixer [@trockman2022patches]: a patch embedding (convolution with kernel = stride = ``patch``), then
+    """ConvMixer [@trockman2023patches]: a patch embedding (convolution with kernel = stride = ``patch``), then
     ``depth`` blocks of a residual depthwise convolution and a pointwise one (each followed by GELU and batch
     norm), global pooling and a linear head; 4 × ``width`` channels. Introduced for q10."""
 
