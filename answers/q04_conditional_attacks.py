@@ -232,10 +232,10 @@ def claims(exp: Experiment, hits: dict, systems: dict) -> None:
     sel = {px: _selectivity(on, off) for px, (on, off, *_) in hits["resolution"].items()}
     mean = {px: sum(v) / len(v) for px, v in sel.items()}
     res.finding("more_pixels_easier_switch", f"助教的“信息量”论证在我们这里指向更大的图像：同样的场景、差不多的相对大小，"
-                f"条件补丁的选择性在 32×32 上是 {mean[32]:.0%}，在 24×24 上是 {mean[24]:.0%}——分辨率越低越难；"
-                "若这个趋势延续，224×224 的图像给条件补丁的空间只会更多，而不是更少",
-                "the TA's information argument points the other way: the conditional patch is more selective at "
-                "32×32 than at 24×24, so larger images leave more room for conditional control, not less",
+                f"条件补丁的选择性在 32×32 上是 {mean[32]:.0%}，在 24×24 上是 {mean[24]:.0%}——在这两种分辨率上，"
+                "像素越少越难，而不是越多越难",
+                "the TA's information argument points the other way at the two resolutions we measured: the "
+                "conditional patch is more selective at 32×32 than at 24×24",
                 {"selectivity_32": mean[32], "selectivity_24": mean[24]}, "selectivity_32 > selectivity_24",
                 evidence=ev.wilcoxon(sel[32], sel[24]), null={"selectivity_32": mean[24]},
                 compares=("digital recognizer", "digital recognizer 24×24"))
