@@ -152,6 +152,20 @@ def test_universal_targeted_patch_beats_a_random_patch(trained):
     assert sum(trainer.history[-10:]) < sum(trainer.history[:10])   # the loss went down
 
 
+def test_universal_untargeted_patch_beats_a_random_patch(trained):
+    # untargeted: the patch pushes images away from their true class (its loss is −CE; a sign slip would make it
+    # help the model); at the same places, it lowers accuracy far more than a random patch of its size
+    model, x, y = trained
+    trainer = patches.PatchTrainer(model, size=8, target=None, steps=20, batch=32, lr=0.2, seed=0)
+    patch = trainer.fit(x[:64], y[:64], progress=False)
+
+    def accuracy_with(p):
+        seen = patches.apply_patch(x[64:], p, torch.Generator().manual_seed(1))
+        return metrics.accuracy(metrics.predict(model, seen), y[64:])
+    assert accuracy_with(patch) < accuracy_with(torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(2))) - 0.25
+    assert sum(trainer.history[-5:]) < sum(trainer.history[:5])     # −CE went down: CE went up
+
+
 def test_patch_pgd_draws_new_positions_each_call_and_replays_from_its_seed():
     model, x, y = _model(), torch.rand(6, 3, 32, 32), torch.arange(6)
     a = PatchPGD(model, size=4, steps=1, tries=1, seed=3)
