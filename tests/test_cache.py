@@ -1,10 +1,17 @@
-"""The weight cache: round trip, key sensitivity, corruption detection, concurrent writers."""
+"""The weight cache: round trip, key sensitivity, corruption detection, concurrent writers. And the two guards
+that keep either cache from lying: bytes changed on disk are refused (never loaded) and rebuilt, and a stored
+result is recomputed once any code that computed it changes (checked on a temporary copy of the package)."""
 from __future__ import annotations
 
+import io
+import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,3 +121,207 @@ def test_entries_and_clear(tmp_path):
 def test_env_var_sets_the_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "c"))
     assert cache.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+# ---------------------------------------------------------------- bytes changed on disk are never loaded
+def _retouched_but_loadable(path) -> bytes:
+    """The entry at ``path`` with its weights changed, still a well-formed torch file (so only the checksum, not
+    ``torch.load``, can tell): one byte of the first weight's payload, or the whole entry saved anew."""
+    data = path.read_bytes()
+    w = _state(1.0)["w"].numpy().tobytes()       # 9 × float32 1.0, stored verbatim in the zip
+    at = data.index(w)
+    changed = data[:at + 2] + bytes([data[at + 2] ^ 0x01]) + data[at + 3:]   # 1.0 -> 1.0078125 in w[0, 0]
+    blob = torch.load(io.BytesIO(changed), weights_only=True, map_location="cpu")
+    assert not torch.equal(blob["state"]["w"], _state(1.0)["w"])   # the change is real, and torch loads it
+    return changed
+
+
+@pytest.mark.parametrize("retouch", ["one-byte", "saved-anew"])
+def test_an_entry_whose_bytes_changed_is_refused_and_retrained_never_loaded(tmp_path, retouch):
+    cache.get_or_create("m", {}, "fp", "v", lambda: _state(1.0), root=tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    if retouch == "one-byte":
+        path.write_bytes(_retouched_but_loadable(path))
+    else:
+        blob = torch.load(path, weights_only=True, map_location="cpu")
+        blob["state"] = _state(7.0)
+        torch.save(blob, path)                    # a valid entry, but not the bytes the sidecar vouches for
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        cache.read_checked(path)
+    calls = []
+    with pytest.warns(cache.CacheWarning, match=r"corrupt \(checksum mismatch\); retraining"):
+        state = cache.get_or_create("m", {}, "fp", "v", lambda: calls.append(1) or _state(5.0), root=tmp_path)
+    assert calls == [1] and torch.equal(state["w"], _state(5.0)["w"]) and torch.equal(state["b"], _state()["b"])
+    # the rebuilt entry replaced the changed one and is trusted again
+    assert torch.load(io.BytesIO(cache.read_checked(path)), weights_only=True)["state"]["w"].eq(5.0).all()
+
+
+def test_a_follower_rank_never_loads_a_changed_entry_either(tmp_path, monkeypatch):
+    # under torchrun a rank other than 0 reads the entry without rank 0's lock; it must refuse changed bytes too
+    # and train alongside (the torchrun test below cannot pin this down: rank 0 may delete the entry first)
+    cache.get_or_create("m", {}, "fp", "v", lambda: _state(1.0), root=tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    path.write_bytes(_retouched_but_loadable(path))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    calls = []
+    state = cache.get_or_create("m", {}, "fp", "v", lambda: calls.append(1) or _state(5.0), root=tmp_path)
+    assert calls == [1] and torch.equal(state["w"], _state(5.0)["w"])
+
+
+def test_read_checked_returns_exactly_the_bytes_written(tmp_path):
+    path = tmp_path / "x.bin"
+    cache.write_checked(path, b"abc" * 100)
+    assert cache.read_checked(path) == b"abc" * 100
+    path.write_bytes(b"abd" * 100)                 # same length, one byte in three changed
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        cache.read_checked(path)
+
+
+_RUNS: list[int] = []
+
+
+def _counted_run(profile="site", seed=0, device="cpu", progress=None):
+    """A stand-in answer for the result cache: its claim's value is the number of real runs so far."""
+    from answers.kb.result import Result
+    _RUNS.append(1)
+    r = Result("q00", profile, seed)
+    r.check("ran", "运行", "ran", {"n": len(_RUNS)}, "n >= 1")
+    return r
+
+
+def test_a_stored_result_whose_bytes_changed_is_recomputed_not_served(tmp_path, monkeypatch):
+    import pickle
+
+    from answers.kb import results
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("ANSWERS_FRESH", raising=False)
+    _RUNS.clear()
+    first = results.cached_run(_counted_run, profile="tiny")
+    (stored,) = results.results_dir().glob("*.pkl")
+    forged = pickle.loads(stored.read_bytes())
+    forged.claims[0].values["n"] = 999            # a well-formed result with another number in it
+    stored.write_bytes(pickle.dumps(forged))
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        again = results.cached_run(_counted_run, profile="tiny")
+    assert len(_RUNS) == 2 and not again.meta["measured"]["reused"]
+    assert again.get_claim("ran").values["n"] == 2 and first.get_claim("ran").values["n"] == 1
+
+
+# ---------------------------------------------------------------- a code change invalidates a stored result
+ROOT = Path(__file__).resolve().parents[1]
+
+_STAND_IN = '''
+"""A stand-in answer inside the copied package: each real run appends this process's rank to $STAND_IN_RUNS."""
+import os
+
+from answers.kb.result import Result
+
+
+def run(profile="site", seed=0, device="cpu", progress=None):
+    with open(os.environ["STAND_IN_RUNS"], "a") as f:
+        f.write(os.environ.get("RANK", "-") + "\\n")
+    r = Result("q00", profile, seed)
+    r.check("ran", "运行", "ran", {"n": 1}, "n >= 1")
+    return r
+'''
+
+# run from the copy's root: it imports the copied package, never the checkout's (asserted through "package")
+_DRIVE = '''
+import json, os, sys
+import answers
+from answers import q99_stand_in as answer
+from answers.kb import results
+from answers.lab import cache, train, zoo
+calls = []
+for _ in range(int(sys.argv[1])):
+    m = results.cached_run(answer.run, profile="tiny").meta.get("measured") or {}
+    calls.append({"reused": m.get("reused"), "code": m.get("code")})
+report = {"package": os.path.dirname(os.path.abspath(answers.__file__)), "calls": calls,
+          "weights_key": cache.code_version(*train.code_modules(zoo.spec("standard", "tiny")))}
+with open(os.path.join(sys.argv[2], "rank-%s.json" % os.environ.get("RANK", "-")), "w") as f:
+    json.dump(report, f)
+'''
+
+
+class _Copy:
+    """A temporary copy of the ``answers`` package with a stand-in answer, and a result cache of its own."""
+
+    def __init__(self, tmp: Path):
+        self.root = tmp / "copy"
+        shutil.copytree(ROOT / "answers", self.root / "answers", ignore=shutil.ignore_patterns("__pycache__"))
+        (self.root / "answers" / "q99_stand_in.py").write_text(_STAND_IN, encoding="utf-8")
+        (self.root / "drive.py").write_text(_DRIVE, encoding="utf-8")
+        self.runs, self.out = tmp / "runs.txt", tmp / "out"
+        self.runs.touch()
+        self.out.mkdir()
+        drop = {"WORLD_SIZE", "RANK", "LOCAL_RANK", "ANSWERS_FRESH", "ANSWERS_DATA_DIR", "PYTHONPATH"}
+        self.env = {**{k: v for k, v in os.environ.items() if k not in drop},
+                    "ANSWERS_CACHE_DIR": str(tmp / "cache"), "STAND_IN_RUNS": str(self.runs), "OMP_NUM_THREADS": "1"}
+
+    def edit(self, rel: str, code: str) -> None:
+        """Append ``code`` to the copy's ``answers/<rel>``: a change to code, not to a comment."""
+        f = self.root / "answers" / rel
+        f.write_text(f.read_text(encoding="utf-8") + "\n\n" + code + "\n", encoding="utf-8")
+
+    def ranks_run(self) -> list[str]:
+        return self.runs.read_text().split()
+
+    def _reports(self) -> dict[str, dict]:
+        reports = {p.stem.split("-", 1)[1]: json.loads(p.read_text()) for p in self.out.glob("rank-*.json")}
+        for p in self.out.glob("rank-*.json"):
+            p.unlink()
+        assert all(r["package"] == str(self.root / "answers") for r in reports.values()), reports
+        return reports
+
+    def run(self, calls: int = 2) -> dict:
+        """One fresh process calling ``cached_run`` ``calls`` times: what each call reports."""
+        proc = subprocess.run([sys.executable, "drive.py", str(calls), str(self.out)], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return self._reports()["-"]
+
+    def torchrun(self, processes: int = 2) -> dict[str, dict]:
+        """``drive.py`` under ``torchrun --nproc-per-node processes``, one ``cached_run`` per rank."""
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
+                               "--standalone", "drive.py", "1", str(self.out)], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return self._reports()
+
+
+def test_a_stored_result_is_recomputed_after_any_code_that_computed_it_changes(tmp_path):
+    copy = _Copy(tmp_path)
+    base = copy.run()
+    # unchanged code: stored once, then reused
+    assert [c["reused"] for c in base["calls"]] == [False, True] and copy.ranks_run() == ["-"]
+    seen, key = {base["calls"][0]["code"]}, base["weights_key"]
+    edits = [("lab/smoothing.py", "ABSTAIN_ALPHA = 0.002"),                     # lab, not in the weights' code
+             ("lab/models.py", "def _changed(x):\n    return x + 1"),           # lab, in the weights' code
+             ("kb/result.py", "_RULE_FUNCS['pow'] = pow"),                      # kb
+             ("q99_stand_in.py", "def run_helper():\n    return 2")]            # the answer's own module
+    for n, (rel, code) in enumerate(edits, start=2):
+        copy.edit(rel, code)
+        got = copy.run()
+        assert [c["reused"] for c in got["calls"]] == [False, True], f"a change to {rel} served the stale result"
+        assert len(copy.ranks_run()) == n
+        assert got["calls"][0]["code"] not in seen, f"a change to {rel} left the code digest as it was"
+        seen.add(got["calls"][0]["code"])
+        # the weight cache keys only the modules a model's training runs (answers.lab.train.code_modules)
+        assert (got["weights_key"] != key) == (rel == "lab/models.py"), rel
+        key = got["weights_key"]
+
+
+def test_under_torchrun_every_rank_computes_and_rank_0_stores_under_the_new_code(tmp_path):
+    copy = _Copy(tmp_path)
+    copy.run(calls=1)                                   # stored by a plain run
+    copy.edit("lab/smoothing.py", "ABSTAIN_ALPHA = 0.002")
+    for _ in range(2):                                  # after the change, and again with the code unchanged
+        before = len(copy.ranks_run())
+        got = copy.torchrun(2)
+        # the training under torchrun is collective: every rank runs, none serves a stored result
+        assert sorted(copy.ranks_run()[before:]) == ["0", "1"]
+        assert got["0"]["calls"][0]["reused"] is False and got["1"]["calls"][0]["reused"] is None
+    after = copy.run(calls=1)                           # what rank 0 stored is the result of the new code
+    assert after["calls"][0] == {"reused": True, "code": got["0"]["calls"][0]["code"]}
+    assert len(copy.ranks_run()) == 5

@@ -2,10 +2,13 @@
 the same model as one process, each on half of every minibatch."""
 from __future__ import annotations
 
+import io
+import shutil
+
 import pytest
 import torch
 
-from answers.lab import distributed
+from answers.lab import cache, distributed
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +39,54 @@ def test_each_process_sees_half_of_every_minibatch(runs):
     assert len(two.epoch_seconds) == 2 and all(s > 0 for s in two.epoch_seconds)
 
 
-def test_under_torchrun_the_weight_cache_is_written_once_and_read_by_every_rank(runs, tmp_path, monkeypatch):
+CACHED = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, threads=1, cached=True)
+
+
+@pytest.fixture(scope="module")
+def cached_first(tmp_path_factory):
+    """Two processes training through an empty weight cache: (their run, the cache folder they filled)."""
+    tmp = tmp_path_factory.mktemp("ddp-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANSWERS_CACHE_DIR", str(tmp / "cache"))
+        return distributed.launch(2, out=tmp / "first", timeout=300, **CACHED), tmp / "cache"
+
+
+def test_under_torchrun_the_weight_cache_is_written_once_and_read_by_every_rank(runs, cached_first, tmp_path,
+                                                                               monkeypatch):
     # rank 0 alone locks and writes; the other rank trains with it (waiting for rank 0's lock would deadlock)
+    first, cache_dir = cached_first
+    shutil.copytree(cache_dir, tmp_path / "cache")
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
-    common = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, threads=1, cached=True)
-    first = distributed.launch(2, out=tmp_path / "first", timeout=300, **common)
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
-    second = distributed.launch(2, out=tmp_path / "second", timeout=300, **common)   # now from the cache
+    second = distributed.launch(2, out=tmp_path / "second", timeout=300, **CACHED)   # now from the cache
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
     one, w1, w2 = torch.load(runs[0].weights), torch.load(first.weights), torch.load(second.weights)
     for name in one:
         assert torch.allclose(w1[name], one[name], atol=1e-5, rtol=1e-4), name
         assert torch.equal(w2[name], w1[name]), name
     assert second.losses == first.losses and len(first.losses) == 2   # the recorded curve came back too
+
+
+def test_under_torchrun_a_weight_entry_whose_bytes_changed_is_retrained_by_every_rank(runs, cached_first, tmp_path,
+                                                                                     monkeypatch):
+    # the entry is rewritten as a well-formed torch file holding other weights, its checksum left as it was: no
+    # rank may load it (a follower that did would also desert rank 0's collective training)
+    _, cache_dir = cached_first
+    shutil.copytree(cache_dir, tmp_path / "cache")
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
+    (entry,) = (tmp_path / "cache").glob("*.pt")
+    blob = torch.load(entry, weights_only=True)
+    forged = {k: v + 1.0 if v.is_floating_point() and not k.startswith("curve.") else v
+              for k, v in blob["state"].items()}
+    torch.save({**blob, "state": forged}, entry)
+    again = distributed.launch(2, out=tmp_path / "again", timeout=300, **CACHED)
+    one, w = torch.load(runs[0].weights), torch.load(again.weights)
+    for name in one:
+        assert not torch.allclose(w[name], forged[name]), f"{name}: the changed entry was loaded"
+        assert torch.allclose(w[name], one[name], atol=1e-5, rtol=1e-4), name
+    # rank 0 replaced the entry with the retrained weights, under a checksum that vouches for them
+    stored = torch.load(io.BytesIO(cache.read_checked(entry)), weights_only=True)["state"]
+    assert all(torch.equal(stored[name], w[name]) for name in one)
 
 
 def test_a_missing_launch_reports_its_error(tmp_path):

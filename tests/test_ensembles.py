@@ -2,6 +2,9 @@
 architectures q10 compares; the zoo names that reach them."""
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import pytest
 import torch
 
@@ -26,6 +29,26 @@ def test_partitions_are_disjoint_cover_everything_and_do_not_depend_on_order():
         ensembles.partition(split, k, k)
 
 
+def test_the_partition_is_the_documented_hash_and_a_partition_is_named_and_fingerprinted_by_its_own_data():
+    # sha256 of the image's pixels quantised to 0…255, its first 8 bytes read big-endian, modulo k (written
+    # independently with numpy); a white pixel is 255, not wrapped around
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 3, 6, 6, generator=g)
+    x[0] = 1.0
+    for k in (1, 2, 7):
+        want = [int(hashlib.sha256(np.rint(img * 255).astype(np.uint8).tobytes()).digest()[:8].hex(), 16) % k
+                for img in x.numpy()]
+        assert ensembles.partition_of(x, k).tolist() == want
+    assert ensembles.partition_of(x, 1).eq(0).all()       # one partition (a single model) is a valid DPA
+    with pytest.raises(ValueError, match="at least one partition"):
+        ensembles.partition_of(x, 0)
+    split = data.signs(120, 20, seed=3)
+    part = ensembles.partition(split, 3, 1)
+    assert part.name == f"{split.name}-part1of3"
+    # the fingerprint keys the member's weights in the cache: it covers all four tensors of the partition
+    assert part.fingerprint == data.fingerprint(part.x_train, part.y_train, part.x_test, part.y_test)
+
+
 def test_plurality_breaks_ties_to_the_smaller_class_and_the_certificate_matches_the_formula():
     counts = torch.tensor([[5, 5, 0],     # tie: class 0 wins; the runner-up needs no extra vote → 0
                            [1, 6, 3],     # 6 vs 3 + 1 (class 0 < 1 wins ties): ⌊(6 − 4) / 2⌋ = 1 … class 2: 3 + 0 → max(2, 3) = 3
@@ -33,6 +56,8 @@ def test_plurality_breaks_ties_to_the_smaller_class_and_the_certificate_matches_
                            [7, 2, 1]])    # 7 vs max(2, 1) (no smaller class): ⌊5 / 2⌋ = 2
     assert ensembles.plurality(counts).tolist() == [0, 1, 2, 0]
     assert ensembles.certified_poisons(counts).tolist() == [0, 1, 4, 2]
+    # unanimous for class 0: no challenger has a vote or wins ties, ⌊4 / 2⌋ = 2 (3 moved votes make 1 : 3)
+    assert ensembles.certified_poisons(torch.tensor([[4, 0, 0]])).tolist() == [2]
 
 
 def test_the_certificate_is_safe_and_tight_against_moving_votes():
