@@ -5,7 +5,7 @@ BIN      := $(VENV)/bin
 PROFILE  ?= site
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test setup clean
+.PHONY: serve build test setup clean mutants
 
 setup:
 	@scripts/bootstrap.sh
@@ -24,4 +24,10 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:
-	rm -rf site .cache .pytest_cache
+	rm -rf site .cache .pytest_cache mutants
+
+# mutation testing of the core (answers/lab, answers/kb) on the fast tests, then the score per module; not part of
+# make test or CI. MUTATE=answers/lab/smoothing.py limits it to some modules, MUTANT_TESTS to some tests.
+mutants: setup
+	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[mutants]'
+	$(BIN)/python scripts/mutants.py $(if $(MUTATE),--only $(MUTATE)) $(if $(MUTANT_TESTS),--tests $(MUTANT_TESTS))
