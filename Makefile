@@ -26,8 +26,9 @@ test: setup
 clean:
 	rm -rf site .cache .pytest_cache mutants
 
-# mutation testing of the core (answers/lab, answers/kb) on the fast tests, then the score per module; not part of
-# make test or CI. MUTATE=answers/lab/smoothing.py limits it to some modules, MUTANT_TESTS to some tests.
+# mutation testing of the core (answers/core, lab, kb, experiment.py, cli.py) on the fast tests, then the score per
+# module; not part of make test or CI. MUTATE=answers/lab/smoothing.py limits it to some modules, MUTANT_TESTS to
+# some tests.
 mutants: setup
 	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[mutants]'
 	$(BIN)/python scripts/mutants.py $(if $(MUTATE),--only $(MUTATE)) $(if $(MUTANT_TESTS),--tests $(MUTANT_TESTS))

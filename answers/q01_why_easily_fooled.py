@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import cues, metrics, zoo
 from .lab.attacks import PGD, in_batches
 from .lab.data import CLASS_NAMES, NOISE_SIGMA_MAX, NUM_CLASSES
-from .lab.experiment import Experiment
 from .lab.plots import curves, image_grid, receptive_fields as rf_figure
 from .lab.receptive import capture, effective_side, gradient_maps, support_side, theoretical_fields
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import metrics, patches as P, transforms as T
 from .lab.data import CLASS_NAMES, IMAGE_SIZE
-from .lab.experiment import Experiment
 from .lab.plots import curves, image_grid
 
 QUESTION = Question(

@@ -13,6 +13,7 @@ from statistics import NormalDist
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
@@ -20,7 +21,6 @@ from .lab import metrics, transforms as T, zoo
 from .lab.attacks import PGD, PatchPGD
 from .lab.defenses import PREPROCESSING, Defended, preprocessed, undefended
 from .lab.evaluate import evaluate
-from .lab.experiment import Experiment
 from .lab.plots import grouped_bars
 from .lab.smoothing import ABSTAIN_ALPHA, Smoothed
 from .lab.zoo import THREAT

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import metrics, patches as P, transforms as T, zoo
 from .lab.backdoor import Trigger
 from .lab.data import CLASS_NAMES
-from .lab.experiment import Experiment
 from .lab.models import weights_digest
 from .lab.plots import curves, image_grid
 from .lab.zoo import BACKDOOR

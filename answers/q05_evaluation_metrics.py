@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
@@ -22,7 +23,6 @@ from .lab.attacks import FGSM, PGD, PatchPGD
 from .lab.data import CLASS_NAMES
 from .lab.defenses import preprocessed, smoothed, undefended
 from .lab.evaluate import evaluate
-from .lab.experiment import Experiment
 from .lab.models import weights_digest
 from .lab.plots import heatmap
 from .lab.timing import LOOKS, time_rounds

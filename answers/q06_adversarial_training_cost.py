@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import HEALTHY_TIMES_CHANCE, Result
-from .lab import cache, data, distributed, metrics, repair, zoo
-from .lab.experiment import Experiment
+from .lab import cache, data, distributed, launch, metrics, repair, zoo
 from .lab.methods import EpochCurve
 from .lab.plots import timelines
 from .lab.timing import LOOKS, Rounds, time_rounds
@@ -507,9 +507,9 @@ def processes(exp: Experiment, cfg: Settings) -> None:
 
     def measure() -> dict[str, torch.Tensor]:
         with tempfile.TemporaryDirectory() as out:
-            launches = {n: distributed.launch(n, model="standard", profile=exp.profile, epochs=cfg.ddp_epochs,
-                                              batch_size=batch, images=cfg.ddp_images or None, out=Path(out),
-                                              seed=exp.seed) for n in (1, 2)}
+            launches = {n: launch.launch(n, model="standard", profile=exp.profile, epochs=cfg.ddp_epochs,
+                                         batch_size=batch, images=cfg.ddp_images or None, out=Path(out),
+                                         seed=exp.seed) for n in (1, 2)}
             return {f"{key}{n}": torch.tensor(getattr(r, attr), dtype=torch.float64)
                     for n, r in launches.items()
                     for key, attr in (("loss", "losses"), ("seconds", "epoch_seconds"), ("images", "images_per_process"),
@@ -517,7 +517,7 @@ def processes(exp: Experiment, cfg: Settings) -> None:
 
     # keyed like a trained model: the data it trains on, and the code of the launcher, the trainer and the zoo
     launched_split = zoo.split(exp.profile, exp.seed, zoo.recipe("standard").dataset)
-    code = cache.code_version(distributed, zoo, data, *code_modules(zoo.spec("standard", exp.profile, exp.seed)))
+    code = cache.code_version(launch, distributed, zoo, data, *code_modules(zoo.spec("standard", exp.profile, exp.seed)))
     rec = cache.get_or_create("ddp-standard", config, launched_split.fingerprint, code, measure)
     rows = []
     for n in (1, 2):

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab.attacks import FGSM, PGD, PatchPGD, Transfer, in_batches
 from .lab.defenses import preprocessed, smoothed, undefended
 from .lab.evaluate import Defense, evaluate
-from .lab.experiment import Experiment
 from .lab.plots import heatmap
 from .lab.smoothing import ABSTAIN_ALPHA
 from .lab.timing import time_call

@@ -13,6 +13,7 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
@@ -20,7 +21,6 @@ from .lab import costs, data, metrics, patchcleanser as pc, repair, zoo
 from .lab.attacks import PGD, PatchPGD
 from .lab.defenses import preprocessed, smoothed, undefended
 from .lab.evaluate import Defense, evaluate
-from .lab.experiment import Experiment
 from .lab.instrument import count_calls
 from .lab.plots import calls_vs_k, latency_vs_calls, pareto
 from .lab.smoothing import ABSTAIN, ABSTAIN_ALPHA, Smoothed

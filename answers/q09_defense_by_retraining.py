@@ -19,12 +19,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import backdoor, data, metrics, patches as P, repair, zoo
 from .lab.data import CLASS_NAMES
-from .lab.experiment import Experiment
 from .lab.instrument import count_calls
 from .lab.plots import ascii_label, curves, image_grid
 from .lab.timing import time_call

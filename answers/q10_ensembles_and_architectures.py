@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
 from .kb.result import Result
 from .lab import backdoor, ensembles, metrics, zoo
 from .lab.attacks import PGD, in_batches
 from .lab.data import CLASS_NAMES
-from .lab.experiment import Experiment
 from .lab.plots import heatmap
 from .lab.zoo import ARCHITECTURES, BACKDOOR, PARTITIONED, THREAT
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""make mutants: mutation testing of the core (answers/lab, answers/kb) with mutmut, then its score per module.
+"""make mutants: mutation testing of the core (answers/core, lab, kb, experiment, cli) with mutmut, then its score
+per module.
 
     python scripts/mutants.py                                  # every core module, on the fast tests ([tool.mutmut])
     python scripts/mutants.py --only answers/lab/smoothing.py --tests tests/test_lab.py   # one module, some tests

@@ -170,12 +170,13 @@ def test_a_follower_rank_never_loads_a_changed_entry_either(tmp_path, monkeypatc
 
 
 def test_read_checked_returns_exactly_the_bytes_written(tmp_path):
+    from answers.core.files import read_checked, write_checked
     path = tmp_path / "x.bin"
-    cache.write_checked(path, b"abc" * 100)
-    assert cache.read_checked(path) == b"abc" * 100
+    write_checked(path, b"abc" * 100)
+    assert read_checked(path) == b"abc" * 100
     path.write_bytes(b"abd" * 100)                 # same length, one byte in three changed
     with pytest.raises(ValueError, match="checksum mismatch"):
-        cache.read_checked(path)
+        read_checked(path)
 
 
 _RUNS: list[int] = []
@@ -299,6 +300,8 @@ def test_a_stored_result_is_recomputed_after_any_code_that_computed_it_changes(t
     edits = [("lab/smoothing.py", "ABSTAIN_ALPHA = 0.002"),                     # lab, not in the weights' code
              ("lab/models.py", "def _changed(x):\n    return x + 1"),           # lab, in the weights' code
              ("kb/result.py", "_RULE_FUNCS['pow'] = pow"),                      # kb
+             ("experiment.py", "def _changed(x):\n    return x + 1"),          # the harness above kb and lab
+             ("core/files.py", "def _changed(x):\n    return x + 1"),          # the core below both
              ("q99_stand_in.py", "def run_helper():\n    return 2")]            # the answer's own module
     for n, (rel, code) in enumerate(edits, start=2):
         copy.edit(rel, code)

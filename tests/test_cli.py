@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from answers.kb import cli, registry
+from answers import cli
+from answers.kb import registry
 from answers.kb.result import Result
 
 

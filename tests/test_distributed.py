@@ -8,7 +8,8 @@ import shutil
 import pytest
 import torch
 
-from answers.lab import cache, distributed
+from answers.core import ranks
+from answers.lab import cache, launch
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def runs(tmp_path_factory):
     # an MLP has no BatchNorm: DDP's averaged gradient is then exactly one process's gradient on the whole batch
     # (with BatchNorm each process would normalise with its own half's statistics)
     common = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, out=out, threads=1)
-    return distributed.launch(1, **common), distributed.launch(2, **common)
+    return launch.launch(1, **common), launch.launch(2, **common)
 
 
 def test_two_processes_train_the_same_model_as_one(runs):
@@ -48,7 +49,7 @@ def cached_first(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ANSWERS_CACHE_DIR", str(tmp / "cache"))
-        return distributed.launch(2, out=tmp / "first", timeout=300, **CACHED), tmp / "cache"
+        return launch.launch(2, out=tmp / "first", timeout=300, **CACHED), tmp / "cache"
 
 
 def test_under_torchrun_the_weight_cache_is_written_once_and_read_by_every_rank(runs, cached_first, tmp_path,
@@ -58,7 +59,7 @@ def test_under_torchrun_the_weight_cache_is_written_once_and_read_by_every_rank(
     shutil.copytree(cache_dir, tmp_path / "cache")
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
-    second = distributed.launch(2, out=tmp_path / "second", timeout=300, **CACHED)   # now from the cache
+    second = launch.launch(2, out=tmp_path / "second", timeout=300, **CACHED)   # now from the cache
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
     one, w1, w2 = torch.load(runs[0].weights), torch.load(first.weights), torch.load(second.weights)
     for name in one:
@@ -79,7 +80,7 @@ def test_under_torchrun_a_weight_entry_whose_bytes_changed_is_retrained_by_every
     forged = {k: v + 1.0 if v.is_floating_point() and not k.startswith("curve.") else v
               for k, v in blob["state"].items()}
     torch.save({**blob, "state": forged}, entry)
-    again = distributed.launch(2, out=tmp_path / "again", timeout=300, **CACHED)
+    again = launch.launch(2, out=tmp_path / "again", timeout=300, **CACHED)
     one, w = torch.load(runs[0].weights), torch.load(again.weights)
     for name in one:
         assert not torch.allclose(w[name], forged[name]), f"{name}: the changed entry was loaded"
@@ -91,21 +92,21 @@ def test_under_torchrun_a_weight_entry_whose_bytes_changed_is_retrained_by_every
 
 def test_a_missing_launch_reports_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed"):
-        distributed.launch(2, model="no-such-model", profile="tiny", epochs=1, batch_size=64, out=tmp_path,
+        launch.launch(2, model="no-such-model", profile="tiny", epochs=1, batch_size=64, out=tmp_path,
                            threads=1, timeout=120)
 
 
 def test_answers_under_torchrun_leaves_through_the_process_group_exit(monkeypatch):
     # a torchrun process that returns normally can abort in the interpreter's teardown (gloo threads still
-    # joinable): the CLI must hand its exit code to distributed.leave instead of returning
+    # joinable): the CLI must hand its exit code to ranks.leave instead of returning
     left = []
 
     def leave(code):
         left.append(code)
         raise SystemExit(code)
 
-    monkeypatch.setattr(distributed, "leave", leave)
-    from answers.kb import cli
+    monkeypatch.setattr(ranks, "leave", leave)
+    from answers import cli
     assert cli.main(["list", "--json"]) == 0 and left == []          # outside torchrun: a plain return
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.setenv("RANK", "0")

@@ -299,8 +299,13 @@ def test_answers_check_reads_citations_in_lab_docstrings(tmp_path):
     ("import answers.q07_attacker_vs_defender as q07\n", ["answers.q07_attacker_vs_defender"]),
     ("from . import q01_why_easily_fooled\n", ["answers.q01_why_easily_fooled"]),
     ("from .lab import zoo\nfrom .kb.result import Result\nfrom answers.lab.zoo import THREAT\nimport torch\n", []),
+    ("from .experiment import Experiment\nfrom . import experiment\nfrom answers.core.files import cache_dir\n", []),
+    ("from .cli import main\n", ["answers.cli"]),
+    ("from answers.experimental import x\n", ["answers.experimental"]),
 ])
-def test_answers_may_import_only_kb_and_lab(tmp_path, source, bad):
+def test_answers_may_import_only_kb_lab_core_and_experiment(tmp_path, source, bad):
+    # the answers' own rule, checked by 'answers check'; the direction among the other modules (core < kb, lab <
+    # experiment, cli) is held by tests/test_import_direction.py
     from answers.kb.check import foreign_imports
     f = tmp_path / "q99_example.py"
     f.write_text(source, encoding="utf-8")

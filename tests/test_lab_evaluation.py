@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from answers.experiment import Experiment
 from answers.kb.question import Question
 from answers.lab import cache, metrics, models, patches, train, transforms as T, zoo
 from answers.lab.attacks import PGD, PatchPGD
 from answers.lab.defenses import JPEG, PREPROCESSING, DiffJPEG, preprocessed, smoothed, undefended
 from answers.lab.evaluate import evaluate
-from answers.lab.experiment import Experiment
 from answers.lab.instrument import count_calls
 from answers.lab.smoothing import ABSTAIN_ALPHA, Smoothed
 

@@ -1,8 +1,8 @@
 """Reusable results: an answer's :class:`~answers.kb.result.Result` is stored under the one cache directory,
-keyed by everything its numbers depend on — the answer's module, the source of the lab and the kb it uses,
-the profile, the seed, the device and the torch version. A site build (or ``answers run``) reuses an unchanged
-answer's tables, figures and claims, so editing a page's prose under ``make serve`` reruns no experiment;
-``fresh=True`` (``--fresh``, or ``ANSWERS_FRESH=1`` as CI sets) always recomputes.
+keyed by everything its numbers depend on — the answer's module, the source of the experiment harness, the core,
+the lab and the kb it uses, the profile, the seed, the device and the torch version. A site build (or ``answers
+run``) reuses an unchanged answer's tables, figures and claims, so editing a page's prose under ``make serve``
+reruns no experiment; ``fresh=True`` (``--fresh``, or ``ANSWERS_FRESH=1`` as CI sets) always recomputes.
 
 Each stored result records when and with which code digest it was measured (``meta["measured"]``), and the
 page says so. Entries are pickles written atomically with a checksum beside them (the cache directory is the
@@ -23,6 +23,8 @@ from typing import Callable
 
 from filelock import FileLock
 
+from ..core import ranks
+from ..core.files import cache_dir, read_checked, write_checked
 from .result import Result
 
 PACKAGE = Path(__file__).resolve().parents[1]   # answers/
@@ -39,16 +41,17 @@ def source_digest(paths: list[Path], salt: str = "") -> str:
 
 
 def code_digest(module_name: str) -> str:
-    """The digest of what an answer's numbers depend on: its module's source, every source file of
-    ``answers/lab`` and ``answers/kb``, and the torch version."""
+    """The digest of what an answer's numbers depend on: its module's source, the experiment harness
+    (``answers/experiment.py``), every source file of ``answers/core``, ``answers/lab`` and ``answers/kb``, and
+    the torch version."""
     import torch
     module = sys.modules.get(module_name) or importlib.import_module(module_name)
-    return source_digest([Path(module.__file__), *sorted((PACKAGE / "lab").rglob("*.py")),
-                          *sorted((PACKAGE / "kb").rglob("*.py"))], salt=torch.__version__)
+    shared = [PACKAGE / "experiment.py",
+              *(path for layer in ("core", "lab", "kb") for path in sorted((PACKAGE / layer).rglob("*.py")))]
+    return source_digest([Path(module.__file__), *shared], salt=torch.__version__)
 
 
 def results_dir() -> Path:
-    from answers.lab.cache import cache_dir
     root = cache_dir() / "results"
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -63,7 +66,6 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     """``run(profile, seed, device, progress)``'s Result, from the result cache when its key matches (unless
     ``fresh``), else computed and stored. ``meta["measured"]`` says when, with which code, and whether this
     call reused it."""
-    from answers.lab.cache import read_checked, write_checked
     fresh = fresh_by_default() if fresh is None else fresh
     digest = code_digest(run.__module__)
     what = f"{run.__module__}.{run.__qualname__}"
@@ -77,9 +79,8 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     path = results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl"
     # under torchrun every rank runs the answer together (its training is collective): no rank may skip the run
     # because it found a stored result, or wait for another's lock; rank 0 alone stores what was measured
-    from answers.lab import distributed
-    launched = distributed.launched()
-    if distributed.follower():
+    launched = ranks.launched()
+    if ranks.follower():
         result = run(profile=profile, seed=seed, device=device, progress=progress)
         result.meta["kernel"] = kernel
         return result

@@ -95,12 +95,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from answers.experiment import Experiment
 from answers.kb import evidence as ev
 from answers.kb.question import Question
 from answers.kb.result import Result
 from answers.lab import metrics
 from answers.lab.attacks import PGD, in_batches
-from answers.lab.experiment import Experiment
 from answers.lab.zoo import THREAT
 
 QUESTION = Question(
@@ -128,7 +128,7 @@ EPS = THREAT.linf_eps  # the threat settings every page shares
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    # seeds, the profile's data, the Result, threads and progress: answers.lab.experiment
+    # seeds, the profile's data, the Result, threads and progress: answers.experiment
     exp = Experiment.start(QUESTION, profile, seed, device, progress)
     model = exp.model("standard")  # from the zoo (answers.lab.zoo.RECIPES); its health is recorded
     return exp.run([("clean vs PGD", lambda: clean_vs_pgd(exp.res, cfg, model, exp.x, exp.y))])

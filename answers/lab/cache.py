@@ -3,7 +3,8 @@
 Entries are written atomically (temp file + fsync + rename) under a per-key file lock, so two concurrent
 builds neither train twice nor see a partial file; a sidecar holds the file's sha256, checked before every
 ``torch.load(weights_only=True)``. A corrupt or truncated entry is reported in one line and rebuilt, never
-trusted. Introduced for q08; every trained model goes through it."""
+trusted (the checked file I/O is :mod:`answers.core.files`, shared with the result cache). Introduced for q08;
+every trained model goes through it."""
 from __future__ import annotations
 
 import ast
@@ -11,8 +12,6 @@ import hashlib
 import inspect
 import io
 import json
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -21,22 +20,15 @@ from typing import Callable, Mapping
 
 import torch
 from filelock import FileLock
-from platformdirs import user_cache_dir
 
-from . import distributed
+from ..core.files import cache_dir, read_checked, sidecar, write_checked
+from ..core.ranks import follower
 
 State = dict[str, torch.Tensor]
 
 
 class CacheWarning(UserWarning):
     """A cache entry was unusable and is being rebuilt."""
-
-
-def cache_dir() -> Path:
-    """``ANSWERS_CACHE_DIR`` if set, else the platform's user cache folder for ``answers``."""
-    root = Path(os.environ.get("ANSWERS_CACHE_DIR") or Path(user_cache_dir("answers")) / "weights")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def code_version(*modules: ModuleType) -> str:
@@ -67,43 +59,6 @@ def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: s
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Readers see the old file or the whole new one, never a partial write (same-directory rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; cache entries are plain shared files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_checked(path: Path, data: bytes) -> None:
-    """Store ``data`` at ``path`` atomically with a sidecar holding its sha256 (written last: a crash in between
-    leaves an entry without checksum, which is rebuilt, never trusted)."""
-    _atomic_write(path, data)
-    _atomic_write(_sidecar(path), hashlib.sha256(data).hexdigest().encode())
-
-
-def read_checked(path: Path) -> bytes:
-    """The bytes stored by :func:`write_checked`; raises ValueError saying why they cannot be trusted."""
-    sidecar = _sidecar(path)
-    if not sidecar.is_file():
-        raise ValueError("no checksum file")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sidecar.read_text().strip():
-        raise ValueError("checksum mismatch")
-    return data
-
-
 def _load(path: Path) -> State:
     """The state stored at ``path``; raises ValueError saying why it cannot be trusted."""
     data = read_checked(path)
@@ -122,7 +77,7 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
     root = Path(root) if root else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{what}-{cache_key(what, config, data_fingerprint, code_version)}.pt"
-    if distributed.follower():
+    if follower():
         # under torchrun the other ranks train *with* rank 0 (DDP): waiting for its lock would deadlock. They
         # read an entry that is already there, else train alongside and leave the writing to rank 0.
         try:
@@ -136,7 +91,7 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
             except ValueError as why:
                 warnings.warn(f"answers cache: {path} is corrupt ({why}); retraining", CacheWarning, stacklevel=2)
                 path.unlink(missing_ok=True)
-                _sidecar(path).unlink(missing_ok=True)
+                sidecar(path).unlink(missing_ok=True)
         state = {k: v.detach().cpu() for k, v in create().items()}
         meta = {"what": what, "config": json.loads(json.dumps(dict(config), default=str)),
                 "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time()}

@@ -1,4 +1,5 @@
-"""The ``answers`` command: list the answers, run one, check the spine, scaffold a new one.
+"""The ``answers`` command: list the answers, run one, check the spine, scaffold a new one. It stands above
+:mod:`answers.kb` and :mod:`answers.lab`, beside the answers (neither of them imports it).
 
 Exit codes: 0 success; 1 a check fails, a finding lacks its wanted outcome at this profile, a model is
 unhealthy, or the spine check found problems; 2 bad input (unknown id,
@@ -11,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .question import PROFILES
+from .kb.question import PROFILES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -125,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("answers: interrupted", file=sys.stderr)
         code = 130
-    from ..lab import distributed
-    if distributed.launched():   # torchrun ... -m answers run: leave the process group, skip the teardown
-        distributed.leave(code)
+    from .core import ranks
+    if ranks.launched():   # torchrun ... -m answers run: leave the process group, skip the teardown
+        ranks.leave(code)
     return code
 
 
 def _list(args: argparse.Namespace) -> int:
-    from . import registry
+    from .kb import registry
     answers = registry.all_answers()
     if args.json:
         print(json.dumps([{"id": a.id, "slug": a.question.slug, "asker": a.question.asker,
@@ -152,7 +153,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import registry
+    from .kb import registry
     try:
         answer = registry.get(args.id)
     except registry.UnknownQuestion as exc:
@@ -160,9 +161,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     import os
 
-    from ..lab import distributed
-    from ..lab.data import DATA_DIR_ENV, DataMissing
-    from .results import cached_run
+    from .core import ranks
+    from .kb.results import cached_run
+    from .lab.data import DATA_DIR_ENV, DataMissing
     if args.data_dir:
         os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).expanduser().resolve())
     t0 = time.perf_counter()
@@ -173,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"answers: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     result.meta["seconds"] = round(time.perf_counter() - t0, 2)
-    if not distributed.is_main():  # under torchrun every process ran the answer; rank 0 reports it
+    if not ranks.is_main():  # under torchrun every process ran the answer; rank 0 reports it
         return EXIT_FAILED if result.problems() else EXIT_OK
     if args.figures:
         out = Path(args.figures)
@@ -191,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _kernels(args: argparse.Namespace) -> int:
-    from . import kernels, registry
+    from .kb import kernels, registry
     levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
     unknown = [lv for lv in levels if lv not in kernels.LEVELS]
     if unknown or not levels:
@@ -206,7 +207,7 @@ def _kernels(args: argparse.Namespace) -> int:
     if args.cache_dir:
         root = Path(args.cache_dir).expanduser().resolve()
     else:
-        from answers.lab.cache import cache_dir
+        from .core.files import cache_dir
         root = cache_dir() / "kernels"
     print(f"answers kernels: {len(qids)} answer(s) × {len(levels)} level(s) at profile {args.profile}, weights under "
           f"{root}", file=sys.stderr)
@@ -235,7 +236,7 @@ def _print_result(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .result import fmt
+    from .kb.result import fmt
     console = Console()
     measured = result.meta.get("measured", {})
     reused = (f", reused the result measured {measured['at']} with code {measured['code']} (--fresh recomputes)"
@@ -274,7 +275,7 @@ def _print_result(result) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import run_checks
+    from .kb.check import run_checks
     try:
         rep = run_checks()
     except FileNotFoundError as exc:
@@ -292,10 +293,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from answers.lab import cache
+    from .kb.results import results_dir
+    from .lab import cache
     root = cache.cache_dir()
     if args.action == "clear":
-        from .results import results_dir
         stored = list(results_dir().glob("*.pkl"))
         for f in results_dir().glob("*.pkl*"):
             f.unlink(missing_ok=True)
@@ -315,8 +316,8 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from .check import project_root
-    from .scaffold import ScaffoldError, write
+    from .kb.check import project_root
+    from .kb.scaffold import ScaffoldError, write
     try:
         root = project_root()
         made = write(root, args.id, args.slug, asker=args.asker, question=args.question, title_zh=args.title_zh,

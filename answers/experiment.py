@@ -1,6 +1,7 @@
 """The one skeleton of an answer's ``run()``: seed every generator, take the profile's data from the zoo, open
 the :class:`~answers.kb.result.Result`, record the health of every model a claim rests on, pin torch's threads
-and run the page's sections in order with one progress bar. Every answer and ``answers new``'s scaffold use it::
+and run the page's sections in order with one progress bar. Every answer and ``answers new``'s scaffold use it.
+It stands above both :mod:`answers.kb` and :mod:`answers.lab`, beside the answers (neither of them imports it)::
 
     def run(profile="site", seed=0, device="cpu", progress=None) -> Result:
         exp = Experiment.start(QUESTION, profile, seed, device, progress)
@@ -15,13 +16,13 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from ..kb.question import Question
-from ..kb.result import Result
-from . import metrics, zoo
-from .data import Split
-from .progress import run_steps
-from .seeding import default_threads, seed_everything
-from .timing import torch_threads
+from .kb.question import Question
+from .kb.result import Result
+from .lab import metrics, zoo
+from .lab.data import Split
+from .lab.progress import run_steps
+from .lab.seeding import default_threads, seed_everything
+from .lab.timing import torch_threads
 
 
 @dataclass
