@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import COUNTED_RUNS, counted_run
 import torch
 from filelock import FileLock
 
@@ -179,17 +180,6 @@ def test_read_checked_returns_exactly_the_bytes_written(tmp_path):
         read_checked(path)
 
 
-_RUNS: list[int] = []
-
-
-def _counted_run(profile="site", seed=0, device="cpu", progress=None):
-    """A stand-in answer for the result cache: its claim's value is the number of real runs so far."""
-    from answers.kb.result import Result
-    _RUNS.append(1)
-    r = Result("q00", profile, seed)
-    r.check("ran", "运行", "ran", {"n": len(_RUNS)}, "n >= 1")
-    return r
-
 
 def test_a_stored_result_whose_bytes_changed_is_recomputed_not_served(tmp_path, monkeypatch):
     import pickle
@@ -197,15 +187,15 @@ def test_a_stored_result_whose_bytes_changed_is_recomputed_not_served(tmp_path, 
     from answers.kb import results
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("ANSWERS_FRESH", raising=False)
-    _RUNS.clear()
-    first = results.cached_run(_counted_run, profile="tiny")
+    COUNTED_RUNS.clear()
+    first = results.cached_run(counted_run, profile="tiny")
     (stored,) = results.results_dir().glob("*.pkl")
     forged = pickle.loads(stored.read_bytes())
     forged.claims[0].values["n"] = 999            # a well-formed result with another number in it
     stored.write_bytes(pickle.dumps(forged))
     with pytest.warns(UserWarning, match="checksum mismatch"):
-        again = results.cached_run(_counted_run, profile="tiny")
-    assert len(_RUNS) == 2 and not again.meta["measured"]["reused"]
+        again = results.cached_run(counted_run, profile="tiny")
+    assert len(COUNTED_RUNS) == 2 and not again.meta["measured"]["reused"]
     assert again.get_claim("ran").values["n"] == 2 and first.get_claim("ran").values["n"] == 1
 
 
@@ -213,14 +203,14 @@ def test_a_stored_result_whose_bytes_changed_is_recomputed_not_served(tmp_path, 
 ROOT = Path(__file__).resolve().parents[1]
 
 _STAND_IN = '''
-"""A stand-in answer inside the copied package: each real run appends this process's rank to $STAND_IN_RUNS."""
+"""A stand-in answer inside the copied package: each real run appends this process's rank to $STAND_INCOUNTED_RUNS."""
 import os
 
 from answers.kb.result import Result
 
 
 def run(profile="site", seed=0, device="cpu", progress=None):
-    with open(os.environ["STAND_IN_RUNS"], "a") as f:
+    with open(os.environ["STAND_INCOUNTED_RUNS"], "a") as f:
         f.write(os.environ.get("RANK", "-") + "\\n")
     r = Result("q00", profile, seed)
     r.check("ran", "运行", "ran", {"n": 1}, "n >= 1")
@@ -258,7 +248,7 @@ class _Copy:
         self.out.mkdir()
         drop = {"WORLD_SIZE", "RANK", "LOCAL_RANK", "ANSWERS_FRESH", "ANSWERS_DATA_DIR", "PYTHONPATH"}
         self.env = {**{k: v for k, v in os.environ.items() if k not in drop},
-                    "ANSWERS_CACHE_DIR": str(tmp / "cache"), "STAND_IN_RUNS": str(self.runs), "OMP_NUM_THREADS": "1"}
+                    "ANSWERS_CACHE_DIR": str(tmp / "cache"), "STAND_INCOUNTED_RUNS": str(self.runs), "OMP_NUM_THREADS": "1"}
 
     def edit(self, rel: str, code: str) -> None:
         """Append ``code`` to the copy's ``answers/<rel>``: a change to code, not to a comment."""

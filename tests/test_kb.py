@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from conftest import COUNTED_RUNS, counted_run
 
 from answers.kb import course, evidence as ev, registry, site
 from answers.kb.check import run_checks
@@ -321,40 +322,30 @@ def test_answers_check_reports_an_answer_importing_another(tmp_path, monkeypatch
     assert any(p.startswith("q07:") and "answers.q08_defense_cost" in p and "independent" in p for p in problems)
 
 
-_RUNS: list[tuple] = []
-
-
-def _counted_run(profile="site", seed=0, device="cpu", progress=None):
-    """A stand-in answer for the result cache: records each real run."""
-    _RUNS.append((profile, seed))
-    r = Result("q00", profile, seed)
-    r.check("ran", "运行", "ran", {"n": len(_RUNS)}, "n >= 1")
-    return r
-
 
 def test_result_cache_reuses_recomputes_on_demand_and_distrusts_damage(tmp_path, monkeypatch):
     from answers.kb import results
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("ANSWERS_FRESH", raising=False)
-    _RUNS.clear()
-    first = results.cached_run(_counted_run, profile="tiny")
-    again = results.cached_run(_counted_run, profile="tiny")
-    assert len(_RUNS) == 1 and again.meta["measured"]["reused"] and not first.meta["measured"]["reused"]
+    COUNTED_RUNS.clear()
+    first = results.cached_run(counted_run, profile="tiny")
+    again = results.cached_run(counted_run, profile="tiny")
+    assert len(COUNTED_RUNS) == 1 and again.meta["measured"]["reused"] and not first.meta["measured"]["reused"]
     assert again.get_claim("ran").values == first.get_claim("ran").values
     assert again.meta["measured"]["at"] in results.measured_line(again)
     assert again.meta["measured"]["code"] in results.measured_line(again)
-    results.cached_run(_counted_run, profile="tiny", seed=1)          # another seed is another result
-    assert len(_RUNS) == 2
-    results.cached_run(_counted_run, profile="tiny", fresh=True)      # --fresh
+    results.cached_run(counted_run, profile="tiny", seed=1)          # another seed is another result
+    assert len(COUNTED_RUNS) == 2
+    results.cached_run(counted_run, profile="tiny", fresh=True)      # --fresh
     monkeypatch.setenv("ANSWERS_FRESH", "1")
-    results.cached_run(_counted_run, profile="tiny")                  # CI
-    assert len(_RUNS) == 4
+    results.cached_run(counted_run, profile="tiny")                  # CI
+    assert len(COUNTED_RUNS) == 4
     monkeypatch.delenv("ANSWERS_FRESH")
     for stored in results.results_dir().glob("*.pkl"):
         stored.write_bytes(stored.read_bytes()[:-5] + b"xxxxx")      # damaged but the same size
     with pytest.warns(UserWarning, match="unusable"):
-        damaged = results.cached_run(_counted_run, profile="tiny")
-    assert len(_RUNS) == 5 and not damaged.meta["measured"]["reused"]
+        damaged = results.cached_run(counted_run, profile="tiny")
+    assert len(COUNTED_RUNS) == 5 and not damaged.meta["measured"]["reused"]
 
 
 def test_code_digest_covers_the_module_lab_and_kb():
