@@ -4,6 +4,8 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 PROFILE  ?= site
 export NO_MKDOCS_2_WARNING := 1
+# idle torch threads sleep rather than spin, so other work on the machine slows a build less (answers/__init__.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: serve build test setup clean mutants
 
