@@ -371,3 +371,27 @@ def test_index_shows_a_question_without_an_answer_as_not_yet(monkeypatch):
     md = site.index_markdown()
     row = next(line for line in md.splitlines() if line.startswith("| q06 |"))
     assert "尚未回答" in row and "](" not in row.split("|")[3]
+
+
+def test_findings_index_lists_every_claim_with_outcome_evidence_and_a_link_to_its_row():
+    from answers.kb.findings import AnswerResult, claim_anchor, findings_markdown
+    r1 = Result("q01", "site", 0)
+    a, b = _paired(20, 2)
+    r1.finding("wins", "甲胜乙", "a beats b", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b))
+    r1.check("count", "次数等于公式", "calls match", {"n": 2}, "n == 2")
+    r2 = Result("q02", "site", 0)
+    r2.check("broken", "坏了 | 的自检", "broken", {"n": 1}, "n == 2")
+    md = findings_markdown([AnswerResult("q01", "题一", "../q01-x/", r1), AnswerResult("q02", "题二", "../q02-y/", r2)])
+    rows = [line for line in md.splitlines() if line.startswith("| [q")]
+    assert len(rows) == 3                                       # one row per claim, none pooled or dropped
+    assert "](../q01-x/#claim-wins)" in rows[0] and "McNemar p" in rows[0] and "结论 finding" in rows[0]
+    assert "](../q01-x/#claim-count)" in rows[1] and "✓" in rows[1] and "自检 check" in rows[1]
+    assert "](../q02-y/#claim-broken)" in rows[2] and "✗" in rows[2] and "坏了 \\| 的自检" in rows[2]
+    assert "3 claims of 2 answers: 1 findings (1 with the outcome their page states), 2 checks (1 hold)" in md
+    # the row each link lands on carries that id on its answer page
+    assert f'<span id="{claim_anchor("wins")}"></span>' in r1.claims_markdown()
+    assert f'<span id="{claim_anchor("count")}"></span>' in r1.claims_markdown()
+
+
+def test_site_nav_has_the_findings_index():
+    assert {"结论索引": "findings.md"} in site.nav()

@@ -48,3 +48,7 @@ def test_a_new_question_for_an_open_slot_passes_check_test_and_strict_build(tmp_
     assert "孙佳辰" in page and "防御能否迁移到新模型？" in page and "TODO" in page
     home = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert 'href="q11-open-slot-question/"' in home
+    findings = (tmp_path / "site" / "findings" / "index.html").read_text(encoding="utf-8")
+    claim = out["claims"][0]["id"]
+    assert f'href="../q11-open-slot-question/#claim-{claim}"' in findings
+    assert f'<span id="claim-{claim}"></span>' in page

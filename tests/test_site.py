@@ -2,6 +2,7 @@
 findings decided, citations resolved, pages light enough to read."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -33,7 +34,8 @@ def test_q08_page_shows_measured_evidence(built_site):
     assert len(figures) >= 3  # pareto, calls vs k, latency vs calls
     assert all((built_site / "q08-defense-cost" / f).stat().st_size > 1000 for f in figures)
     claims = html.split('id="结论-findings"')[1].split('id="在本地运行"')[0]
-    assert "<td>✓</td>" in claims and "<td>✗</td>" not in claims and "自检" in claims
+    marks = re.findall(r'<td><span id="claim-[a-z0-9_]+"></span>(.)</td>', claims)
+    assert "✓" in marks and "✗" not in marks and "自检" in claims
     assert 'id="ref-xiang2022patchcleanser"' in html and 'href="#ref-xiang2022patchcleanser"' in html
     assert "Traceback" not in html and "Error" not in re.sub(r"<[^>]+>", "", html).split("参考文献")[0][-0:]
 
@@ -74,3 +76,25 @@ def test_every_heading_has_an_id_and_every_contents_entry_a_target(built_site):
 def test_tables_show_readable_headers(built_site):
     html = (built_site / "q08-defense-cost" / "index.html").read_text(encoding="utf-8")
     assert "延迟 ms/图（批 1）" in html and "<th>latency_b1_ms</th>" not in html
+
+
+def test_findings_index_lists_exactly_the_claims_of_the_build_each_link_landing_on_its_claim(built_site):
+    html = (built_site / "findings" / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="\.\./(q\d{2}-[a-z0-9-]+)/#(claim-[a-z0-9_]+)"', html)
+    on_pages = set()
+    for qid, page in _answer_pages(built_site).items():
+        ids = re.findall(r'<span id="(claim-[a-z0-9_]+)"></span>', page.read_text(encoding="utf-8"))
+        assert ids and len(ids) == len(set(ids)), qid
+        on_pages |= {(page.parent.name, i) for i in ids}
+    assert len(links) == len(set(links)) and set(links) == on_pages
+    assert "✗" not in html
+
+
+def test_answer_pages_offer_their_notebook(built_site):
+    for qid, page in _answer_pages(built_site).items():
+        html = page.read_text(encoding="utf-8")
+        name = page.parent.name
+        assert f'href="{name}.ipynb" download' in html and f'href="{name}.py" download' in html, qid
+        notebook = json.loads((page.parent / f"{name}.ipynb").read_text(encoding="utf-8"))
+        assert any("cached_run" in "".join(c["source"]) for c in notebook["cells"]), qid
+        assert (page.parent / f"{name}.py").exists(), qid

@@ -78,7 +78,7 @@ class Evidence:
     def describe(self) -> str:
         """One line for a page: n, p-values and intervals."""
         parts = [f"n = {self.n}"]
-        parts += [f"{name} p = {_p(p)}" for name, p in self.tests.items()]
+        parts += [f"{name} p {_p(p)}" for name, p in self.tests.items()]
         parts += [f"{name} ∈ [{_num(lo)}, {_num(hi)}]" for name, (lo, hi) in self.intervals.items()]
         if self.runs:
             parts.append(f"{len(self.runs)} runs: " + " | ".join(
@@ -89,7 +89,7 @@ class Evidence:
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-4 else "< 1e-4"
+    return f"= {p:.2g}" if p >= 1e-4 else "< 1e-4"
 
 
 def _num(v: float) -> str:

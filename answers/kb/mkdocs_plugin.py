@@ -5,8 +5,9 @@ the global bibliography. Deliberately small and hook-only, so a move to another 
   to the page (notebook pages skip ``on_page_markdown``, so citations are resolved in ``on_page_content``);
 * an unknown key is a warning naming page and key, so ``mkdocs build --strict`` fails on it;
 * a malformed ``references.bib`` stops the build with one line (a ``PluginError``), not a traceback;
-* ``<!-- answers:index -->`` becomes the course table and ``<!-- answers:bibliography -->`` the list of every
-  entry with links back to the pages citing it; without a ``nav`` in mkdocs.yml, the registry provides it;
+* ``<!-- answers:index -->`` becomes the course table, ``<!-- answers:bibliography -->`` the list of every
+  entry with links back to the pages citing it, and ``<!-- answers:findings -->`` the index of every claim of the
+  site (filled once every answer page has executed: :mod:`answers.kb.findings`); without a ``nav`` in mkdocs.yml, the registry provides it;
 * notebook pages get the heading ids of Markdown pages (one slug rule, :func:`slug`, which keeps Chinese; the
   notebook converter's own rule drops it and leaves the contents linking to ``#_1``); the notebook stylesheet
   that mkdocs-jupyter inlines in every page (about 600 KB) is written once as a shared file, and inline
@@ -108,6 +109,28 @@ SHARED_CSS_MIN = 2000  # inline <style> blocks larger than this go to a shared f
 _INLINE_PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=\s]+)"')
 
 
+def _download_links(html: str, page) -> str:
+    """A line under the page's title offering the page to run yourself: as a Jupyter notebook (written by
+    :func:`_write_notebook`) and as its source, a jupytext script (copied by mkdocs-jupyter's ``include_source``)."""
+    name = Path(page.file.src_uri).name
+    links = ""
+    if name.endswith(".py"):
+        links = (f'<a href="{escape(Path(name).stem)}.ipynb" download>notebook (.ipynb)</a> · '
+                 f'<a href="{escape(name)}" download>jupytext (.py)</a>')
+    elif name.endswith(".ipynb"):
+        links = f'<a href="{escape(name)}" download>notebook (.ipynb)</a>'
+    line = f'<p class="answers-download">下载本页，在本地运行 download this page: {links}</p>'
+    head = re.search(r"</h1>", html)
+    return html[:head.end()] + line + html[head.end():] if head else line + html
+
+
+def _write_notebook(source: Path, dest_dir: Path) -> None:
+    """The page's jupytext source as an (unexecuted) ``.ipynb`` beside the built page."""
+    import jupytext
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    jupytext.write(jupytext.read(source), dest_dir / f"{source.stem}.ipynb")
+
+
 class AnswersPlugin(BasePlugin):
     config_scheme = (
         ("bib_file", config_options.Type(str, default="references.bib")),
@@ -180,6 +203,7 @@ class AnswersPlugin(BasePlugin):
     def on_page_content(self, html, page, config, files):
         if page.file.src_uri.endswith((".py", ".ipynb")):
             html = fix_heading_ids(html, page.toc)
+            html = _download_links(html, page)
         bib_file = files.get_file_from_path(self.config["bibliography_page"])
         bib_url = get_relative_url(bib_file.url, page.url) if bib_file else None
         out, _, unknown = resolve(html, self.bib, bib_url)
@@ -188,6 +212,12 @@ class AnswersPlugin(BasePlugin):
         return out
 
     def on_post_page(self, output, page, config):
+        if page.file.src_uri.endswith(".py") and page.file.abs_src_path:
+            _write_notebook(Path(page.file.abs_src_path), Path(page.file.abs_dest_path).parent)
+        return self._lighten(output, page, config)
+
+    @staticmethod
+    def _lighten(output, page, config):
         """Move the large inline stylesheets of notebook pages into files named by their content's hash, so
         a reader downloads them once for the whole site instead of with every page; move inline figures
         (base64 PNGs) into files beside the page, so the page itself stays light and figures load lazily."""
@@ -214,6 +244,38 @@ class AnswersPlugin(BasePlugin):
                 target.write_text(css, encoding="utf-8")
             return f'<link rel="stylesheet" href="{escape(get_relative_url(name, page.url))}">'
         return _STYLE.sub(share, output)
+
+    def on_env(self, env, config, files):
+        # every page has been read and rendered (so every answer executed and stored its result) and none written
+        from .findings import FINDINGS_MARKER
+        for f in files.documentation_pages():
+            page = f.page
+            if page is not None and page.content and FINDINGS_MARKER in page.content:
+                page.content = page.content.replace(FINDINGS_MARKER, self._findings(page, files, config))
+        return env
+
+    @staticmethod
+    def _findings(page, files, config) -> str:
+        """The findings index as HTML, from the results the answer pages stored in this build."""
+        import os
+
+        import markdown
+
+        from . import registry
+        from .findings import AnswerResult, findings_markdown
+        from .results import stored_result
+        profile = os.environ.get("ANSWERS_PROFILE", "site")
+        entries = []
+        for a in registry.all_answers():
+            target = files.get_file_from_path(a.question.page)
+            result = stored_result(a.run, profile=profile)
+            if target is None or result is None:
+                log.warning("findings index: no result of %s at profile %s stored by this build (its page %s "
+                            "did not execute?); `answers run %s --profile %s` stores it", a.id, profile,
+                            a.question.page, a.id, profile)
+                continue
+            entries.append(AnswerResult(a.id, a.question.title_zh, get_relative_url(target.url, page.url), result))
+        return markdown.markdown(findings_markdown(entries), extensions=["tables", "md_in_html"])
 
     def _bibliography(self, page, files) -> str:
         items = []

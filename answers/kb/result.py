@@ -376,19 +376,24 @@ class Result:
                 note = f"<br>预期结果 expected: {OUTCOME_ZH[c.expected]}" if c.expected else ""
                 note += f"<br>{c.confound}" if c.confound else ""
                 note += f"<br>小规模下会反转 reverses at tiny: {c.small_scale}" if c.small_scale else ""
-                lines.append(f"| {MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | "
+                lines.append(f"| {_anchor(c)}{MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | "
                              f"`{c.rule}`<br><small>{c.evidence.describe()}{note}</small> |")
             lines.append("")
         if checks:
             lines += ["#### 自检 Checks", "", "代码的不变量，在每种配置下都必须成立。", "",
                       "| | 自检 (check) | 实测值 (measured) | 规则 (rule) |", "|---|---|---|---|"]
-            lines += [f"| {MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | `{c.rule}` |"
+            lines += [f"| {_anchor(c)}{MARKS[c.outcome]} | {c.zh}<br><small>{c.en}</small> | {_values(c)} | `{c.rule}` |"
                       for c in checks]
         return "\n".join(lines)
 
 
 MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 OUTCOME_ZH = {"holds": "成立 holds", "fails": "不成立 fails", "inconclusive": "证据不足 inconclusive"}
+
+
+def _anchor(c: Claim) -> str:
+    """The target the findings index links to (``answers.kb.findings.claim_anchor``)."""
+    return f'<span id="claim-{c.id}"></span>'
 
 
 def _values(c: Claim) -> str:

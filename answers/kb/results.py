@@ -61,12 +61,8 @@ def fresh_by_default() -> bool:
     return os.environ.get("ANSWERS_FRESH", "") == "1"
 
 
-def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0, device: str = "cpu",
-               progress: bool | None = None, fresh: bool | None = None) -> Result:
-    """``run(profile, seed, device, progress)``'s Result, from the result cache when its key matches (unless
-    ``fresh``), else computed and stored. ``meta["measured"]`` says when, with which code, and whether this
-    call reused it."""
-    fresh = fresh_by_default() if fresh is None else fresh
+def _entry(run: Callable[..., Result], profile: str, seed: int, device: str) -> tuple[Path, str, str]:
+    """Where ``run``'s result at these settings is stored, the code digest in its key, and the kernel profile."""
     digest = code_digest(run.__module__)
     what = f"{run.__module__}.{run.__qualname__}"
     # a dataset read from the user's disk (answers run --data-dir) is part of what the numbers depend on, and so
@@ -76,7 +72,29 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
     data_dir = os.environ.get("ANSWERS_DATA_DIR", "")
     key = hashlib.sha256(json.dumps([what, profile, seed, device, digest, kernel] + ([data_dir] if data_dir else []))
                          .encode()).hexdigest()[:20]
-    path = results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl"
+    return results_dir() / f"{run.__module__.rsplit('.', 1)[-1]}-{profile}-{key}.pkl", digest, kernel
+
+
+def stored_result(run: Callable[..., Result], profile: str = "site", seed: int = 0,
+                  device: str = "cpu") -> Result | None:
+    """The result :func:`cached_run` stored for these settings and the current code, or None (never computes)."""
+    path, _, _ = _entry(run, profile, seed, device)
+    with FileLock(str(path) + ".lock"):
+        if not path.exists():
+            return None
+        try:
+            return pickle.loads(read_checked(path))
+        except Exception:  # noqa: BLE001 - an unreadable entry is as good as none
+            return None
+
+
+def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0, device: str = "cpu",
+               progress: bool | None = None, fresh: bool | None = None) -> Result:
+    """``run(profile, seed, device, progress)``'s Result, from the result cache when its key matches (unless
+    ``fresh``), else computed and stored. ``meta["measured"]`` says when, with which code, and whether this
+    call reused it."""
+    fresh = fresh_by_default() if fresh is None else fresh
+    path, digest, kernel = _entry(run, profile, seed, device)
     # under torchrun every rank runs the answer together (its training is collective): no rank may skip the run
     # because it found a stored result, or wait for another's lock; rank 0 alone stores what was measured
     launched = ranks.launched()

@@ -16,6 +16,7 @@ def nav() -> list:
     return [
         {"首页": "index.md"},
         {"问题与回答": questions},
+        {"结论索引": "findings.md"},
         {"本地运行": "run-locally.md"},
         {"贡献新问题": "contributing.md"},
         {"参考文献": "bibliography.md"},
