@@ -463,3 +463,39 @@ def test_dpa_certificate_by_hand():
                            [4, 0, 0, 0]])  # top 0; every challenger 0 + 0 → ⌊4/2⌋ = 2
     assert ensembles.plurality(counts).tolist() == [2, 3, 1, 1, 0]
     assert ensembles.certified_poisons(counts).tolist() == [0, 1, 0, 3, 2]
+
+
+def test_holm_matches_a_worked_example_and_the_step_down_definition():
+    # worked by hand: sorted p = .01, .02, .03, .04 → ×4, ×3, ×2, ×1 = .04, .06, .06, .04 → monotone .04 .06 .06 .06
+    assert ev.holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert ev.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])         # capped at 1
+    assert ev.holm([0.01]) == pytest.approx([0.01])                   # one arm: no adjustment
+    # never below Bonferroni's first step nor above Bonferroni: min(1, m·p) ≥ Holm ≥ p
+    ps = [0.001, 0.2, 0.03, 0.04, 0.5]
+    for p, a in zip(ps, ev.holm(ps)):
+        assert p <= a <= min(1.0, len(ps) * p)
+
+
+def test_per_arm_evidence_is_decided_only_when_every_adjusted_arm_is_significant():
+    arms = {"a": ev.binomial(18, 20, 0.5, "sign"), "b": ev.binomial(17, 20, 0.5, "sign")}
+    e = ev.per_arm(arms)
+    assert sorted(e.tests) == ["a: sign (Holm)", "b: sign (Holm)"]
+    assert e.decided(lambda v: True, {})
+    raw_a, raw_b = (ev.binomial(k, 20, 0.5, "sign").tests["sign"] for k in (18, 17))
+    assert raw_a < raw_b and e.tests["a: sign (Holm)"] == pytest.approx(2 * raw_a)   # smallest p: × m
+    assert e.tests["b: sign (Holm)"] == pytest.approx(raw_b)                          # last step: × 1
+    weak = ev.per_arm({**arms, "c": ev.binomial(12, 20, 0.5, "sign")})   # one arm not significant: not "every"
+    assert not weak.decided(lambda v: True, {})
+    with pytest.raises(ValueError):
+        ev.per_arm({"a": arms["a"] + ev.binomial(3, 20, 0.5, "other")})
+
+
+def test_arms_holding_counts_only_arms_decided_in_the_stated_direction():
+    arms = {"a": ev.binomial(18, 20, 0.5, "sign"), "b": ev.binomial(2, 20, 0.5, "sign"),
+            "c": ev.binomial(11, 20, 0.5, "sign")}
+    k, e = ev.arms_holding(arms, {"a": True, "b": False, "c": True})
+    assert k == 1 and e.design["holding"] == ["a"]          # b is significant the other way, c is not significant
+    k, _ = ev.arms_holding(arms, {"a": True, "b": True, "c": True})
+    assert k == 2
+    assert e.design["adjusted_p"] == pytest.approx(ev.holm(e.design["raw_p"]))
+    assert "1 of 3 arms significant after Holm (a)" in e.describe()

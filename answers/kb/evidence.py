@@ -80,6 +80,10 @@ class Evidence:
         parts = [f"n = {self.n}"]
         parts += [f"{name} p {_p(p)}" for name, p in self.tests.items()]
         parts += [f"{name} ∈ [{_num(lo)}, {_num(hi)}]" for name, (lo, hi) in self.intervals.items()]
+        if "holding" in self.design:
+            holding, arms = self.design["holding"], self.design["arms"]
+            parts.append(f"{len(holding)} of {len(arms)} arms significant after Holm"
+                         + (f" ({', '.join(holding)})" if holding else ""))
         if self.runs:
             parts.append(f"{len(self.runs)} runs: " + " | ".join(
                 ", ".join(f"{k} {_num(v)}" for k, v in run.items()) for run in self.runs))
@@ -254,3 +258,50 @@ def mean_interval(samples: Sequence[float], value: str, confidence: float = 0.95
     half = t.ppf(0.5 + confidence / 2, len(xs) - 1) * xs.std(ddof=1) / np.sqrt(len(xs))
     return Evidence(len(xs), intervals={value: (float(xs.mean() - half), float(xs.mean() + half))},
                     method=f"{value}: {confidence:.0%} t-interval of the mean over {len(xs)} units")
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` (in their order): the i-th smallest p is multiplied by the
+    number of hypotheses not yet rejected (m − i + 1), made monotone, capped at 1. Rejecting where the adjusted
+    p < α keeps the chance of any false rejection among them ≤ α."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
+        adjusted[i] = running
+    return adjusted
+
+
+def per_arm(arms: Mapping[str, Evidence]) -> Evidence:
+    """One test per arm (defense, repair, transform, architecture), never one test pooling the arms' images:
+    each arm's evidence holds exactly one test, its p-value is Holm-adjusted over the arms, and the finding is
+    decided only if every adjusted p is below α — the "every" of its sentence. ``n`` is the smallest arm's."""
+    if not arms:
+        raise ValueError("per-arm evidence needs at least one arm")
+    for arm, e in arms.items():
+        if len(e.tests) != 1:
+            raise ValueError(f"arm {arm!r} must carry exactly one test, has {sorted(e.tests)}")
+    names = [f"{arm}: {next(iter(e.tests))}" for arm, e in arms.items()]
+    raw = [next(iter(e.tests.values())) for e in arms.values()]
+    adjusted = holm(raw)
+    intervals = {k: v for e in arms.values() for k, v in e.intervals.items()}
+    return Evidence(min(e.n for e in arms.values()), {f"{name} (Holm)": p for name, p in zip(names, adjusted)},
+                    intervals,
+                    method=f"one test per arm, Holm-adjusted over {len(arms)} arms: "
+                           + "; ".join(f"{arm}: {e.method}" for arm, e in arms.items()),
+                    design={"arms": list(arms), "raw_p": [float(p) for p in raw]})
+
+
+def arms_holding(arms: Mapping[str, Evidence], directions: Mapping[str, bool]) -> tuple[int, Evidence]:
+    """For a finding about how many arms hold ("most pairs", "k of n"): the number of arms whose own test is
+    significant after Holm's adjustment over the arms *and* whose point estimate goes the sentence's way
+    (``directions``), with evidence that records every arm's raw and adjusted p. The uncertainty is in the
+    count (an arm counts only if its adjusted test decides it), so the evidence itself holds no test."""
+    tested = per_arm(arms)
+    adjusted = dict(zip(arms, tested.tests.values()))
+    holding = [a for a in arms if adjusted[a] < tested.alpha and directions[a]]
+    return len(holding), Evidence(
+        tested.n, intervals=tested.intervals,
+        method=f"{len(holding)} of {len(arms)} arms significant (Holm) in the stated direction; " + tested.method,
+        design={**tested.design, "adjusted_p": [float(p) for p in adjusted.values()], "holding": holding})
