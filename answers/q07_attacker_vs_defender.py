@@ -48,6 +48,7 @@ PROFILES = {
 }
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
 ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3")
+LINF_ATTACKS = ATTACKS[:4]   # one threat model (L∞, ε): the patch changes a few pixels without a bound
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -86,6 +87,7 @@ def matrix(exp: Experiment, cfg: Settings, model, at_model, surrogate) -> None:
     for d in defenses:
         correct[d.key] = dict(evaluation.correct[d.key])
         correct[d.key]["worst_case"] = evaluation.worst_case(d.key)
+        correct[d.key]["worst_linf"] = torch.stack([correct[d.key][a] for a in LINF_ATTACKS]).all(0)
         row = {"key": d.key, "防御 defense": d.label, "clean": evaluation.accuracy(d.key)}
         for name, plan in attacks.items():
             row[name] = evaluation.accuracy(d.key, name)
@@ -96,40 +98,55 @@ def matrix(exp: Experiment, cfg: Settings, model, at_model, surrogate) -> None:
                               "attacker_ms_per_image": t.median_s * 1e3 / len(tx)})
         row["worst_case"] = float(correct[d.key]["worst_case"].float().mean())
         row["best_single_attack"] = min(row[a] for a in ATTACKS)
+        row["worst_linf"] = float(correct[d.key]["worst_linf"].float().mean())
+        row["strongest_linf"] = min(LINF_ATTACKS, key=lambda a: row[a])
         rows.append(row)
     res.table("matrix", f"攻击 × 防御：各防御在每种攻击下保住的准确率（L∞ ε=4/255，{len(x)} 张图）"
               "(attacker × defender: accuracy kept)", rows,
               note="worst_case：一张图只有扛住全部五种攻击才算对——攻击者只要有一种能用就赢；best_single_attack："
-                   "五种攻击中最强的一种单独使用时的准确率。随机平滑在票数不能以 "
+                   "五种攻击中最强的一种单独使用时的准确率；worst_linf / strongest_linf：只算同一 L∞ 预算的四种攻击"
+                   "（不含补丁）时的最坏情况，以及其中单独最强的那一种。随机平滑在票数不能以 "
                    f"α={ABSTAIN_ALPHA} 区分时弃权，弃权算错（与 q08 相同）。"
-                   "JPEG 的自适应攻击穿过 kornia 的可微 JPEG，像素偏转用 BPDA+EOT，平滑用 EOT。")
+                   "JPEG 的自适应攻击穿过 kornia 的可微 JPEG，像素偏转用 BPDA+EOT，平滑用 EOT。",
+              labels={"worst_linf": "L∞ 四种攻击的最坏情况", "strongest_linf": "最强的单一 L∞ 攻击"})
     res.table("attacker_cost", f"攻击者的代价：每张图的模型调用次数与耗时（耗时为 {cfg.time_images} 张图上 "
               f"{cfg.repeats} 次计时的中位数）(attacker's cost per image)", cost_rows)
     res.figure("heatmap", heatmap(rows, "防御 defense", ["clean", *ATTACKS, "worst_case"],
                                  "Accuracy kept: defenses (rows) vs attacks (columns)"))
     by = {r["key"]: r for r in rows}
     defended = [k for k in by if k != "none"]
-    res.finding("one_working_attack_suffices", "“攻击者只需要一种能用的攻击”：对每一种防御，五种攻击逐图各取所长（任一成功即攻破）"
-                "后的准确率都低于只用标准 PGD 评估时——只拿一种常用攻击评估，会高估每一种防御",
-                "'the attacker needs one working attack': for every defense the per-image worst case over five "
-                "attacks is below its accuracy under plain PGD, so a one-attack evaluation overstates it",
-                {"worst_case": [by[k]["worst_case"] for k in defended], "pgd": [by[k]["PGD"] for k in defended]},
-                "all(w < p for w, p in zip(worst_case, pgd))",
-                evidence=sum((ev.mcnemar(correct[k]["PGD"], correct[k]["worst_case"], name=f"McNemar {k}")
-                              for k in defended), ev.Evidence(len(x))),
-                null={"worst_case": [by[k]["PGD"] for k in defended]})
+    # the attacker needs one working attack: within one threat model, does any single attack find every image
+    # that some attack breaks? Each defense is one arm (its own test, Holm-adjusted); "every" only if all hold
+    strongest = {k: by[k]["strongest_linf"] for k in defended}
+    # measured (site, seed 0): only pixel deflection, a randomized defense, loses more to the four attacks together
+    # than to its strongest one (14 images); for the others the strongest (adaptive) attack finds all but 0-2
+    # images, so "every" is not what a run shows: the outcome is declared and the page shows each arm
+    res.finding("one_working_attack_suffices", "“攻击者只需要一种能用的攻击”的强形式：对每一种防御，在同一 L∞ 预算内，四种攻击"
+                "逐图各取所长（任一成功即攻破）后的准确率都低于其中最强的单一攻击——即没有哪一种攻击单独找得出全部能攻破的图",
+                "the strong form of 'the attacker needs one working attack': for every defense, the per-image worst "
+                "case over the four L∞ attacks (same ε) is below the strongest single one",
+                {"worst_linf": [by[k]["worst_linf"] for k in defended],
+                 "strongest_single": [by[k][strongest[k]] for k in defended]},
+                "all(w < s for w, s in zip(worst_linf, strongest_single))",
+                evidence=ev.per_arm({k: ev.mcnemar(correct[k][strongest[k]], correct[k]["worst_linf"],
+                                                   name=f"McNemar vs {strongest[k]}") for k in defended}),
+                null={"worst_linf": [by[k][strongest[k]] for k in defended]}, expected="inconclusive")
     pre = ("jpeg", "median", "deflection")
-    pooled_pgd = torch.cat([correct[k]["PGD"] for k in pre])
-    pooled_adaptive = torch.cat([correct[k]["adaptive (EOT/BPDA)"] for k in pre])
-    res.finding("adaptive_undoes_preprocessing", f"三种预处理防御面对“知道防御”的自适应攻击时，平均保住的准确率"
-                f"（{float(pooled_adaptive.float().mean()):.0%}）低于面对普通 PGD 时（{float(pooled_pgd.float().mean()):.0%}）",
-                "preprocessing defenses keep less accuracy against the adaptive attack than against plain PGD",
-                {"pgd": pooled_pgd.float().mean(), "adaptive": pooled_adaptive.float().mean()}, "adaptive < pgd",
-                evidence=ev.mcnemar(pooled_adaptive, pooled_pgd), null={"adaptive": float(pooled_pgd.float().mean())})
+    # measured (site, seed 0): through pixel deflection, randomized, BPDA+EOT and plain PGD each break images the
+    # other misses (12 vs 12), so the adaptive attack is no stronger there: declared, shown per arm on the page
+    res.finding("adaptive_undoes_preprocessing", "每一种预处理防御面对“知道防御”的自适应攻击时保住的准确率都低于面对普通 PGD 时（"
+                + "，".join(f"{by[k]['防御 defense']} {by[k]['adaptive (EOT/BPDA)']:.0%} 对 {by[k]['PGD']:.0%}" for k in pre)
+                + "）",
+                "every preprocessing defense keeps less accuracy against the adaptive attack than against plain PGD",
+                {"pgd": [by[k]["PGD"] for k in pre], "adaptive": [by[k]["adaptive (EOT/BPDA)"] for k in pre]},
+                "all(a < p for a, p in zip(adaptive, pgd))",
+                evidence=ev.per_arm({k: ev.mcnemar(correct[k]["adaptive (EOT/BPDA)"], correct[k]["PGD"])
+                                     for k in pre}),
+                null={"adaptive": [by[k]["PGD"] for k in pre]}, expected="inconclusive")
     at, none = by["pgd_at"], by["none"]
     res.finding("training_defense_keeps_most", f"对抗训练（把代价放在训练阶段）在最坏情况下的准确率高于无防御"
                 f"（{at['worst_case']:.0%} 对 {none['worst_case']:.0%}）",
                 "adversarial training keeps more accuracy in the worst case than no defense",
                 {"at_worst": at["worst_case"], "none_worst": none["worst_case"]}, "at_worst > none_worst",
                 evidence=ev.mcnemar(correct["pgd_at"]["worst_case"], correct["none"]["worst_case"]),
-                null={"at_worst": none["worst_case"]})
+                null={"at_worst": none["worst_case"]}, compares=("base", "PGD-AT"))

@@ -198,7 +198,8 @@ def _inference_claims(res: Result, cfg: Settings, rows, correct, none_correct) -
                 f"{none['robust_acc']:.0%}，同一批 {len(correct['pgd_at'])} 张图）",
                 "adversarial training keeps more accuracy under white-box L∞ PGD than the undefended model",
                 {"at_robust": at["robust_acc"], "none_robust": none["robust_acc"]}, "at_robust > none_robust",
-                evidence=ev.mcnemar(correct["pgd_at"], none_correct["linf"]), null={"at_robust": none["robust_acc"]})
+                evidence=ev.mcnemar(correct["pgd_at"], none_correct["linf"]), null={"at_robust": none["robust_acc"]},
+                compares=("base", "PGD-AT"))
     for key in ("jpeg", "median"):
         row = by[key]
         res.finding(f"{key}_nonadaptive", f"{row['防御 defense']}：面对不知道防御的 PGD，准确率高于无防御"
@@ -244,13 +245,8 @@ def smoothing_certificates(res: Result, cfg: Settings, model, x, y) -> None:
               {"max_radius": [r["max_radius"] or 0.0 for r in rows], "cap": [r["max_radius_possible"] for r in rows]},
               "all(m <= c + 1e-6 for m, c in zip(max_radius, cap))")
     lo, hi = cfg.certify_ns[0], cfg.certify_ns[-1]
-    res.finding("more_samples_larger_radius", f"N 从 {lo} 增加到 {hi}，同一批图片的平均认证半径变大"
-                f"（{float(radii[lo].mean()):.3f} → {float(radii[hi].mean()):.3f}，未认证记 0），调用次数随之增加",
-                "more noise samples certify larger L2 radii on the same images (uncertified counts as 0)",
-                {"mean_radius_small_n": radii[lo].mean(), "mean_radius_large_n": radii[hi].mean()},
-                "mean_radius_large_n > mean_radius_small_n",
-                evidence=ev.wilcoxon(radii[hi].tolist(), radii[lo].tolist()),
-                null={"mean_radius_large_n": float(radii[lo].mean())})
+    # how the mean radius grows with N is shown in the table, not claimed: it follows from the statistics (the
+    # Clopper–Pearson bound tightens and the cap σΦ⁻¹(α^(1/N)) rises with N), whatever the model
 
 
 # ---------------------------------------------------------------- PatchCleanser: calls vs k, loop vs batched
@@ -366,14 +362,8 @@ def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int, c
                 "in turn, round by round)", {"speedup_k6": paper_k["speedup"]}, "speedup_k6 > 1",
                 evidence=ev.paired_rounds("speedup_k6", paper_k["speedups"], [1.0], len(LOOKS)),
                 null={"speedup_k6": 1.0})
-    all_calls = [c for r in rows for c in r["calls_per_image"]]
-    all_seconds = [t for r in rows for t in r["seconds_per_image"]]
-    rho, rho_evidence = ev.spearman(all_calls, all_seconds, "rank_correlation")
-    res.finding("latency_rises_with_calls", f"逐图延迟随模型调用次数上升：{len(all_calls)} 次逐图测量中两者的 "
-                f"Spearman 秩相关为 {rho:.2f}",
-                "per-image latency rises with the number of model calls (positive Spearman correlation)",
-                {"rank_correlation": rho}, "rank_correlation > 0", evidence=rho_evidence,
-                null={"rank_correlation": 0.0})
+    # per-image latency against calls is drawn (latency_vs_calls), not claimed: pooled over k, calls rise with k
+    # by design, and within one k per-image wall times are too short to decide beside other work
     res.finding("few_certified", f"在我们的小 CNN 上，单个双掩码预测多数是对的（{k6['two_mask_acc']:.0%}），"
                 f"但能被认证的图片不到一半（k=6：{k6['certified_acc']:.0%}，{len(k6['certified'])} 张）：认证要全部 "
                 f"{k6['cert_formula']} 个双掩码预测都对",

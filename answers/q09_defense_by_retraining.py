@@ -220,15 +220,8 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
                 {"asr_after": tuned.asr}, "asr_after > 0.9",
                 evidence=ev.proportion(int(tuned.attack.sum()), len(tuned.attack), "asr_after"),
                 null={"asr_after": before.asr / 2})
-    smallest = cfg.fractions[0]
-    few = torch.cat([~after[k, smallest].attack for k in REPAIRS])
-    many = torch.cat([~after[k, largest].attack for k in REPAIRS])
-    res.finding("more_clean_data_helps", f"干净数据越多，留下的后门越少：四种修复合计，ASR 在 {smallest:.0%} 干净数据时是 "
-                f"{1 - float(few.float().mean()):.0%}，在 {largest:.0%} 时是 {1 - float(many.float().mean()):.0%}",
-                "more clean data leaves less of the backdoor (pooled over the four repairs)",
-                {"asr_small_set": 1 - float(few.float().mean()), "asr_large_set": 1 - float(many.float().mean())},
-                "asr_large_set < asr_small_set", evidence=ev.mcnemar(many, few),
-                null={"asr_large_set": 1 - float(few.float().mean())})
+    # how ASR moves with the clean set's size is shown per repair (table and figure), not pooled into one test:
+    # the repairs go different ways (one that prunes can reach a low ASR on a tiny set by wrecking clean accuracy)
 
 
 # ---------------------------------------------------------------- 1b. does each repair work? runs as the units
@@ -297,40 +290,44 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
     attacker = exp.model("surrogate", "attacker's own model")
     px, chosen = backdoor.label_consistent(x, y, attacker, TRIGGER, TARGET, CLEAN_LABEL_FRACTION,
                                            eps=CLEAN_LABEL_EPS, seed=exp.seed)
-    truth = exp.split.y_train[pool[:len(y)]].to(exp.device)
-    res.check("clean_label_keeps_labels", f"“干净”集里的投毒样本标签全部正确：{len(chosen)} 张目标类图片带了触发器，"
-              f"{len(y)} 个标签与真实类别一致的有 {int((y == truth).sum())} 个",
-              "every label of the poisoned 'clean' set is correct; only target-class images carry the trigger",
-              {"correct": int((y == truth).sum()), "n": len(y), "stamped_target": int((y[chosen] == TARGET).sum()),
-               "stamped": len(chosen)},
-              "correct == n and stamped_target == stamped and stamped > 0")
+    # what the poisoning did, image by image: it may only touch target-class images, and it must touch them (the
+    # labels are not among its outputs, so "labels unchanged" would compare a tensor with itself)
+    touched = (px != x).flatten(1).any(1)
+    picked = torch.zeros(len(x), dtype=torch.bool, device=touched.device)
+    picked[chosen] = True
+    res.check("clean_label_keeps_labels", f"“干净”集的投毒只改目标类图片、不改标签：{len(chosen)} 张被选中的图片都是目标类且都被改动"
+              f"（加扰动和触发器），其余 {len(x) - len(chosen)} 张一个像素也没变",
+              "clean-label poisoning changes only target-class images (every chosen one) and no label: the other "
+              "images are untouched",
+              {"stamped": len(chosen), "n": len(y), "stamped_target": int((y[chosen] == TARGET).sum()),
+               "changed_chosen": int((touched & picked).sum()), "changed_others": int((touched & ~picked).sum())},
+              "stamped > 0 and stamped_target == stamped and changed_chosen == stamped and changed_others == 0")
     shown = chosen[:4]
     res.figure("clean_label_images", image_grid(torch.cat([x[shown], px[shown]]).cpu(),
                                                 [f"{CLASS_NAMES[int(c)]} (as found)" for c in y[shown]]
                                                 + [f"{CLASS_NAMES[int(c)]} (poisoned)" for c in y[shown]],
                                                 "Clean-label poison: every label is right", cols=len(shown)))
     clean_after = state["after"]
-    rows, pooled_clean, pooled_poisoned = [], [], []
+    rows, outcomes = [], {}
     for key, (label, _) in REPAIRS.items():
         model, _ = repaired(exp, cfg, bad, key, px, y)
         s = scored(exp, model)
         c = clean_after[key, fraction]
+        outcomes[key] = (c, s)
         rows.append({"key": key, "修复 repair": label, "asr_clean_set": c.asr, "asr_poisoned_set": s.asr,
                      "ca_clean_set": c.ca, "ca_poisoned_set": s.ca, "ra_poisoned_set": s.ra})
-        if key in FINE_TUNING_BASED:
-            pooled_clean.append(~c.attack)
-            pooled_poisoned.append(~s.attack)
     res.table("clean_label", f"“干净”集里混入 clean-label 投毒（{fraction:.0%} 干净集中 {len(chosen)} 张目标类图片：先用攻击者自己的模型做 "
               f"L∞ ε={CLEAN_LABEL_EPS * 255:.0f}/255 的对抗扰动，再打上同一个触发器；标签全对）"
               "(the 'clean' set carries clean-label poison)", rows,
               note="asr_clean_set：同样大小、真正干净的集合上修复后的 ASR（上一节）；asr_poisoned_set：混入投毒后的。")
-    a, b = torch.cat(pooled_clean), torch.cat(pooled_poisoned)
-    res.finding("clean_label_weakens_repairs", f"人工验看挡不住 clean-label 投毒：三种基于微调的修复合计，干净集上修复后 ASR 为 "
-                f"{1 - float(a.float().mean()):.0%}，混入投毒后为 {1 - float(b.float().mean()):.0%}",
-                "clean-label poison in the 'clean' set weakens the fine-tuning-based repairs (pooled)",
-                {"asr_clean_set": 1 - float(a.float().mean()), "asr_poisoned_set": 1 - float(b.float().mean())},
-                "asr_poisoned_set > asr_clean_set", evidence=ev.mcnemar(a, b),
-                null={"asr_poisoned_set": 1 - float(a.float().mean())},
+    # the TA's claim is about NAD ("ensures the known backdoor is removed"): the finding is about that repair,
+    # chosen by the question, not pooled with the others (the table shows each; most leave the backdoor anyway)
+    c, s = outcomes["nad"]
+    res.finding("clean_label_weakens_repairs", f"标签全对的 clean-label 投毒削弱了助教说的 NAD：真正干净的集合上 NAD 之后 ASR 为 "
+                f"{c.asr:.0%}，“干净”集混入投毒后为 {s.asr:.0%}",
+                "clean-label poison in the 'clean' set weakens NAD, the repair the TA names",
+                {"asr_clean_set": c.asr, "asr_poisoned_set": s.asr}, "asr_poisoned_set > asr_clean_set",
+                evidence=ev.mcnemar(~c.attack, ~s.attack), null={"asr_poisoned_set": c.asr},
                 small_scale="at tiny (width-8 model, 5 epochs at a gentler learning rate) the repairs barely lower ASR "
                             "even on a truly clean set, so there is nothing for the poison to undo")
 

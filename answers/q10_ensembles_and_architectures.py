@@ -9,6 +9,9 @@ plurality vote and a certificate of how many poisoned samples cannot change it (
 """
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
+
 from dataclasses import dataclass
 
 import torch
@@ -92,15 +95,25 @@ def architectures(exp: Experiment, cfg: Settings) -> None:
     res.figure("transfer_heatmap", heatmap(grid, "source", [f"on {t}" for t in ARCHITECTURES],
                                            "Adversarial examples made on the row's model, accuracy of the column's"))
     off = [(s, t) for s in ARCHITECTURES for t in ARCHITECTURES if s != t]
-    transferred = torch.cat([kept[s, t] for s, t in off])
-    baseline = torch.cat([clean[t] for _, t in off])
-    res.finding("examples_transfer", f"对抗样本在架构之间迁移：换一个架构后，平均只有 {float(transferred.float().mean()):.0%} 还能分对"
-                f"（同样的图片不加扰动时 {float(baseline.float().mean()):.0%}）",
-                "adversarial examples transfer between architectures: accuracy on examples made on another "
-                "architecture is below clean accuracy (pooled over the off-diagonal pairs)",
-                {"transfer_acc": float(transferred.float().mean()), "clean_acc": float(baseline.float().mean())},
-                "transfer_acc < clean_acc", evidence=ev.mcnemar(transferred, baseline),
-                null={"transfer_acc": float(baseline.float().mean())})
+    # the control: random-sign noise of the same L∞ size, so "transfers" means more than any change of that size
+    noisy = (x + EPS * torch.sign(torch.rand(x.shape, generator=exp.generator(7)) - 0.5).to(x.device)).clamp(0, 1)
+    noise_ok = {t: metrics.predict(m, noisy) == y for t, m in models.items()}
+    held, held_evidence = ev.arms_holding(
+        {f"{s}→{t}": ev.mcnemar(kept[s, t], noise_ok[t]) for s, t in off},
+        {f"{s}→{t}": bool(kept[s, t].sum() < noise_ok[t].sum()) for s, t in off})
+    transferred = float(torch.stack([kept[s, t].float().mean() for s, t in off]).mean())
+    noise_acc = float(torch.stack([noise_ok[t].float().mean() for _, t in off]).mean())
+    res.finding("examples_transfer", f"对抗样本在架构之间迁移：{len(off)} 对“在甲上生成、拿去骗乙”的组合中，超过一半比同样大小"
+                f"（L∞ ε = {EPS * 255:.0f}/255）的随机符号噪声更能骗过乙（每对单独检验，Holm 校正；实测 {held} 对；"
+                f"平均准确率：迁移样本 {transferred:.0%}，随机噪声 {noise_acc:.0%}）",
+                "adversarial examples transfer between architectures: in more than half of the ordered pairs, "
+                "examples made on another architecture fool the target more than random noise of the same L∞ size "
+                "(each pair tested on its own, Holm)",
+                {"pairs_transferring": held, "pairs": len(off), "transfer_acc": transferred, "noise_acc": noise_acc},
+                "pairs_transferring > pairs / 2", evidence=held_evidence, null={"pairs_transferring": 0},
+                # measured (site, seed 0): 3 of 12 pairs, the two convolutional ones both ways and ConvMixer → ResNet;
+                # at ε = 4/255 most transferred examples fool the target no more than noise does. Declared, explained
+                expected="fails")
     most = max(rows, key=lambda r: r["clean_acc"])["key"]
     least = min(rows, key=lambda r: r["clean_acc"])["key"]
     res.finding("accuracy_not_robustness", f"干净准确率最高的 {most} 在 PGD 下的准确率是 {float(kept[most, most].float().mean()):.0%}，"
@@ -143,15 +156,16 @@ def backdoor_across_architectures(exp: Experiment) -> None:
                 evidence=ev.proportion(int(average.attack.sum()), len(average.attack), "asr_average")
                 + ev.proportion(int(vote.attack.sum()), len(vote.attack), "asr_vote"),
                 null={"asr_average": 0.5, "asr_vote": 0.5})
-    res.finding("poisoned_member_outvoted", f"只有一个成员见过毒时，投票把它压下去：ASR 从它自己的 {scored['small_cnn'].asr:.0%} "
-                f"降到 {one_bad.asr:.0%}——集成管用的前提是成员不都见过同一份毒",
-                "when only one member saw the poison, the vote outvotes it",
-                {"asr_member": scored["small_cnn"].asr, "asr_vote": one_bad.asr}, "asr_vote < asr_member",
-                evidence=ev.mcnemar(~one_bad.attack, ~scored["small_cnn"].attack),
-                null={"asr_vote": scored["small_cnn"].asr})
+    # one poisoned voter among four losing the vote is arithmetic, not a finding: the row is shown, not claimed
 
 
 # ---------------------------------------------------------------- 3. Deep Partition Aggregation
+def samples(x: torch.Tensor, y: torch.Tensor) -> Counter:
+    """The multiset of (quantised pixels, label) of a set of training samples."""
+    pixels = (x.cpu() * 255).round().to(torch.uint8).flatten(1).numpy()
+    return Counter(zip((hashlib.sha256(row.tobytes()).hexdigest() for row in pixels), y.cpu().tolist()))
+
+
 def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
     res, x, y = exp.res, exp.x, exp.y
     trigger = backdoor.Trigger(PARTITIONED.trigger)
@@ -166,7 +180,15 @@ def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
     for k in cfg.ks:
         members = [zoo.model(zoo.partition_member(k, i), exp.profile, exp.seed, exp.device, exp.progress) for i in range(k)]
         parts = [zoo.split(exp.profile, exp.seed, f"{PARTITIONED.dataset}/part{i}of{k}") for i in range(k)]
-        covered[k] = (sum(len(p.y_train) for p in parts), sum(len(p.poisoned) for p in parts),
+        # by content, not by counts: a sample duplicated into two partitions and another left out would keep
+        # the sizes right; compare the multiset of (pixels, label) over the partitions with the whole set's
+        whole, poisons = samples(poisoned_split.x_train, poisoned_split.y_train), samples(
+            poisoned_split.x_train[list(poisoned_split.poisoned)], poisoned_split.y_train[list(poisoned_split.poisoned)])
+        in_parts = sum((samples(p.x_train, p.y_train) for p in parts), Counter())
+        poisons_in_parts = sum((samples(p.x_train[list(p.poisoned)], p.y_train[list(p.poisoned)]) for p in parts),
+                               Counter())
+        covered[k] = (sum(((whole - in_parts) + (in_parts - whole)).values()),
+                      sum(((poisons - poisons_in_parts) + (poisons_in_parts - poisons)).values()),
                       sum(1 for p in parts if p.poisoned))
         s = scores_by_k[k] = backdoor.scores(ensembles.plurality_vote(members, exp.split.num_classes), x, y, trigger,
                                              TARGET)
@@ -185,11 +207,13 @@ def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
               note="member_ca：成员的平均干净准确率；poisoned_members：分到至少一张毒图的成员数；median_certified：分对的测试图中，"
                    "投票可证明不受影响的训练集改动数（插入或删除各算一次）的中位数；calls_per_image：每张图要调用的模型数；"
                    "training_vs_single：训练处理的样本数相对单个模型（所有成员合计）。")
-    res.check("partitions_cover_once", f"每个 k 下，各分区的训练图合起来恰好是整个训练集（{n_train} 张），{n_poison} 张毒图每张恰好落在一个分区里",
-              "for every k the partitions hold every training image exactly once, and every poisoned image in one partition",
-              {"sizes": [covered[k][0] for k in cfg.ks], "poisons": [covered[k][1] for k in cfg.ks], "n": n_train,
-               "n_poison": n_poison},
-              "all(s == n for s in sizes) and all(p == n_poison for p in poisons)")
+    res.check("partitions_cover_once", f"每个 k 下，各分区的训练图合起来恰好是整个训练集（{n_train} 张，逐张按像素和标签比对，"
+              f"不只比张数），{n_poison} 张毒图每张恰好落在一个分区里并在那里仍记为毒图",
+              "for every k the partitions hold every training image exactly once (compared by content, not by count), "
+              "and every poisoned image is in one partition, still marked poisoned there",
+              {"samples_off": [covered[k][0] for k in cfg.ks], "poisons_off": [covered[k][1] for k in cfg.ks],
+               "n": n_train, "n_poison": n_poison},
+              "all(d == 0 for d in samples_off) and all(d == 0 for d in poisons_off) and n > 0 and n_poison > 0")
     big, small = cfg.ks[-1], cfg.ks[0]
     res.finding("partitions_lower_asr", f"分区聚合压低了 ASR：单个模型 {one.asr:.0%}，k = {big} 的投票 {scores_by_k[big].asr:.0%}",
                 f"partition aggregation with k = {big} lowers ASR below the single model's",

@@ -74,7 +74,9 @@ Markdown(
     + (f"；{len(higher)} 种在自适应攻击下反而更高（{'、'.join(higher)}）——我们的自适应攻击（固定步数、有限的 EOT 样本）"
        "对它们并不是最强的攻击，防御者真正的准确率是两种攻击下逐图取最坏" if higher else "")
     + f"。自适应攻击下表现最好的是 {best['防御 defense']}（{best['adaptive_attack']:.0%}）。"
-    f"在变换上微调后，加上该变换的干净准确率平均从 {mean('clean_untrained'):.0%} 变为 {mean('clean_trained'):.0%}。"
+    f"在变换上微调后，加上该变换的干净准确率平均从 {mean('clean_untrained'):.0%} 变为 {mean('clean_trained'):.0%}；"
+    f"让未训练模型明显变差的变换有 {result.claim_values('training_recovers_clean_accuracy')['costly_transforms']} 种，"
+    "微调是否把它们逐个救回来，见判定表里的“助教说……”一条（每种变换单独检验）。"
 )
 
 # %% [markdown]

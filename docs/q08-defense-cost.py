@@ -187,7 +187,7 @@ Markdown(
     f"[q03](../q03-proactive-defense/) [@athalye2018obfuscated]。\n"
     f"3. **可认证的防御按模型调用次数付费。** 随机平滑每张图 {inf['smoothing']['calls_per_image']:.0f} 次调用"
     f"（延迟 {inf['smoothing']['latency_multiplier']:.0f} 倍），PatchCleanser (k=6) 平均 {pc[6]['mean_calls']:.0f} 次"
-    f"（延迟 {inf['patchcleanser']['latency_multiplier']:.0f} 倍）；延迟随调用次数上升（见上图）。可调的旋钮是 N 和 k："
+    f"（延迟 {inf['patchcleanser']['latency_multiplier']:.0f} 倍）；逐图延迟与调用次数见上图。可调的旋钮是 N 和 k："
     f"k 从 6 降到 3，平均调用从 {pc[6]['mean_calls']:.0f} 降到 {pc[3]['mean_calls']:.0f} 次，掩码从 {pc[6]['mask_px']} 像素变为 "
     f"{pc[3]['mask_px']} 像素，准确率从 {pc[6]['pc_acc']:.0%} 变为 {pc[3]['pc_acc']:.0%}。\n"
     f"4. **只在需要时多算。** 双重遮挡中 {pc[6]['first_round_only']:.0%} 的图片第一轮即结束，昂贵的第二轮只花在有分歧的图片上；"

@@ -92,9 +92,8 @@ Markdown(
     + f"这一次运行里，NAD 把 ASR 从 {none['asr']:.0%} 降到 {at('nad', big)['asr']:.0%}，CA 变化 "
     f"{(at('nad', big)['ca'] - none['ca']) * 100:+.1f} 个百分点，RA 为 {at('nad', big)['ra']:.0%}。"
     "一次运行说明不了一种修复是否有效：下一节把它们各自重复几次。"
-    + (f"\n\n最小的干净集比最大的修复得弱（四种合计，见判定表）：{small:.0%} 的干净集上，"
-       + "，".join(f"{names[k]}之后 ASR {at(k, small)['asr']:.0%}" for k in names) + "。"
-       if outcome["more_clean_data_helps"] == "holds" else "")
+    + f"\n\n干净集大小的影响逐种修复看（不合并成一个检验，各修复走向不同）：{small:.0%} 的干净集上，"
+    + "，".join(f"{names[k]}之后 ASR {at(k, small)['asr']:.0%}（{big:.0%} 时 {at(k, big)['asr']:.0%}）" for k in names) + "。"
     + "".join(f"{names[k]}在 {small:.0%} 的干净集上 CA 掉到 {at(k, small)['ca']:.1%}"
               + ("——只凭这么少的数据判断“准确率没掉”太粗糙。" if k in ("fine_prune", "anp")
                  else "——在这么少的图片上以较大的学习率训练，模型会过拟合它们。")
@@ -152,17 +151,15 @@ result.show("clean_label")
 
 # %% tags=["hide-input"]
 cl = {r["key"]: r for r in result.tables["clean_label"].rows}
-retrained = ("fine_tune", "fine_prune", "nad")      # the repairs that retrain weights (the finding pools them)
-worst = max(retrained, key=lambda k: cl[k]["asr_poisoned_set"] - cl[k]["asr_clean_set"])
 stamped = result.claim_values("clean_label_keeps_labels")
 Markdown(
     "混入投毒后，修复后的 ASR："
     + "；".join(f"{names[k]} {r['asr_clean_set']:.0%} → **{r['asr_poisoned_set']:.0%}**" for k, r in cl.items())
     + "。"
-    + (f"重新训练权重的三种修复里变化最大的是 {names[worst]}：真正干净的集合上修复后 ASR 是 {cl[worst]['asr_clean_set']:.0%}，"
-       f"混入只占集合 {stamped['stamped'] / stamped['n']:.0%} 的投毒图后是 {cl[worst]['asr_poisoned_set']:.0%}——它在“干净”数据上"
-       "又学到了“有触发器 → 目标类”，而这些图的标签全都正确。助教的提醒在这里成立：再训练类防御的前提（一份可信的干净集）"
-       "恰恰是攻击者可以污染的，而且只核对标签发现不了。"
+    + (f"助教点名的 NAD：真正干净的集合上修复后 ASR 是 {cl['nad']['asr_clean_set']:.0%}，"
+       f"混入只占集合 {stamped['stamped'] / stamped['n']:.0%} 的投毒图后是 {cl['nad']['asr_poisoned_set']:.0%}"
+       "（解释，未另行测量：它在“干净”数据上又学到了“有触发器 → 目标类”）。这批投毒图的标签全都正确（见自检），"
+       "所以助教的提醒在这里成立：再训练类防御的前提（一份可信的干净集）恰恰是攻击者可以污染的，只核对标签发现不了。"
        if outcome["clean_label_weakens_repairs"] == "holds" else "这一次测量没有显示投毒削弱了修复（见判定表）。")
 )
 

@@ -44,8 +44,8 @@ for m in meta["models"]:
 # ## 1. Su 等人的问题，在我们的尺度上
 #
 # 四种架构，同样的干净数据：三层的小卷积网、带残差连接的小 ResNet [@he2016deep]、没有卷积的多层感知机（MLP）、
-# ConvMixer [@trockman2023patches]（先把图切成小块嵌入，再交替做逐通道的大核卷积和逐点卷积）。MLP 没有卷积的权重共享，
-# 同样的训练下在测试图上很差，所以它训练更多的 epoch（每批的计算少得多，总训练时间相近；epoch 数见表）。每种都受白盒 PGD
+# ConvMixer [@trockman2023patches]（先把图切成小块嵌入，再交替做逐通道的大核卷积和逐点卷积）。MLP 训练更多的 epoch
+# （每批的计算少得多，总训练时间相近；epoch 数见表；解释，未另行测量：它没有卷积的权重共享，同样多的 epoch 学得更慢）。每种都受白盒 PGD
 # [@madry2018towards] 攻击，再把每种架构上生成的对抗样本拿去攻击其他架构。
 
 # %%
@@ -69,15 +69,22 @@ Markdown(
     + "；PGD 下：" + "，".join(f"{k} {r['pgd_acc']:.0%}" for k, r in arch.items()) + "。"
     + (f"最准的 {most} 在 PGD 下反而比最不准的 {least} 更脆弱（{acc['pgd_most_accurate']:.0%} 对 {acc['pgd_least_accurate']:.0%}），"
        "与 Su 等人“越准的模型越容易被攻破”的方向一致；但只有四种架构，这只是一个方向，不是他们那样的拟合关系，"
-       "而且在这个攻击强度下每种架构都几乎被攻破。"
+       f"而且在这个攻击强度下，PGD 下的准确率最高也只有 {max(r['pgd_acc'] for r in arch.values()):.0%}。"
        if outcome["accuracy_not_robustness"] == "holds" else
        f"这一次最准的 {most} 在 PGD 下反而更鲁棒（{acc['pgd_most_accurate']:.0%} 对 {acc['pgd_least_accurate']:.0%}），"
        "与 Su 等人的方向不一致（只有四种架构，见判定表）。")
-    + f"\n\n迁移：换一个架构后平均还有 {tv['transfer_acc']:.0%} 分对（不加扰动时 {tv['clean_acc']:.0%}）。"
-    + (f"对抗样本确实会迁移（差 {(tv['clean_acc'] - tv['transfer_acc']) * 100:.0f} 个百分点，统计上显著），但在这个扰动大小下很弱："
-       "在别的架构上做出来的攻击大多失效，白盒攻击却几乎全中。这与 Su 等人“大多只在同一家族内迁移”相容；"
-       "所以架构多样性对**迁移**攻击有一点用，对能直接攻击目标模型的攻击者没有用。"
-       if outcome["examples_transfer"] == "holds" else "这一次没有测到迁移（见判定表）。")
+    + f"\n\n迁移：换一个架构后平均还有 {tv['transfer_acc']:.0%} 分对，同样大小的随机符号噪声下 {tv['noise_acc']:.0%}；"
+    f"{tv['pairs']} 对组合中有 {tv['pairs_transferring']} 对的迁移样本显著比噪声更能骗过目标。"
+    + ("对抗样本确实会迁移，但在这个扰动大小下效果远小于白盒攻击（对角线）："
+       "这与 Su 等人“大多只在同一家族内迁移”相容；所以架构多样性对**迁移**攻击有一点用，对能直接攻击目标模型的攻击者没有用"
+       "（后半句是解释：多样性对白盒攻击者无用，是因为他直接对目标求梯度，这里没有另行测量）。"
+       if outcome["examples_transfer"] == "holds" else
+       "对抗样本在这个扰动大小下**大多不比随机噪声更能迁移**：显著超过噪声的只有 "
+       + ("、".join(result.get_claim("examples_transfer").evidence.design["holding"]) or "（没有）")
+       + "。这与课程引用的 Su 等人相容——他们看到迁移大多只发生在同一家族的架构之间；"
+       "在这里，换一个架构，多数迁移来的对抗样本就不比噪声更有效；而直接攻击目标模型的白盒 PGD（对角线）下，"
+       f"准确率最高也只有 {max(r['pgd_acc'] for r in arch.values()):.0%}。"
+       "（解释，未另行测量：ε = 4/255 对这些小模型来说，别的架构上找到的方向多半不是目标模型的弱点。）")
 )
 
 # %% [markdown]
@@ -96,9 +103,10 @@ Markdown(
     f"logits 平均 {bd['average']['asr']:.0%}，多数投票 {bd['vote']['asr']:.0%}。"
     + ("后门不挑架构：卷积、残差、纯全连接、ConvMixer 都从同一份数据里学会了触发器，集成只是把同一个后门投了四次票。"
        if outcome["diversity_keeps_backdoor"] == "holds" else "这一次集成压低了后门（见判定表）。")
-    + (f"对照行说明集成什么时候有用：只有一个成员见过毒时，投票把它的后门压到 {bd['one_poisoned']['asr']:.0%}。"
-       "多样性本身不重要，重要的是成员**有没有见过同一份毒**——这正是分区聚合的出发点。"
-       if outcome["poisoned_member_outvoted"] == "holds" else "")
+    + f"对照行：只有小卷积网见过毒、其余三个用干净数据训练时，投票的 ASR 是 {bd['one_poisoned']['asr']:.0%}"
+    f"（小卷积网自己 {bd['small_cnn']['asr']:.0%}）。"
+    "（解释，不是测得的结论：四票中只有一票被触发器带偏时，多数票不跟它走，这是投票的算术，所以这里不把它算作一条结论；"
+    "要紧的是成员**有没有见过同一份毒**，这正是分区聚合的出发点。多样性本身有没有用，要和同一架构的四个成员比，这里没有做这个对照。）"
 )
 
 # %% [markdown]
@@ -128,14 +136,15 @@ Markdown(
                 f"中位证书 {r['median_certified']:.0f} 次改动"
                 for r in result.tables["partitions"].rows if r["key"] != "single") + "。"
     + (f"k = {ks[-1]} 时投票的 ASR 降到 {pa[kmax]['asr']:.0%}（单个模型 {pa['single']['asr']:.0%}）：每个成员分到的毒图更少，"
-       f"{ks[-1]} 个成员里有 {pa[kmax]['poisoned_members']} 个分到了毒图，但它们大多学不会后门，投票就不被触发器左右；"
+       f"{ks[-1]} 个成员里有 {pa[kmax]['poisoned_members']} 个分到了毒图（解释，未逐个成员测量：每个成员分到的毒图太少，"
+       "多半学不会后门，投票就不被触发器左右）；"
        if outcome["partitions_lower_asr"] == "holds" else "这一次分区聚合没有压低 ASR（见判定表）；")
     + ("代价是每个成员只看 1/k 的数据，干净准确率下降，推理时每张图要调用 k 个模型。"
        if outcome["partitions_cost_accuracy"] == "holds" else "干净准确率的代价这一次不明显（见判定表）。")
     + f"\n\n要分清两件事：ASR 的下降是**测**出来的；证书说的是另一件事——中位数只有 {pa[kmax]['median_certified']:.0f} 次改动，"
     f"而这里的攻击者改了 {meta['dpa_poisons']} 张图（{2 * meta['dpa_poisons']} 次改动）。证书最多只有 ⌊k/2⌋，要证明挡得住这么多毒，"
     f"k 要超过 {4 * meta['dpa_poisons']}，每个成员只剩约 {meta['n_train'] // (4 * meta['dpa_poisons'])} 张训练图。"
-    "DPA 的保证适用于毒图很少的情形；毒图多时，它起作用靠的是每个成员分到的毒图太少、学不会后门，而不是证书。"
+    "DPA 的保证适用于毒图很少的情形；毒图多时，ASR 的下降不是证书给的（解释：多半是每个成员分到的毒图太少）。"
 )
 
 # %% [markdown]

@@ -31,3 +31,19 @@ def test_defenses_come_from_the_one_list(result):
 def test_best_single_attack_is_the_minimum_column(result):
     for row in result.tables["matrix"].rows:
         assert row["best_single_attack"] == min(row[a] for a in ATTACKS)
+
+
+def test_linf_worst_case_is_over_the_linf_attacks_only(result):
+    # the per-arm finding compares attacks of one threat model: the patch (no L∞ bound) is not in it
+    linf = ATTACKS[:4]
+    for row in result.tables["matrix"].rows:
+        assert row["strongest_linf"] in linf
+        assert row["worst_case"] <= row["worst_linf"] <= row[row["strongest_linf"]] == min(row[a] for a in linf)
+
+
+def test_findings_over_defenses_test_each_defense(result):
+    one = result.get_claim("one_working_attack_suffices").evidence
+    keys = [r["key"] for r in result.tables["matrix"].rows if r["key"] != "none"]
+    assert [name.split(":")[0] for name in one.tests] == keys and all("(Holm)" in n for n in one.tests)
+    pre = result.get_claim("adaptive_undoes_preprocessing").evidence
+    assert [name.split(":")[0] for name in pre.tests] == ["jpeg", "median", "deflection"]

@@ -10,7 +10,7 @@ from answers import q09_defense_by_retraining as q09
 from answers.experiment import Experiment
 from answers.lab import zoo
 
-CLAIMS = ["fine_tune_leaves_backdoor", "more_clean_data_helps", "fine_prune_leaves_backdoor", "nad_beats_pruning",
+CLAIMS = ["fine_tune_leaves_backdoor", "fine_prune_leaves_backdoor", "nad_beats_pruning",
           "clean_label_keeps_labels", "clean_label_weakens_repairs", "ac_separates_poison", "patch_survives_fine_tuning",
           "new_patch_partly_returns", "backdoor_survives_transfer"]
 
