@@ -488,6 +488,8 @@ def test_per_arm_evidence_is_decided_only_when_every_adjusted_arm_is_significant
     assert not weak.decided(lambda v: True, {})
     with pytest.raises(ValueError):
         ev.per_arm({"a": arms["a"] + ev.binomial(3, 20, 0.5, "other")})
+    with pytest.raises(ValueError, match="same interval"):       # one arm's interval would overwrite another's
+        ev.per_arm({k: ev.binomial(9, 20, 0.5, "sign") + ev.proportion(9, 20, "share") for k in "ab"})
 
 
 def test_arms_holding_counts_only_arms_decided_in_the_stated_direction():

@@ -285,6 +285,9 @@ def per_arm(arms: Mapping[str, Evidence]) -> Evidence:
     names = [f"{arm}: {next(iter(e.tests))}" for arm, e in arms.items()]
     raw = [next(iter(e.tests.values())) for e in arms.values()]
     adjusted = holm(raw)
+    names_seen = [k for e in arms.values() for k in e.intervals]
+    if len(names_seen) != len(set(names_seen)):
+        raise ValueError(f"arms name the same interval twice ({sorted(names_seen)}): name each arm's value apart")
     intervals = {k: v for e in arms.values() for k, v in e.intervals.items()}
     return Evidence(min(e.n for e in arms.values()), {f"{name} (Holm)": p for name, p in zip(names, adjusted)},
                     intervals,
