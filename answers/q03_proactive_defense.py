@@ -57,13 +57,14 @@ PROFILES = {
                      angles=61, cert_images=500, cert_n=10000),
 }
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
+EPS_255 = f"{round(EPS * 255)}/255"   # as pages write it, from the one threat setting
 CERT_ALPHA = ABSTAIN_ALPHA  # the one level smoothing uses everywhere
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     exp = Experiment.start(QUESTION, profile, seed, device, progress,
-                           meta={"eps": f"{round(EPS * 255)}/255", "model": zoo.spec("standard", profile, seed).name})
+                           meta={"eps": EPS_255, "model": zoo.spec("standard", profile, seed).name})
     model = exp.model("standard")
     return exp.run([("preprocessing defenses", lambda: preprocessing(exp, cfg, model)),
                     ("rotation attack", lambda: rotation_attack(exp.res, cfg, model, exp.x, exp.y)),
@@ -106,7 +107,7 @@ def preprocessing(exp: Experiment, cfg: Settings, model) -> None:
                     "adaptive_verdict": ("显著更低 lower" if drop < ev.ALPHA and adaptive.sum() < naive.sum() else
                                          "显著更高 higher" if drop < ev.ALPHA else "无显著差别 no clear difference")}
         rows.append(row)
-    res.table("preprocessing", f"输入预处理防御：干净准确率与两种攻击者（L∞ ε=4/255，{len(ev_x)} 张图）"
+    res.table("preprocessing", f"输入预处理防御：干净准确率与两种攻击者（L∞ ε={EPS_255}，{len(ev_x)} 张图）"
               "(clean accuracy without/with training on the transform; naive vs adaptive attacker)", rows,
               note="clean_untrained：标准模型前面加上该变换；clean_trained：在该变换上微调过的模型加上该变换。"
                    "naive_attack：对标准模型生成的 PGD（攻击者不知道防御）；adaptive_attack：穿过防御求梯度的 PGD。"
@@ -188,7 +189,7 @@ def certificate_vs_attacks(exp: Experiment, cfg: Settings) -> None:
              "median": float(radius[ok].median()) if ok.any() else None,
              "max": float(radius[ok].max()) if ok.any() else None},
             {"量 quantity": f"N={cfg.cert_n} 个样本能认证的最大半径 σ·Φ⁻¹(α^(1/N))", "median": cap, "max": cap},
-            {"量 quantity": "L∞ PGD ε=4/255 扰动的 L2 范数", "median": float(l2(linf).median()),
+            {"量 quantity": f"L∞ PGD ε={EPS_255} 扰动的 L2 范数", "median": float(l2(linf).median()),
              "max": float(l2(linf).max())},
             {"量 quantity": "3×3 补丁扰动的 L2 范数", "median": float(l2(patch).median()), "max": float(l2(patch).max())}]
     res.table("certificate", f"随机平滑的认证半径 vs 攻击者实际使用的扰动（σ={SIGMA}，N={cfg.cert_n}，α={CERT_ALPHA}）"

@@ -47,13 +47,14 @@ PROFILES = {
     "full": Settings(images=2000, steps=50, eot=20, smooth_samples=100, time_images=256, repeats=5),
 }
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
+EPS_255 = f"{round(EPS * 255)}/255"   # as pages write it, from the one threat setting
 ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3")
 LINF_ATTACKS = ATTACKS[:4]   # one threat model (L∞, ε): the patch changes a few pixels without a bound
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress, meta={"eps": "4/255", "images": cfg.images})
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, meta={"eps": EPS_255, "images": cfg.images})
     model = exp.model("noisy", "base")           # the defender's classifier, as in q08
     at_model = exp.model("pgd_at", "PGD-AT")
     # the attacker's own model: same kind of data, its own seed, never the defender's weights
@@ -101,7 +102,7 @@ def matrix(exp: Experiment, cfg: Settings, model, at_model, surrogate) -> None:
         row["worst_linf"] = float(correct[d.key]["worst_linf"].float().mean())
         row["strongest_linf"] = min(LINF_ATTACKS, key=lambda a: row[a])
         rows.append(row)
-    res.table("matrix", f"攻击 × 防御：各防御在每种攻击下保住的准确率（L∞ ε=4/255，{len(x)} 张图）"
+    res.table("matrix", f"攻击 × 防御：各防御在每种攻击下保住的准确率（L∞ ε={EPS_255}，{len(x)} 张图）"
               "(attacker × defender: accuracy kept)", rows,
               note="worst_case：一张图只有扛住全部五种攻击才算对——攻击者只要有一种能用就赢；best_single_attack："
                    "五种攻击中最强的一种单独使用时的准确率；worst_linf / strongest_linf：只算同一 L∞ 预算的四种攻击"

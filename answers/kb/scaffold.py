@@ -140,7 +140,7 @@ def clean_vs_pgd(res: Result, cfg: Settings, model, x, y) -> None:
     adv = in_batches(PGD(model, eps=EPS, alpha=EPS / 4, steps=10), ev_x, ev_y)
     clean, attacked = metrics.predict(model, ev_x) == ev_y, metrics.predict(model, adv) == ev_y
     rows = [{{"setting": "clean", "accuracy": float(clean.float().mean())}},
-            {{"setting": "L∞ PGD ε=4/255", "accuracy": float(attacked.float().mean())}}]
+            {{"setting": f"L∞ PGD ε={{round(EPS * 255)}}/255", "accuracy": float(attacked.float().mean())}}]
     res.table("accuracy", "干净准确率与 PGD 下的准确率 (clean vs PGD accuracy)", rows)
     # a finding: a statement about the world, decided with its evidence (here a paired exact test on the same
     # images); the sentence's numbers are formatted from the values, never typed. An invariant of the code
