@@ -10,15 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .result import MARKS, OUTCOME_ZH, Claim, Result
+from .result import MARKS, OUTCOME_ZH, Claim, Result, claim_anchor
 
 FINDINGS_MARKER = "<!-- answers:findings -->"
-
-
-def claim_anchor(claim_id: str) -> str:
-    """The id of a claim's row on its answer page (claim ids are unique within an answer; the row's
-    ``<span id=…>`` is written by :meth:`Result.claims_markdown`)."""
-    return f"claim-{claim_id}"
 
 
 @dataclass(frozen=True)

@@ -391,9 +391,14 @@ MARKS = {"holds": "✓", "fails": "✗", "inconclusive": "?"}
 OUTCOME_ZH = {"holds": "成立 holds", "fails": "不成立 fails", "inconclusive": "证据不足 inconclusive"}
 
 
+def claim_anchor(claim_id: str) -> str:
+    """The id of a claim's row on its answer page, the target the findings index links to (claim ids are unique
+    within an answer)."""
+    return f"claim-{claim_id}"
+
+
 def _anchor(c: Claim) -> str:
-    """The target the findings index links to (``answers.kb.findings.claim_anchor``)."""
-    return f'<span id="claim-{c.id}"></span>'
+    return f'<span id="{claim_anchor(c.id)}"></span>'
 
 
 def _values(c: Claim) -> str:
