@@ -61,13 +61,13 @@ defended = [r for k, r in rows.items() if k != "none"]
 pre = [rows[k] for k in ("jpeg", "median", "deflection")]
 at, none = result.row("matrix", "pgd_at"), result.row("matrix", "none")
 gaps = [r["PGD"] - r["worst_case"] for r in defended]
-one = result.get_claim("one_working_attack_suffices")
-arm_p = {name.split(":")[0]: p for name, p in one.evidence.tests.items()}
-combining = [r for r in defended if arm_p[r["key"]] < one.evidence.alpha and r["worst_linf"] < r[r["strongest_linf"]]]
+one = result.get_claim("one_working_attack_suffices").evidence
+arm_p = dict(zip(one.design["arms"], one.design["adjusted_p"]))     # each defense's own Holm-adjusted test
+combining = [r for r in defended if arm_p[r["key"]] < one.alpha and r["worst_linf"] < r[r["strongest_linf"]]]
 close = [r for r in defended if r not in combining]
-adaptive = result.get_claim("adaptive_undoes_preprocessing")
-pre_p = {name.split(":")[0]: p for name, p in adaptive.evidence.tests.items()}
-undone = [r for r in pre if pre_p[r["key"]] < adaptive.evidence.alpha and r["adaptive (EOT/BPDA)"] < r["PGD"]]
+adaptive = result.get_claim("adaptive_undoes_preprocessing").evidence
+pre_p = dict(zip(adaptive.design["arms"], adaptive.design["adjusted_p"]))
+undone = [r for r in pre if pre_p[r["key"]] < adaptive.alpha and r["adaptive (EOT/BPDA)"] < r["PGD"]]
 Markdown(
     f"* 理由 1：对每种防御，五种攻击各取所长后的准确率比只用标准 PGD 评估时低 {min(gaps) * 100:.0f}–{max(gaps) * 100:.0f} "
     f"个百分点；没有防御时，标准 PGD 一种就已拿下 {1 - none['PGD'] / none['clean']:.0%} 的正确预测。"

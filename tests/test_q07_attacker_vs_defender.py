@@ -45,5 +45,6 @@ def test_findings_over_defenses_test_each_defense(result):
     one = result.get_claim("one_working_attack_suffices").evidence
     keys = [r["key"] for r in result.tables["matrix"].rows if r["key"] != "none"]
     assert [name.split(":")[0] for name in one.tests] == keys and all("(Holm)" in n for n in one.tests)
+    assert one.design["arms"] == keys and len(one.design["adjusted_p"]) == len(keys)
     pre = result.get_claim("adaptive_undoes_preprocessing").evidence
-    assert [name.split(":")[0] for name in pre.tests] == ["jpeg", "median", "deflection"]
+    assert [name.split(":")[0] for name in pre.tests] == ["jpeg", "median", "deflection"] == pre.design["arms"]

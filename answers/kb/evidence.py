@@ -293,7 +293,8 @@ def per_arm(arms: Mapping[str, Evidence]) -> Evidence:
                     intervals,
                     method=f"one test per arm, Holm-adjusted over {len(arms)} arms: "
                            + "; ".join(f"{arm}: {e.method}" for arm, e in arms.items()),
-                    design={"arms": list(arms), "raw_p": [float(p) for p in raw]})
+                    design={"arms": list(arms), "raw_p": [float(p) for p in raw],
+                            "adjusted_p": [float(p) for p in adjusted]})
 
 
 def arms_holding(arms: Mapping[str, Evidence], directions: Mapping[str, bool]) -> tuple[int, Evidence]:
@@ -302,9 +303,9 @@ def arms_holding(arms: Mapping[str, Evidence], directions: Mapping[str, bool]) -
     (``directions``), with evidence that records every arm's raw and adjusted p. The uncertainty is in the
     count (an arm counts only if its adjusted test decides it), so the evidence itself holds no test."""
     tested = per_arm(arms)
-    adjusted = dict(zip(arms, tested.tests.values()))
+    adjusted = dict(zip(arms, tested.design["adjusted_p"]))
     holding = [a for a in arms if adjusted[a] < tested.alpha and directions[a]]
     return len(holding), Evidence(
         tested.n, intervals=tested.intervals,
         method=f"{len(holding)} of {len(arms)} arms significant (Holm) in the stated direction; " + tested.method,
-        design={**tested.design, "adjusted_p": [float(p) for p in adjusted.values()], "holding": holding})
+        design={**tested.design, "holding": holding})
