@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-
 from dataclasses import dataclass
 
 import torch
@@ -166,6 +165,11 @@ def samples(x: torch.Tensor, y: torch.Tensor) -> Counter:
     return Counter(zip((hashlib.sha256(row.tobytes()).hexdigest() for row in pixels), y.cpu().tolist()))
 
 
+def mismatch(a: Counter, b: Counter) -> int:
+    """How many samples one multiset holds that the other does not (0 when they are the same)."""
+    return sum(((a - b) + (b - a)).values())
+
+
 def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
     res, x, y = exp.res, exp.x, exp.y
     trigger = backdoor.Trigger(PARTITIONED.trigger)
@@ -176,20 +180,19 @@ def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
     rows = [{"key": "single", "k": 1, "ca": one.ca, "asr": one.asr, "member_ca": one.ca, "poisoned_members": 1,
              "median_certified": 0, "calls_per_image": 1, "training_vs_single": 1.0}]
     scores_by_k, covered = {}, {}
+    # coverage by content, not by counts: a sample duplicated into two partitions and another left out would keep
+    # the sizes right; compare the multiset of (pixels, label) over the partitions with the whole set's
+    poisoned_at = list(poisoned_split.poisoned)
+    whole = samples(poisoned_split.x_train, poisoned_split.y_train)
+    poisons = samples(poisoned_split.x_train[poisoned_at], poisoned_split.y_train[poisoned_at])
     single_spec = zoo.spec(zoo.backdoored(PARTITIONED.ratio, PARTITIONED.trigger), exp.profile, exp.seed)
     for k in cfg.ks:
         members = [zoo.model(zoo.partition_member(k, i), exp.profile, exp.seed, exp.device, exp.progress) for i in range(k)]
         parts = [zoo.split(exp.profile, exp.seed, f"{PARTITIONED.dataset}/part{i}of{k}") for i in range(k)]
-        # by content, not by counts: a sample duplicated into two partitions and another left out would keep
-        # the sizes right; compare the multiset of (pixels, label) over the partitions with the whole set's
-        whole, poisons = samples(poisoned_split.x_train, poisoned_split.y_train), samples(
-            poisoned_split.x_train[list(poisoned_split.poisoned)], poisoned_split.y_train[list(poisoned_split.poisoned)])
         in_parts = sum((samples(p.x_train, p.y_train) for p in parts), Counter())
         poisons_in_parts = sum((samples(p.x_train[list(p.poisoned)], p.y_train[list(p.poisoned)]) for p in parts),
                                Counter())
-        covered[k] = (sum(((whole - in_parts) + (in_parts - whole)).values()),
-                      sum(((poisons - poisons_in_parts) + (poisons_in_parts - poisons)).values()),
-                      sum(1 for p in parts if p.poisoned))
+        covered[k] = (mismatch(whole, in_parts), mismatch(poisons, poisons_in_parts), sum(1 for p in parts if p.poisoned))
         s = scores_by_k[k] = backdoor.scores(ensembles.plurality_vote(members, exp.split.num_classes), x, y, trigger,
                                              TARGET)
         res.model(f"DPA k={k} (vote)", s.ca, exp.split.num_classes)
