@@ -59,6 +59,8 @@ PROFILES = {
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
 EPS_255 = f"{round(EPS * 255)}/255"   # as pages write it, from the one threat setting
 CERT_ALPHA = ABSTAIN_ALPHA  # the one level smoothing uses everywhere
+COST_MARGIN = 0.03          # "accuracy drops": by more than a few points (three), as q05 reads "CA stays within a few points"
+ROTATION_ATTACK_DROP = 0.10  # the accuracy an input change must cost before a defender has to answer it
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -143,13 +145,7 @@ def preprocessing(exp: Experiment, cfg: Settings, model) -> None:
                 null={"recovered": 0})
 
 
-COST_MARGIN = 0.03   # "accuracy drops": by more than a few points (three), as q05 reads "CA stays within a few points"
-
-
 # ---------------------------------------------------------------- rotation is also an attacker's tool
-ROTATION_ATTACK_DROP = 0.10   # the accuracy an input change must cost before a defender has to answer it
-
-
 def rotation_attack(res: Result, cfg: Settings, model, x, y) -> None:
     ev_x, ev_y = x[:cfg.eval_images * 2], y[:cfg.eval_images * 2]
     angles = torch.linspace(-30, 30, cfg.angles)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-
+from typing import Any, Callable
 
 from .experiment import Experiment
 from .kb import evidence as ev
@@ -117,24 +117,25 @@ def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
     # one test per row or column of the grid (Holm), on the ones where the smaller setting leaves room to rise:
     # where it already reaches ASR_GOAL, a larger one cannot show much (the ceiling), and that is not a finding
     rising(res, "asr_rises_with_ratio", cells, [(t, (lo_r, t), (hi_r, t)) for t in cfg.triggers],
-           f"投毒比例从 {lo_r:.1%} 增加到 {hi_r:.0%}", "trigger", "px 触发器",
+           f"投毒比例从 {lo_r:.1%} 增加到 {hi_r:.0%}", lambda t: f"trigger {t}", lambda t: f"{t}px 触发器",
            "ASR rises with the poisoning ratio, for every trigger size whose low-ratio ASR is below the goal")
     rising(res, "asr_rises_with_trigger", cells, [(r, (r, lo_t), (r, hi_t)) for r in cfg.ratios],
-           f"触发器边长从 {lo_t} 增加到 {hi_t} 像素", "ratio", " 投毒",
+           f"触发器边长从 {lo_t} 增加到 {hi_t} 像素", lambda r: f"ratio {r}", lambda r: f"{r:.1%} 投毒",
            "ASR rises with the trigger size, for every poisoning ratio whose small-trigger ASR is below the goal")
 
 
-def rising(res: Result, claim_id: str, cells, arms, change_zh: str, arm_name: str, arm_unit: str, en: str) -> None:
-    """``arms``: (arm, lower cell, higher cell) of the grid; the finding says every arm with room rises."""
+def rising(res: Result, claim_id: str, cells, arms, change_zh: str, arm_key: Callable[[Any], str],
+           arm_zh: Callable[[Any], str], en: str) -> None:
+    """``arms``: (arm, lower cell, higher cell) of the grid, named by ``arm_key`` in the evidence and ``arm_zh`` in
+    the sentence; the finding says every arm with room rises."""
     room = [(a, lo, hi) for a, lo, hi in arms if cells[lo].asr < ASR_GOAL]
     which = f"只看较小设置的 ASR 还没到 {ASR_GOAL:.0%} 的档" if room else "每一档都已到顶，全部列出"
     room = room or arms
-    fmt_arm = (lambda a: f"{a:.1%}{arm_unit}") if arm_name == "ratio" else (lambda a: f"{a}{arm_unit}")
     res.finding(claim_id, f"{change_zh}，ASR 在每一档都上升（{which}："
-                + "，".join(f"{fmt_arm(a)} {cells[lo].asr:.0%} → {cells[hi].asr:.0%}" for a, lo, hi in room) + "）",
+                + "，".join(f"{arm_zh(a)} {cells[lo].asr:.0%} → {cells[hi].asr:.0%}" for a, lo, hi in room) + "）",
                 en, {"asr_low": [cells[lo].asr for _, lo, _ in room], "asr_high": [cells[hi].asr for _, _, hi in room]},
                 "all(h > l for l, h in zip(asr_low, asr_high))",
-                evidence=ev.per_arm({f"{arm_name} {a}": ev.mcnemar(cells[hi].attack, cells[lo].attack) for a, lo, hi in room}),
+                evidence=ev.per_arm({arm_key(a): ev.mcnemar(cells[hi].attack, cells[lo].attack) for a, lo, hi in room}),
                 null={"asr_high": [cells[lo].asr for _, lo, _ in room]})
 
 
