@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from answers.lab import data, metrics, models, patchcleanser as pc, repair
+from answers.lab import cache, data, metrics, models, patchcleanser as pc, repair
 from answers.lab.attacks import FGSM, PGD, PatchPGD
 from answers.lab.defenses import BitDepth, Defended, JPEG, MedianFilter, PixelDeflection, wavelet_denoise
 from answers.lab.instrument import count_calls
@@ -213,17 +213,43 @@ def test_fine_prune_prunes_dormant_channels_and_keeps_them_pruned():
     assert (acts == 0).sum() >= int(frac * len(acts))
 
 
-def test_training_does_not_disturb_the_callers_random_stream(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fine_tuned", [False, True], ids=["from-scratch", "from-another-model"])
+def test_training_does_not_disturb_the_callers_random_streams(tmp_path, monkeypatch, fine_tuned):
+    """Cold (trains, and for a fine-tuned spec trains its start first) and warm (loads) leave the caller's torch,
+    numpy and python streams where they were: same seed ⇒ same numbers after it, cold cache or warm."""
+    import random
+    import numpy as np
     from answers.lab.train import TrainSpec, trained_model
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
     split = data.signs(200, 20, seed=9)
     spec = TrainSpec(width=8, epochs=1)
+    if fine_tuned:
+        spec = TrainSpec(width=8, epochs=1, noise_sigma=0.1, init=spec)
     draws = []
     for _ in range(2):  # first call trains, second loads from the cache
         torch.manual_seed(123)
+        np.random.seed(123)
+        random.seed(123)
         trained_model(spec, split)
-        draws.append(torch.rand(3))
-    assert torch.equal(draws[0], draws[1])
+        draws.append((torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random()))
+    assert len(list(tmp_path.glob("*.pt"))) == (2 if fine_tuned else 1)
+    assert draws[0] == draws[1]
+
+
+def test_a_cache_miss_leaves_the_callers_streams_as_a_hit_does(tmp_path):
+    import random
+    import numpy as np
+
+    def noisy_create():
+        torch.rand(5), np.random.rand(5), random.random()
+        torch.manual_seed(999)
+        return {"w": torch.zeros(1)}
+    after = []
+    for _ in range(2):
+        torch.manual_seed(1), np.random.seed(1), random.seed(1)
+        cache.get_or_create("m", {}, "fp", "v", noisy_create, root=tmp_path)
+        after.append((torch.rand(2).tolist(), np.random.rand(2).tolist(), random.random()))
+    assert after[0] == after[1]
 
 
 def test_receptive_field_arithmetic_matches_gradient_support():

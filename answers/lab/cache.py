@@ -23,6 +23,7 @@ from filelock import FileLock
 
 from ..core.files import cache_dir, read_checked, sidecar, write_checked
 from ..core.ranks import follower
+from .seeding import isolated_rng
 
 State = dict[str, torch.Tensor]
 
@@ -73,7 +74,14 @@ def _load(path: Path) -> State:
 
 def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_version: str,
                   create: Callable[[], State], *, root: Path | None = None) -> State:
-    """The cached state for this key, or ``create()``'s result, stored for next time."""
+    """The cached state for this key, or ``create()``'s result, stored for next time.
+
+    ``create`` runs with the caller's random streams set aside (:func:`~answers.lab.seeding.isolated_rng`): a
+    miss and a hit leave the caller drawing the same numbers next."""
+    def created() -> State:
+        with isolated_rng():
+            return {k: v.detach().cpu() for k, v in create().items()}
+
     root = Path(root) if root else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{what}-{cache_key(what, config, data_fingerprint, code_version)}.pt"
@@ -83,7 +91,7 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
         try:
             return _load(path)
         except (OSError, ValueError):
-            return {k: v.detach().cpu() for k, v in create().items()}
+            return created()
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:
@@ -92,7 +100,7 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
                 warnings.warn(f"answers cache: {path} is corrupt ({why}); retraining", CacheWarning, stacklevel=2)
                 path.unlink(missing_ok=True)
                 sidecar(path).unlink(missing_ok=True)
-        state = {k: v.detach().cpu() for k, v in create().items()}
+        state = created()
         meta = {"what": what, "config": json.loads(json.dumps(dict(config), default=str)),
                 "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time()}
         buf = io.BytesIO()

@@ -200,19 +200,17 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu", pr
     model = models.build(spec.arch, split.num_classes, width=spec.width)
 
     def create() -> dict[str, torch.Tensor]:
+        # runs only on a cache miss, with the caller's random streams set aside (cache.get_or_create)
         start = (trained_model(spec.init, split, device=device, progress=progress).state_dict()
                  if spec.init is not None else None)
-        # a private RNG stream: whether the weights come from the cache or from training must not change
-        # the random numbers the caller draws afterwards (same seed ⇒ same numbers, cold or warm)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(spec.seed)
-            fresh = models.build(spec.arch, split.num_classes, width=spec.width)
-            if start is not None:
-                fresh.load_state_dict(start)
-            fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
-                weight_decay=spec.weight_decay, method=training_method(spec), seed=spec.seed, device=device,
-                progress=progress, desc=f"train {spec.name}", callbacks=[curve] if curve is not None else (),
-                checkpoints=spec.replays if curve is not None else 1)
+        torch.manual_seed(spec.seed)
+        fresh = models.build(spec.arch, split.num_classes, width=spec.width)
+        if start is not None:
+            fresh.load_state_dict(start)
+        fit(fresh, split.x_train, split.y_train, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+            weight_decay=spec.weight_decay, method=training_method(spec), seed=spec.seed, device=device,
+            progress=progress, desc=f"train {spec.name}", callbacks=[curve] if curve is not None else (),
+            checkpoints=spec.replays if curve is not None else 1)
         return {**{k: v.detach().cpu() for k, v in fresh.state_dict().items()},
                 **(curve.state() if curve is not None else {})}
 
