@@ -64,6 +64,16 @@ class Experiment:
         self.res.model(label or name, acc, split.num_classes)
         return m
 
+    def model_of_run(self, name: str, seed: int, label: str) -> tuple[nn.Module, Split]:
+        """Zoo model ``name`` of an independent run: trained with ``seed`` on data drawn with ``seed`` (one of
+        :meth:`run_seeds`); returns it with that run's split, its clean accuracy on that split recorded under
+        ``label`` (a comparison of training decided over runs needs every run's models healthy)."""
+        split = zoo.split(self.profile, seed, zoo.recipe(name).dataset)
+        m = zoo.model(name, self.profile, seed, self.device, self.progress)
+        self.res.model(label, metrics.clean_accuracy(m, split.x_test.to(self.device), split.y_test.to(self.device)),
+                       split.num_classes)
+        return m, split
+
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh CPU generator seeded from the run's seed (``offset`` tells apart independent streams)."""
         return torch.Generator().manual_seed(self.seed + offset)

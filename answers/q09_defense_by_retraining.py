@@ -236,10 +236,8 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
         if r == 0:
             before, after = state["before"], {k: state["after"][k, fraction] for k in REPAIRS}
         else:
-            split = zoo.split(exp.profile, seed, "signs-badnets")
-            model = zoo.model("badnets", exp.profile, seed, exp.device, exp.progress)
+            model, split = exp.model_of_run("badnets", seed, f"BadNets (zoo, seed {seed})")
             xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
-            res.model(f"BadNets (zoo, seed {seed})", metrics.clean_accuracy(model, xt, yt), split.num_classes)
             x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
             before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
             after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)

@@ -194,6 +194,16 @@ def test_over_runs_tests_the_runs_and_refuses_a_run_pointing_the_other_way():
     assert both.runs[0] == {"d": 0.1, "a": 1.0}
 
 
+def test_runs_that_agree_to_rounding_are_not_certainty():
+    """Two accuracies of 18/48 computed in float32 differ by 1e-8: a t-test would call that p ≈ 0. The sign
+    test's p (2 · 2⁻ⁿ) decides instead, so three equal runs stay undecided and a run at the null gives p = 1."""
+    same = ev.over_runs([{"d": 0.3750000149}, {"d": 0.3749999888}, {"d": 0.375}], "d")
+    assert same.tests["t-test over runs (d)"] == pytest.approx(0.25) and same.intervals["d"][0] == same.intervals["d"][1]
+    assert not same.decided(lambda v: v["d"] > 0, {"d": 0.375})
+    assert ev.over_runs([{"d": 0.2}] * 6, "d").tests["t-test over runs (d)"] == pytest.approx(2 / 64)
+    assert ev.over_runs([{"d": 0.0}] * 4, "d").tests["t-test over runs (d)"] == 1.0
+
+
 def test_claims_markdown_lists_findings_and_checks_apart():
     r = Result("q00", "site", 0)
     a, b = _paired(20, 2)

@@ -48,3 +48,16 @@ def test_findings_over_defenses_test_each_defense(result):
     assert one.design["arms"] == keys and len(one.design["adjusted_p"]) == len(keys)
     pre = result.get_claim("adaptive_undoes_preprocessing").evidence
     assert [name.split(":")[0] for name in pre.tests] == ["jpeg", "median", "deflection"] == pre.design["arms"]
+
+
+def test_pgd_at_is_judged_over_independent_training_runs(result):
+    """Run 0 is the matrix's pair; every other run trained its own pair (recorded as healthy models), and the
+    finding's evidence holds one worst-case gain per run."""
+    rows = result.tables["at_runs"].rows
+    at, none = result.row("matrix", "pgd_at"), result.row("matrix", "none")
+    assert (rows[0]["at_worst"], rows[0]["none_worst"]) == (at["worst_case"], none["worst_case"])
+    assert len({r["seed"] for r in rows}) == len(rows) >= 2
+    claim = next(c for c in result.claims if c.id == "training_defense_keeps_most")
+    assert [run["gain"] for run in claim.evidence.runs] == [r["at_worst"] - r["none_worst"] for r in rows]
+    names = {m["name"] for m in result.meta["models"]}
+    assert all({f"base (seed {r['seed']})", f"PGD-AT (seed {r['seed']})"} <= names for r in rows[1:])

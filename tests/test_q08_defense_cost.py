@@ -5,8 +5,8 @@ import math
 
 from conftest import claim_suite
 
-CLAIMS = ["smoothing_calls", "at_no_extra_calls", "at_buys_linf", "jpeg_nonadaptive", "median_nonadaptive",
-          "calls_dominate_cost", "certify_calls", "radius_within_cap",
+CLAIMS = ["smoothing_calls", "at_no_extra_calls", "jpeg_nonadaptive", "median_nonadaptive",
+          "calls_dominate_cost", "at_buys_linf", "certify_calls", "radius_within_cap",
           "first_round_is_k2", "course_nine_is_3x3", "mean_far_below_worst", "worst_case_reached",
           "worst_case_many_classes", "no_input_exceeds_worst", "certification_calls", "loop_equals_batched",
           "batched_faster", "few_certified", "certified_survive_attack",
@@ -17,7 +17,7 @@ result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healt
 
 
 def test_tables_and_figures_present(result):
-    assert {"inference", "smoothing", "patchcleanser", "calls_distribution", "loop_vs_batched",
+    assert {"inference", "at_runs", "smoothing", "patchcleanser", "calls_distribution", "loop_vs_batched",
             "training"} <= set(result.tables)
     assert {"pareto", "calls_vs_k", "latency_vs_calls"} <= set(result.figures)
 
@@ -67,3 +67,17 @@ def test_timing_findings_rest_on_paired_rounds(result):
     clocks = {cid: set(v for k, v in result.get_claim(cid).evidence.design.items() if k.endswith("_clock"))
               for cid in ("batched_faster", "pgd_at_epoch_cost")}
     assert clocks == {"batched_faster": {"wall"}, "pgd_at_epoch_cost": {"cpu"}}   # latency vs compute
+
+
+def test_pgd_at_is_judged_over_independent_training_runs(result):
+    """Run 0 is the inference table's pair; every other run trained its own pair (recorded as healthy models) and
+    the finding's evidence holds one gain per run, each the difference of that run's two accuracies."""
+    rows = result.tables["at_runs"].rows
+    inf = {r["key"]: r for r in result.tables["inference"].rows}
+    assert rows[0]["at_robust"] == inf["pgd_at"]["robust_acc"] and rows[0]["none_robust"] == inf["none"]["robust_acc"]
+    assert len({r["seed"] for r in rows}) == len(rows) >= 2
+    assert all(math.isclose(r["gain"], r["at_robust"] - r["none_robust"]) for r in rows)
+    claim = next(c for c in result.claims if c.id == "at_buys_linf")
+    assert [run["gain"] for run in claim.evidence.runs] == [r["gain"] for r in rows]
+    for r in rows[1:]:
+        assert {f"base (seed {r['seed']})", f"PGD-AT (seed {r['seed']})"} <= {m["name"] for m in result.meta["models"]}
