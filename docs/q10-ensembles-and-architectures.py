@@ -62,6 +62,7 @@ arch = {r["key"]: r for r in result.tables["architectures"].rows}
 outcome = {c.id: c.outcome for c in result.claims}
 acc = result.claim_values("accuracy_not_robustness")
 tv = result.claim_values("examples_transfer")
+transfer = result.get_claim("examples_transfer").evidence
 most = max(arch, key=lambda k: arch[k]["clean_acc"])
 least = min(arch, key=lambda k: arch[k]["clean_acc"])
 Markdown(
@@ -79,12 +80,17 @@ Markdown(
        "这与 Su 等人“大多只在同一家族内迁移”相容；所以架构多样性对**迁移**攻击有一点用，对能直接攻击目标模型的攻击者没有用"
        "（后半句是解释：多样性对白盒攻击者无用，是因为他直接对目标求梯度，这里没有另行测量）。"
        if outcome["examples_transfer"] == "holds" else
-       "对抗样本在这个扰动大小下**大多不比随机噪声更能迁移**：显著超过噪声的只有 "
-       + ("、".join(result.get_claim("examples_transfer").evidence.design["holding"]) or "（没有）")
-       + "。这与课程引用的 Su 等人相容——他们看到迁移大多只发生在同一家族的架构之间；"
-       "在这里，换一个架构，多数迁移来的对抗样本就不比噪声更有效；而直接攻击目标模型的白盒 PGD（对角线）下，"
-       f"准确率最高也只有 {max(r['pgd_acc'] for r in arch.values()):.0%}。"
-       "（解释，未另行测量：ε = 4/255 对这些小模型来说，别的架构上找到的方向多半不是目标模型的弱点。）")
+       "显著超过噪声的只有 "
+       + ("、".join(transfer.design["holding"]) or "（没有）")
+       + f"；显著不如噪声的 {len(transfer.design['against'])} 对；其余 "
+       f"{tv['pairs'] - tv['pairs_transferring'] - len(transfer.design['against'])} 对在这个样本量下与噪声分不开"
+       "（没有显著差别，不等于没有差别）。"
+       + ("所以“超过一半的组合会迁移”这一句这次既没有被证实，也没有被推翻（判定表里是 ?）。"
+          if outcome["examples_transfer"] == "inconclusive" else
+          "至少一半的组合显著不如噪声，“超过一半的组合会迁移”这一句不成立（判定表里是 ✗）。")
+       +        "显著迁移的几对与课程引用的 Su 等人相容——他们看到迁移大多发生在同一家族的架构之间；而直接攻击目标模型的白盒 PGD"
+       f"（对角线）下，准确率最高也只有 {max(r['pgd_acc'] for r in arch.values()):.0%}。"
+       "（解释，未另行测量：ε = 4/255 对这些小模型来说，别的架构上找到的方向未必是目标模型的弱点。）")
 )
 
 # %% [markdown]

@@ -32,6 +32,13 @@ def test_adaptive_verdicts_follow_their_p_values(result):
         assert (r["adaptive_verdict"].startswith("无显著")) == (not significant)
         if significant:
             assert r["adaptive_verdict"].endswith("lower") == (r["adaptive_attack"] < r["naive_attack"])
+    # the table shows the finding's own per-defense tests (Holm-adjusted), and the finding counts its "lower" rows
+    claim = result.get_claim("naive_numbers_overstate")
+    adjusted = dict(zip(claim.evidence.design["arms"], claim.evidence.design["adjusted_p"]))
+    rows = result.tables["preprocessing"].rows[1:]
+    assert {r["key"]: r["p_adaptive_vs_naive"] for r in rows} == adjusted
+    assert claim.values["overstated"] == sum(r["adaptive_verdict"].endswith("lower") for r in rows)
+    assert claim.values["defenses"] == len(rows)
 
 
 def test_certificate_table_shows_the_cap_it_is_bound_by(result):

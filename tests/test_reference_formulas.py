@@ -501,3 +501,11 @@ def test_arms_holding_counts_only_arms_decided_in_the_stated_direction():
     assert k == 2
     assert e.design["adjusted_p"] == pytest.approx(ev.holm(e.design["raw_p"]))
     assert "1 of 3 arms significant after Holm (a)" in e.describe()
+    # the count's bounds: a is decided for it, b against it, c undecided — so between 1 and 2 of 3
+    k, e = ev.arms_holding(arms, {"a": True, "b": False, "c": True}, count="k")
+    assert e.intervals["k"] == (1.0, 2.0) and e.design["against"] == ["b"]
+    assert not e.decided(lambda v: 2 * v["k"] > 3, {"k": k})             # "more than half": 1 or 2 — undecided
+    assert e.decided(lambda v: v["k"] < 3, {"k": k})                      # "not all": b is decided against
+    weak = {f"w{i}": ev.binomial(11, 20, 0.5, "sign") for i in range(4)}  # nothing decided: no verdict either way
+    k, e = ev.arms_holding(weak, dict.fromkeys(weak, True), count="k")
+    assert k == 0 and not e.decided(lambda v: 2 * v["k"] > 4, {"k": 0})

@@ -303,15 +303,23 @@ def per_arm(arms: Mapping[str, Evidence]) -> Evidence:
                             "adjusted_p": [float(p) for p in adjusted]})
 
 
-def arms_holding(arms: Mapping[str, Evidence], directions: Mapping[str, bool]) -> tuple[int, Evidence]:
+def arms_holding(arms: Mapping[str, Evidence], directions: Mapping[str, bool],
+                 count: str | None = None) -> tuple[int, Evidence]:
     """For a finding about how many arms hold ("most pairs", "k of n"): the number of arms whose own test is
     significant after Holm's adjustment over the arms *and* whose point estimate goes the sentence's way
-    (``directions``), with evidence that records every arm's raw and adjusted p. The uncertainty is in the
-    count (an arm counts only if its adjusted test decides it), so the evidence itself holds no test."""
+    (``directions``), with evidence that records every arm's raw and adjusted p.
+
+    The uncertainty is in the count: an arm counts only if its adjusted test decides it. With ``count`` (the
+    name the rule gives the number) the evidence bounds it: at least the arms decided the sentence's way, at most
+    all arms but those decided the other way — so "more than half" fails only when enough arms are decided
+    against it, and an arm that merely lacks the power to decide leaves the finding inconclusive."""
     tested = per_arm(arms)
     adjusted = dict(zip(arms, tested.design["adjusted_p"]))
     holding = [a for a in arms if adjusted[a] < tested.alpha and directions[a]]
+    against = [a for a in arms if adjusted[a] < tested.alpha and not directions[a]]
+    bound = {count: (float(len(holding)), float(len(arms) - len(against)))} if count else {}
     return len(holding), Evidence(
-        tested.n, intervals=tested.intervals,
-        method=f"{len(holding)} of {len(arms)} arms significant (Holm) in the stated direction; " + tested.method,
-        design={**tested.design, "holding": holding})
+        tested.n, intervals={**tested.intervals, **bound},
+        method=f"{len(holding)} of {len(arms)} arms significant (Holm) in the stated direction, {len(against)} "
+               "against it; " + tested.method,
+        design={**tested.design, "holding": holding, "against": against})
