@@ -42,20 +42,22 @@ class Settings:
     eps_images: int         # images attacked at every ε of the grid
     steps: int              # PGD steps of the minimal-ε search
     top_k: int              # top-activating images per channel
+    runs: int               # independent training runs of the three models (run 0: the sections' models)
 
 
 PROFILES = {
     "tiny": Settings(conflict_images=300, rf_images=64,
-                     eps_images=64, steps=10, top_k=10),
+                     eps_images=64, steps=10, top_k=10, runs=2),
     "site": Settings(conflict_images=1000,
-                     rf_images=256, eps_images=200, steps=20, top_k=20),
+                     rf_images=256, eps_images=200, steps=20, top_k=20, runs=3),
     "full": Settings(conflict_images=10000,
-                     rf_images=1000, eps_images=2000, steps=50, top_k=50),
+                     rf_images=1000, eps_images=2000, steps=50, top_k=50, runs=5),
 }
 EPS_GRID = (0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)   # in /255
 # SmallCNN's three conv blocks (after ReLU), and "" for the classifier's output after global average pooling
 LAYERS = {"block1.2": "conv1", "block2.2": "conv2", "features.2": "conv3", "": "output"}
 CONV_LAYERS = tuple(layer for layer in LAYERS if layer)
+MODELS = {"standard": "cue_standard", "shape-trained": "cue_shape", "PGD-AT": "cue_pgd_at"}   # name → zoo recipe
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -63,18 +65,20 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset="cues",
                            meta={"eps_at": "4/255", "width": zoo.scale(profile).width})
     # the three models every section compares (from the zoo: trained once, then loaded from the weight cache)
-    nets = {name: exp.model(recipe, name) for name, recipe in
-            (("standard", "cue_standard"), ("shape-trained", "cue_shape"), ("PGD-AT", "cue_pgd_at"))}
+    nets = {name: exp.model(recipe, name) for name, recipe in MODELS.items()}
     res, x, y = exp.res, exp.x, exp.y
     conflict = cues.cue_conflict(cfg.conflict_images, seed + 1)
-    return exp.run([("texture vs shape", lambda: texture_vs_shape(res, cfg, nets, x, y, conflict, seed)),
+    first: dict = {}   # run 0's measurements, which the comparisons over runs start from
+    return exp.run([("texture vs shape", lambda: first.update(shares=texture_vs_shape(res, cfg, nets, x, y, conflict, seed))),
                     ("receptive fields", lambda: receptive_fields(res, cfg, nets["standard"], x)),
-                    ("minimal ε", lambda: minimal_eps(res, cfg, nets, x, y, seed)),
+                    ("minimal ε", lambda: first.update(flips=minimal_eps(res, cfg, nets, x, y, seed))),
+                    ("comparisons over training runs", lambda: comparisons_over_runs(exp, cfg, first)),
                     ("what layers see", lambda: what_layers_see(res, cfg, nets, conflict))])
 
 
 # ---------------------------------------------------------------- 1. texture or shape?
-def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int) -> None:
+def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int) -> dict[str, float]:
+    """The cue-conflict table and its claims; returns each model's texture share."""
     x_conf, shape, texture = conflict
     ids = torch.arange(cfg.conflict_images) % NUM_CLASSES
     texture_only = cues.render(None, ids, seed + 2)     # a "patch of fur": the texture fills the image
@@ -101,7 +105,7 @@ def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int
         "Cue conflict (shape + texture of another class) and the standard model's choice", scale=1.6))
     by = {r["模型 model"]: r for r in rows}
     decided = {name: (int((p == texture).sum()), int((p == shape).sum())) for name, p in preds.items()}
-    std, shp = by["standard"], by["shape-trained"]
+    std = by["standard"]
     t_std, s_std = decided["standard"]
     res.finding("standard_model_follows_texture", f"两种线索一致时训练出的标准模型，在线索冲突图上多数按纹理判断"
                 f"（按纹理 {t_std} 次，按形状 {s_std} 次）",
@@ -116,15 +120,7 @@ def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int
                 "texture_only_acc > 3 * chance",
                 evidence=ev.proportion(round(std["texture_only_acc"] * n_tex), n_tex, "texture_only_acc"),
                 null={"texture_only_acc": 1 / NUM_CLASSES})
-    t_shp, s_shp = decided["shape-trained"]
-    res.finding("bias_comes_from_the_data", f"纹理偏好来自训练数据而非网络结构：同一网络在纹理随机的数据上训练后，"
-                f"纹理占比从 {std['texture_share']:.0%} 降到 {shp['texture_share']:.0%}（低于一半）",
-                "the bias comes from the data, not the architecture: the same network trained with random textures "
-                "follows the shape",
-                {"standard": std["texture_share"], "shape_trained": shp["texture_share"]}, "shape_trained < 0.5 < standard",
-                evidence=ev.binomial(t_std, t_std + s_std, 0.5, "standard vs 0.5")
-                + ev.binomial(t_shp, t_shp + s_shp, 0.5, "shape-trained vs 0.5"),
-                null={"shape_trained": std["texture_share"]}, compares=("standard", "shape-trained"))
+    return {r["模型 model"]: r["texture_share"] for r in rows}
 
 
 # ---------------------------------------------------------------- 2. receptive fields
@@ -183,7 +179,9 @@ def _first_at(fractions: list[float], level: float) -> float | None:
     return next((e for e, f in zip(EPS_GRID, fractions) if f >= level), None)
 
 
-def minimal_eps(res: Result, cfg: Settings, nets, x, y, seed: int) -> None:
+def minimal_eps(res: Result, cfg: Settings, nets, x, y, seed: int) -> dict[str, tuple[int, list[int]]]:
+    """The minimal-ε tables and claims; returns, per model (and for the noise control), how many correct images
+    were attacked and how many of them were flipped at each grid ε."""
     ev_x, ev_y = x[:cfg.eps_images], y[:cfg.eps_images]
     gen = torch.Generator().manual_seed(seed)
     rows, acc_curves, examples = [], {}, None
@@ -241,6 +239,7 @@ def minimal_eps(res: Result, cfg: Settings, nets, x, y, seed: int) -> None:
                                                   cols=6))
     standard = next(r for r in rows if r["模型 model"] == "standard" and r["attack"] == f"PGD-{cfg.steps}")
     _minimal_eps_claims(res, flips, standard["eps50_255"])
+    return flips
 
 
 def _minimal_eps_claims(res: Result, flips: dict[str, tuple[int, list[int]]], standard_eps50: float | None) -> None:
@@ -266,22 +265,97 @@ def _minimal_eps_claims(res: Result, flips: dict[str, tuple[int, list[int]]], st
                 "pgd_flipped > 0.9 and noise_flipped < 0.1",
                 evidence=ev.proportion(kp, n, "pgd_flipped") + ev.proportion(kn, n, "noise_flipped"),
                 null={"noise_flipped": kp / max(1, n)})
-    ref = standard_eps50 if standard_eps50 is not None else EPS_GRID[-1]
-    (ks, ns), (ka, na) = at("standard", ref), at("PGD-AT", ref)
-    res.finding("adversarial_training_moves_the_threshold", f"对抗训练提高了所需的 ε：在让标准模型一半正确预测翻转的 "
-                f"ε = {ref:g}/255 下，PGD-AT 模型只被翻转 {ka / max(1, na):.0%}（标准模型 {ks / max(1, ns):.0%}）",
+    res.meta["eps_compared_255"] = standard_eps50 if standard_eps50 is not None else EPS_GRID[-1]
+
+
+# ---------------------------------------------------------------- 3b. the comparisons of training, over runs
+def _texture_share(model, conflict) -> float:
+    """Of the cue-conflict images decided by either cue, the share decided by the texture (Geirhos et al.)."""
+    x_conf, shape, texture = conflict
+    pred = metrics.predict(model, x_conf)
+    by_texture, by_shape = int((pred == texture).sum()), int((pred == shape).sum())
+    return by_texture / max(1, by_texture + by_shape)
+
+
+def _flipped(model, x, y, cfg: Settings, grid: tuple) -> dict[float, float]:
+    """The share of ``model``'s correct predictions flipped by PGD at each ε of ``grid`` (an image counts once any
+    ε' ≤ ε flipped it, as in the minimal-ε table)."""
+    correct = metrics.predict(model, x) == y
+    xs, ys = x[correct], y[correct]
+    flipped, out = torch.zeros(len(xs), dtype=torch.bool), {}
+    for e in grid:
+        adv = in_batches(PGD(model, eps=e / 255, alpha=2.5 * e / 255 / cfg.steps, steps=cfg.steps), xs, ys)
+        flipped |= metrics.predict(model, adv) != ys
+        out[e] = float(flipped.float().mean())
+    return out
+
+
+def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
+    """The three findings that compare ways of training (cue-agreeing vs random textures, standard vs PGD-AT) are
+    decided over independent runs: run 0 is the sections above; every other run trains the three models with
+    its own seed, on cue data drawn with it, and repeats the two measurements on its own images."""
+    res = exp.res
+    ref = res.meta["eps_compared_255"]   # the ε that flips half of run 0's standard model (a fixed budget after)
+    grid = tuple(e for e in EPS_GRID if e <= max(ref, 4))
+
+    def share(flips, name, e):
+        n, counts = flips[name]
+        return counts[EPS_GRID.index(e)] / max(1, n)
+    rows = [{"run": 0, "seed": exp.seed, "standard_texture_share": first["shares"]["standard"],
+             "shape_texture_share": first["shares"]["shape-trained"],
+             **{f"{k}_flipped_at_ref": share(first["flips"], name, ref) for k, name in (("standard", "standard"),
+                                                                                      ("at", "PGD-AT"))},
+             **{f"{k}_flipped_at_4": share(first["flips"], name, 4) for k, name in (("standard", "standard"),
+                                                                                  ("shape", "shape-trained"))}}]
+    for r, seed in enumerate(exp.run_seeds(cfg.runs)[1:], 1):
+        nets, split = {}, None
+        for name, recipe in MODELS.items():
+            nets[name], split = exp.model_of_run(recipe, seed, f"{name} (seed {seed})")
+        x, y = split.x_test[:cfg.eps_images].to(exp.device), split.y_test[:cfg.eps_images].to(exp.device)
+        conflict = cues.cue_conflict(cfg.conflict_images, seed + 1)
+        flipped = {name: _flipped(m, x, y, cfg, grid) for name, m in nets.items()}
+        rows.append({"run": r, "seed": seed, "standard_texture_share": _texture_share(nets["standard"], conflict),
+                     "shape_texture_share": _texture_share(nets["shape-trained"], conflict),
+                     "standard_flipped_at_ref": flipped["standard"][ref], "at_flipped_at_ref": flipped["PGD-AT"][ref],
+                     "standard_flipped_at_4": flipped["standard"][4], "shape_flipped_at_4": flipped["shape-trained"][4]})
+    for row in rows:
+        row["at_minus_standard"] = row["at_flipped_at_ref"] - row["standard_flipped_at_ref"]
+        row["shape_minus_standard"] = row["shape_flipped_at_4"] - row["standard_flipped_at_4"]
+    res.table("training_runs", f"三个模型在 {len(rows)} 次独立训练中的比较（每次：用该次的种子生成线索数据、训练三个模型，"
+              f"在该次的图上测量）(the comparisons of training over runs)", rows,
+              note=f"run 0 就是上面各节的模型。texture_share：线索冲突图上按纹理判断的占比；flipped_at_ref：在 ε = {ref:g}/255"
+                   "（让 run 0 标准模型一半正确预测翻转的 ε）下被 PGD 翻转的正确预测比例；flipped_at_4：ε = 4/255 下。")
+    seeds = [r["seed"] for r in rows]
+    mean = lambda key: sum(r[key] for r in rows) / len(rows)   # noqa: E731
+    res.finding("bias_comes_from_the_data", f"纹理偏好来自训练数据而非网络结构：同一网络在纹理随机的数据上训练后按形状判断——"
+                f"{len(rows)} 次独立训练，纹理占比平均从 {mean('standard_texture_share'):.0%} 降到 "
+                f"{mean('shape_texture_share'):.0%}，每一次标准模型都高于一半、形状训练的模型都低于一半",
+                f"the bias comes from the data, not the architecture: in each of {len(rows)} training runs the same "
+                "network follows the texture when trained where cues agree and the shape when textures are random",
+                {"standard": mean("standard_texture_share"), "shape_trained": mean("shape_texture_share")},
+                "shape_trained < 0.5 < standard",
+                evidence=ev.over_runs([{"standard": r["standard_texture_share"]} for r in rows], "standard", null=0.5,
+                                      seeds=seeds)
+                + ev.over_runs([{"shape_trained": r["shape_texture_share"]} for r in rows], "shape_trained", null=0.5),
+                null={"shape_trained": mean("standard_texture_share")}, compares=("standard", "shape-trained"))
+    res.finding("adversarial_training_moves_the_threshold", f"对抗训练提高了所需的 ε：在 ε = {ref:g}/255（让 run 0 标准模型一半"
+                f"正确预测翻转）下，{len(rows)} 次独立训练中 PGD-AT 模型每一次都比标准模型被翻转得少（平均 "
+                f"{mean('at_flipped_at_ref'):.0%} 对 {mean('standard_flipped_at_ref'):.0%}）",
                 "adversarial training raises the ε needed: at the ε that flips half of the standard model's "
-                "predictions it flips fewer of the PGD-AT model's",
-                {"at_flipped": ka / max(1, na), "standard_flipped": ks / max(1, ns)}, "at_flipped < standard_flipped",
-                evidence=ev.fisher(ka, na, ks, ns), null={"at_flipped": ks / max(1, ns)}, compares=("standard", "PGD-AT"))
-    (ks, ns), (kh, nh) = at("standard", 4), at("shape-trained", 4)
-    res.finding("shape_bias_is_not_robustness", f"纠正纹理偏好并没有让模型更难骗：ε = 4/255 时按形状判断的模型被翻转 "
-                f"{kh / max(1, nh):.0%} 的正确预测，多于标准模型的 {ks / max(1, ns):.0%}",
+                f"predictions, the PGD-AT model loses fewer in each of {len(rows)} training runs",
+                {"at_minus_standard": mean("at_minus_standard")}, "at_minus_standard < 0",
+                evidence=ev.over_runs([{"at_minus_standard": r["at_minus_standard"]} for r in rows],
+                                      "at_minus_standard", seeds=seeds),
+                null={"at_minus_standard": 0.0}, compares=("standard", "PGD-AT"))
+    res.finding("shape_bias_is_not_robustness", f"纠正纹理偏好并没有让模型更难骗：ε = 4/255 时，{len(rows)} 次独立训练中"
+                f"按形状判断的模型每一次都比标准模型被翻转得多（平均 {mean('shape_flipped_at_4'):.0%} 对 "
+                f"{mean('standard_flipped_at_4'):.0%}）",
                 "fixing the texture bias does not make the model harder to fool: at ε = 4/255 the shape-trained "
-                "model loses more of its correct predictions than the standard one",
-                {"shape_trained_flipped": kh / max(1, nh), "standard_flipped": ks / max(1, ns)},
-                "shape_trained_flipped > standard_flipped", evidence=ev.fisher(kh, nh, ks, ns),
-                null={"shape_trained_flipped": ks / max(1, ns)}, compares=("standard", "shape-trained"))
+                f"model loses more of its correct predictions than the standard one, in each of {len(rows)} runs",
+                {"shape_minus_standard": mean("shape_minus_standard")}, "shape_minus_standard > 0",
+                evidence=ev.over_runs([{"shape_minus_standard": r["shape_minus_standard"]} for r in rows],
+                                      "shape_minus_standard", seeds=seeds),
+                null={"shape_minus_standard": 0.0}, compares=("standard", "shape-trained"))
 
 
 # ---------------------------------------------------------------- 4. what the layers respond to

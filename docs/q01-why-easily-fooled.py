@@ -133,7 +133,7 @@ result.show("adversarial_examples")
 
 # %% tags=["hide-input"]
 small, direction = claim("small_eps_flips_half"), claim("direction_not_size")
-shape, at = claim("shape_bias_is_not_robustness"), claim("adversarial_training_moves_the_threshold")
+runs = result.tables["training_runs"].rows
 eps50 = {r["模型 model"]: r["eps50_255"] for r in result.tables["minimal_eps"].rows if r["attack"].startswith("PGD")}
 
 
@@ -146,9 +146,14 @@ Markdown(
     f"{small['data_noise_sigma_max_255']:.0f}/255 的高斯像素噪声。ε=16/255 时 PGD 翻转了 {pct(direction['pgd_flipped'])}，"
     f"同样大小的随机 ±ε 噪声只翻转了 **{pct(direction['noise_flipped'])}**。"
     f"一半正确预测被翻转所需的 ε：标准模型 {eps_text(eps50['standard'])}，按形状判断的 shape-trained 模型 "
-    f"**{eps_text(eps50['shape-trained'])}**（4/255 时翻转 {pct(shape['shape_trained_flipped'])}，标准模型 "
-    f"{pct(shape['standard_flipped'])}），对抗训练的模型 {eps_text(eps50['PGD-AT'])}。"
+    f"**{eps_text(eps50['shape-trained'])}**（4/255 时翻转 {pct(runs[0]['shape_flipped_at_4'])}，标准模型 "
+    f"{pct(runs[0]['standard_flipped_at_4'])}），对抗训练的模型 {eps_text(eps50['PGD-AT'])}。"
+    f"这几个模型之间的比较是**训练方法**之间的比较，一次训练可能只是一个种子的运气，所以判定按 {len(runs)} 次独立训练来做"
+    "（下表；每次用自己的种子生成数据、训练三个模型）："
 )
+
+# %%
+result.show("training_runs")
 
 # %% [markdown]
 # 这一节给出与助教解释**不同**的结论：
@@ -156,8 +161,9 @@ Markdown(
 # * **方向比大小重要。** 随机噪声几乎无害，而沿梯度方向、同样大小的扰动能翻转几乎所有预测。Goodfellow 等的解释是：
 #   高维输入上，每个像素一点点沿权重符号方向的改变会累加成很大的输出变化 [@goodfellow2015explaining]；
 #   Ilyas 等进一步认为这些敏感方向本身就是数据里有预测力、但人看不出的“非鲁棒特征” [@ilyas2019adversarial]。
-# * **纹理偏好不是原因。** 如果“靠纹理”是易受骗的根源，按形状判断的模型应该更难骗；实测正相反。在我们的数据上，
-#   纹理是大面积、高对比的重复图案，要改掉它得改很多像素；形状信息只在轮廓边缘的少数像素上，反而更容易被推翻。
+# * **纹理偏好不是原因。** 如果“靠纹理”是易受骗的根源，按形状判断的模型应该更难骗；实测正相反（上表每一次训练，
+#   判定见 `shape_bias_is_not_robustness`）。（解释，未另行测量：在我们的数据上，纹理是大面积、高对比的重复图案，
+#   要改掉它得改很多像素；形状信息只在轮廓边缘的少数像素上，反而更容易被推翻。）
 #   Geirhos 等报告的“提高形状偏好能提高鲁棒性”指的是对噪声、模糊等常见失真的鲁棒性，并不是对抗扰动 [@geirhos2019imagenet]。
 # * **人眼也不是不会被骗**，只是骗人的扰动与骗机器的扰动不同：模型是在训练数据上用梯度找最省事的特征，
 #   攻击者用同一个梯度找最省事的改法。对抗训练 [@madry2018towards] 直接把这种改法放进训练，所需 ε 随之变大。

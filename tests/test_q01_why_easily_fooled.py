@@ -9,10 +9,11 @@ from answers.lab import cues
 from answers.lab.data import NUM_CLASSES
 from answers.q01_why_easily_fooled import EPS_GRID
 
-CLAIMS = ["standard_model_follows_texture", "a_patch_of_texture_is_enough", "bias_comes_from_the_data",
+CLAIMS = ["standard_model_follows_texture", "a_patch_of_texture_is_enough",
           "gradients_confirm_the_arithmetic", "effective_field_is_smaller", "local_units_global_vote",
-          "small_eps_flips_half", "direction_not_size", "adversarial_training_moves_the_threshold",
-          "shape_bias_is_not_robustness", "deep_units_are_texture_detectors", "shape_training_changes_what_units_see"]
+          "small_eps_flips_half", "direction_not_size", "bias_comes_from_the_data",
+          "adversarial_training_moves_the_threshold", "shape_bias_is_not_robustness",
+          "deep_units_are_texture_detectors", "shape_training_changes_what_units_see"]
 
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q01", CLAIMS)
@@ -49,3 +50,25 @@ def test_cue_data_is_seeded_and_labelled_by_shape():
     assert a.fingerprint != cues.cue_split(50, 10, seed=5, textures="random").fingerprint
     with pytest.raises(ValueError, match="agree"):
         cues.cue_split(50, 10, seed=5, textures="stylized")
+
+
+def test_comparisons_of_training_are_decided_over_runs(result):
+    """Run 0 repeats the sections' own numbers; every other run trained its own three models (recorded); each of
+    the three findings that compare ways of training carries one value per run, computed from that run's row."""
+    rows = result.tables["training_runs"].rows
+    shares = {r["模型 model"]: r["texture_share"] for r in result.tables["cue_conflict"].rows}
+    assert (rows[0]["standard_texture_share"], rows[0]["shape_texture_share"]) == (shares["standard"],
+                                                                                   shares["shape-trained"])
+    minimal = {r["模型 model"]: r["flipped_at_4_255"] for r in result.tables["minimal_eps"].rows
+               if r["attack"].startswith("PGD")}
+    assert rows[0]["standard_flipped_at_4"] == pytest.approx(minimal["standard"], abs=1e-6)
+    assert rows[0]["shape_flipped_at_4"] == pytest.approx(minimal["shape-trained"], abs=1e-6)
+    assert len({r["seed"] for r in rows}) == len(rows) >= 2
+    names = {m["name"] for m in result.meta["models"]}
+    assert all(f"{n} (seed {r['seed']})" in names for r in rows[1:] for n in ("standard", "shape-trained", "PGD-AT"))
+    runs = {c.id: c.evidence.runs for c in result.claims if c.evidence is not None}
+    assert [r["shape_minus_standard"] for r in runs["shape_bias_is_not_robustness"]] == pytest.approx(
+        [r["shape_flipped_at_4"] - r["standard_flipped_at_4"] for r in rows])
+    assert [r["at_minus_standard"] for r in runs["adversarial_training_moves_the_threshold"]] == pytest.approx(
+        [r["at_flipped_at_ref"] - r["standard_flipped_at_ref"] for r in rows])
+    assert [r["shape_trained"] for r in runs["bias_comes_from_the_data"]] == [r["shape_texture_share"] for r in rows]
