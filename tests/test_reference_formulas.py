@@ -149,7 +149,8 @@ def test_clopper_pearson_lower_covers_at_its_level_and_no_wider(alpha):
     # exact coverage, by enumerating every outcome: P_p(lower(K) ≤ p) ≥ 1 − α for every p; and the bound is not
     # needlessly loose: somewhere the coverage is within α/2 of the level (a bound at α/2 covers ≥ 1 − α/2 everywhere)
     n = 40
-    lowers = np.nan_to_num(clopper_pearson_lower(np.arange(n + 1), n, alpha), nan=0.0)
+    lowers = clopper_pearson_lower(np.arange(n + 1), n, alpha)
+    assert lowers[0] == 0.0 and float(clopper_pearson_lower(0, n, alpha)) == 0.0   # no successes: the bound is 0
     coverages = [float(binom.pmf(np.arange(n + 1), n, p)[lowers <= p].sum()) for p in np.linspace(0.02, 0.98, 97)]
     assert min(coverages) >= 1 - alpha - 1e-9
     assert min(coverages) < 1 - alpha / 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
+import numpy as np
 import torch
 from scipy.special import betainc, betaincinv  # scipy.stats would add most of a second to every start
 from torch import nn
@@ -25,7 +26,8 @@ def binomial_p_value(na: int, nb: int) -> float:
 
 def clopper_pearson_lower(successes, n: int, alpha: float):
     """One-sided (1 − alpha) lower confidence bound on a binomial proportion (0 when there are no successes)."""
-    return betaincinv(successes, n - successes + 1, alpha)
+    # the Beta quantile is undefined at 0 successes (scipy gives NaN); the bound there is 0
+    return np.nan_to_num(betaincinv(successes, n - successes + 1, alpha), nan=0.0)
 
 
 class Smoothed:
@@ -74,7 +76,7 @@ class Smoothed:
         guess = self.counts(x, n0, generator).argmax(1)
         c = self.counts(x, n, generator)
         na = c.gather(1, guess[:, None]).squeeze(1).cpu().numpy()
-        p_lower = torch.as_tensor(clopper_pearson_lower(na, n, alpha), dtype=torch.float64).nan_to_num(0.0)
+        p_lower = torch.as_tensor(clopper_pearson_lower(na, n, alpha), dtype=torch.float64)
         certified = p_lower > 0.5
         inv_cdf = NormalDist().inv_cdf
         radius = torch.tensor([self.sigma * inv_cdf(min(p, 1 - 1e-12)) if ok else 0.0
