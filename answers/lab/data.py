@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 CLASS_NAMES = ("circle", "ring", "square", "diamond", "triangle_up", "triangle_down", "octagon", "plus",
                "cross", "no_entry")
-CLASS_NAMES_ZH = ("圆形", "圆环", "方形", "菱形", "正三角", "倒三角", "八边形", "十字", "叉形", "禁行")
 NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SIZE = 32
 NOISE_SIGMA_MAX = 0.06  # each image gets Gaussian pixel noise with σ drawn uniformly from [0, this]
