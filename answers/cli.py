@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "with ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS at AVX2, and at "
                          "their lowest — each level with its own weight cache, trained from scratch — and list every "
                          "claim whose outcome moves between levels or misses its wanted outcome. Another CPU rounds "
-                         "differently: this is the step before a new finding is published. Slow (every answer takes "
-                         "about half an hour per level on 2 cores, the lowest level several times that); exit 1 if "
-                         "any claim moved.")
+                         "differently: this is the step before a new finding is published. Slow (on 2 cores, five "
+                         "answers took half an hour at AVX2 and an hour at the lowest level); exit 1 if any claim "
+                         "moved.")
     ker.add_argument("ids", nargs="*", metavar="ID", help="answers to check (default: all)")
     ker.add_argument("--profile", default="site", choices=PROFILES, help="the profile the verdicts are decided at "
                      "(default site)")
