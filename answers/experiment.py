@@ -11,7 +11,7 @@ It stands above both :mod:`answers.kb` and :mod:`answers.lab`, beside the answer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -73,6 +73,16 @@ class Experiment:
         self.res.model(label, metrics.clean_accuracy(m, split.x_test.to(self.device), split.y_test.to(self.device)),
                        split.num_classes)
         return m, split
+
+    def other_runs(self, runs: int,
+                   recipes: Mapping[str, str]) -> Iterator[tuple[int, int, dict[str, nn.Module], Split]]:
+        """Runs 1 … ``runs`` − 1 of :meth:`run_seeds` (run 0 is the page's own models): for each, its index, its
+        seed, the zoo models ``recipes`` names (label → recipe) trained with that seed and recorded as
+        "<label> (seed <seed>)" (:meth:`model_of_run`), and the run's split (the first recipe's)."""
+        for r, seed in enumerate(self.run_seeds(runs)[1:], 1):
+            made = {label: self.model_of_run(recipe, seed, f"{label} (seed {seed})")
+                    for label, recipe in recipes.items()}
+            yield r, seed, {label: m for label, (m, _) in made.items()}, next(iter(made.values()))[1]
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh CPU generator seeded from the run's seed (``offset`` tells apart independent streams)."""

@@ -307,10 +307,7 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
                                                                                       ("at", "PGD-AT"))},
              **{f"{k}_flipped_at_4": share(first["flips"], name, 4) for k, name in (("standard", "standard"),
                                                                                   ("shape", "shape-trained"))}}]
-    for r, seed in enumerate(exp.run_seeds(cfg.runs)[1:], 1):
-        nets, split = {}, None
-        for name, recipe in MODELS.items():
-            nets[name], split = exp.model_of_run(recipe, seed, f"{name} (seed {seed})")
+    for r, seed, nets, split in exp.other_runs(cfg.runs, MODELS):
         x, y = split.x_test[:cfg.eps_images].to(exp.device), split.y_test[:cfg.eps_images].to(exp.device)
         conflict = cues.cue_conflict(cfg.conflict_images, seed + 1)
         flipped = {name: _flipped(m, x, y, cfg, grid) for name, m in nets.items()}

@@ -161,9 +161,8 @@ def at_over_runs(exp: Experiment, cfg: Settings, attacks: dict) -> None:
     by = {r["key"]: r for r in res.tables["matrix"].rows}
     rows = [{"run": 0, "seed": exp.seed, "at_worst": by["pgd_at"]["worst_case"],
              "none_worst": by["none"]["worst_case"]}]
-    for r, seed in enumerate(exp.run_seeds(cfg.runs)[1:], 1):
-        base, split = exp.model_of_run("noisy", seed, f"base (seed {seed})")
-        at, _ = exp.model_of_run("pgd_at", seed, f"PGD-AT (seed {seed})")
+    for r, seed, pair, split in exp.other_runs(cfg.runs, {"base": "noisy", "PGD-AT": "pgd_at"}):
+        base, at = pair["base"], pair["PGD-AT"]
         x, y = split.x_test[:cfg.images].to(exp.device), split.y_test[:cfg.images].to(exp.device)
         e = evaluate([undefended(base), undefended(at, "pgd_at", "对抗训练 PGD-AT")], attacks, x, y)
         worst = {k: float(e.worst_case(k).float().mean()) for k in ("pgd_at", "none")}

@@ -214,9 +214,8 @@ def at_over_runs(exp: Experiment, cfg: Settings) -> None:
     res = exp.res
     by = {r["key"]: r for r in res.tables["inference"].rows}
     rows = [{"run": 0, "seed": exp.seed, "at_robust": by["pgd_at"]["robust_acc"], "none_robust": by["none"]["robust_acc"]}]
-    for r, seed in enumerate(exp.run_seeds(cfg.runs)[1:], 1):
-        base, split = exp.model_of_run("noisy", seed, f"base (seed {seed})")
-        at, _ = exp.model_of_run("pgd_at", seed, f"PGD-AT (seed {seed})")
+    for r, seed, pair, split in exp.other_runs(cfg.runs, {"base": "noisy", "PGD-AT": "pgd_at"}):
+        base, at = pair["base"], pair["PGD-AT"]
         x, y = split.x_test[:cfg.eval_images].to(exp.device), split.y_test[:cfg.eval_images].to(exp.device)
         rows.append({"run": r, "seed": seed, "at_robust": metrics.robust_accuracy(at, PGD(at, **LINF_PGD), x, y),
                      "none_robust": metrics.robust_accuracy(base, PGD(base, **LINF_PGD), x, y)})
