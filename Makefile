@@ -12,10 +12,14 @@ export OMP_WAIT_POLICY ?= PASSIVE
 setup:
 	@scripts/bootstrap.sh
 
+# the answers are computed first, one process per core (answers build: progress, and what is left); the pages then
+# read their stored results. A failing answer does not stop here: the strict build shows which claim failed
 serve: setup
+	-$(BIN)/python -m answers build --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 	ANSWERS_PROFILE=$(PROFILE) $(BIN)/mkdocs serve --strict
 
 build: setup
+	-$(BIN)/python -m answers build --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 	ANSWERS_PROFILE=$(PROFILE) ANSWERS_STRICT=1 $(BIN)/mkdocs build --strict
 
 # tests train their small models into a cache inside the checkout, so a run never depends on leftovers; the

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,12 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _cache_dir(tmp_path_factory):
-    # tests never touch the user's weight cache; `make test` points this at .cache/ so reruns are warm
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config):
+    # tests never touch the user's weight cache; `make test` points this at .cache/ so reruns are warm. Set before
+    # collection: the site's answers start computing then (pytest_collection_modifyitems)
     if "ANSWERS_CACHE_DIR" not in os.environ:
-        os.environ["ANSWERS_CACHE_DIR"] = str(tmp_path_factory.mktemp("weights"))
-    yield
+        os.environ["ANSWERS_CACHE_DIR"] = tempfile.mkdtemp(prefix="answers-test-weights-")
+        _OWN_CACHE.append(os.environ["ANSWERS_CACHE_DIR"])
+
+
+def pytest_unconfigure(config):
+    # a session that ends early (-x, Ctrl-C, a subset of tests) leaves no build running behind it
+    _SiteBuild.stop()
+    for path in _OWN_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 _results: dict = {}
@@ -38,26 +51,68 @@ def tiny_result():
 
 def pytest_collection_modifyitems(session, config, items):
     # the contributor flow builds the whole site at tiny: after the answers' own tests it reuses the tiny results
-    # they stored instead of computing all ten a second time
-    items.sort(key=lambda item: item.path.name == "test_new_answer_flow.py")
+    # they stored instead of computing all ten a second time. The tests of the built site come last: its answers
+    # are computed in processes of their own (answers build) while the other tests run
+    items.sort(key=lambda item: ("built_site" in item.fixturenames, item.path.name == "test_new_answer_flow.py"))
+    if any("built_site" in item.fixturenames for item in items):
+        _SiteBuild.start()
 
 
 #: the profile the site is built at in the tests: the one readers see, where findings are decided
 SITE_PROFILE = os.environ.get("ANSWERS_TEST_SITE_PROFILE", "site")
 
 
+class _SiteBuild:
+    """The site's answers computed afresh, several at once (``answers build --fresh``), in the background from
+    the start of the session; :func:`built_site` waits for them."""
+
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+    @classmethod
+    def start(cls) -> None:
+        if cls.proc is None:
+            cls.log = Path(tempfile.mkdtemp(prefix="answers-site-build-")) / "build.log"
+            env = {k: v for k, v in os.environ.items() if k != "ANSWERS_FRESH"}
+            with open(cls.log, "wb") as log:
+                # a process group of its own, so that stopping it stops the answers it runs
+                cls.proc = subprocess.Popen([sys.executable, "-m", "answers", "build", "--profile", SITE_PROFILE,
+                                             "--fresh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.proc is not None and cls.proc.poll() is None:
+            os.killpg(cls.proc.pid, signal.SIGTERM)
+            try:
+                cls.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(cls.proc.pid, signal.SIGKILL)
+
+    @classmethod
+    def wait(cls, timeout: float) -> str:
+        cls.start()
+        cls.proc.wait(timeout=timeout)
+        return cls.log.read_text(encoding="utf-8", errors="replace")
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """The whole site built with ``mkdocs build --strict`` at the site profile (every answer executed; a check
-    that fails or a finding without its wanted outcome fails the build, see ``Result.show_claims``)."""
+    """The whole site built with ``mkdocs build --strict`` at the site profile: every answer computed afresh in
+    this session (``answers build --fresh``, started with the session) and every page executed on what it
+    computed (a check that fails or a finding without its wanted outcome fails the build, see
+    ``Result.show_claims``). The time limits only guard against a hang: on a busy machine the cold build takes
+    far longer than its quiet half hour."""
+    # how the answers fared is for the strict build to judge: it shows each page's failing claims
+    log = _SiteBuild.wait(timeout=6000)
     out = tmp_path_factory.mktemp("site")
-    # ANSWERS_FRESH: every answer recomputed and every page executed, never a stored result; the time limit only
-    # guards against a hang: on a busy machine the cold build takes far longer than its 25-30 quiet minutes
-    env = {**os.environ, "ANSWERS_PROFILE": SITE_PROFILE, "ANSWERS_STRICT": "1", "ANSWERS_FRESH": "1",
+    env = {**os.environ, "ANSWERS_PROFILE": SITE_PROFILE, "ANSWERS_STRICT": "1", "ANSWERS_EXECUTE_PAGES": "1",
            "NO_MKDOCS_2_WARNING": "1"}
+    env.pop("ANSWERS_FRESH", None)   # the results were just computed: the pages read them
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=4800)
-    assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+                          env=env, capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, (f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n"
+                                  f"answers build:\n{log[-3000:]}")
     return out
 
 

@@ -18,7 +18,7 @@ def answers(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["run", "--help"], ["check", "--help"],
-                                  ["new", "--help"], ["kernels", "--help"]])
+                                  ["new", "--help"], ["kernels", "--help"], ["build", "--help"]])
 def test_help_everywhere(args):
     proc = answers(*args)
     assert proc.returncode == 0 and "usage:" in proc.stdout
@@ -42,6 +42,8 @@ def test_list_json_names_q08():
     (["frobnicate"], ["frobnicate", "list", "run", "check"]),
     (["kernels", "q02", "--levels", "avx2,sse9"], ["sse9", "native", "avx2", "lowest"]),
     (["kernels", "q99"], ["q99", "q08"]),
+    (["build", "q99"], ["q99", "q08"]),
+    (["build", "--jobs", "0"], ["jobs", "positive"]),
     # q06's full profile reads CIFAR-10 from the user's disk and never downloads it
     (["run", "q06", "--profile", "full"], ["--data-dir", "cifar-10-batches-py"]),
     (["run", "q06", "--profile", "full", "--data-dir", "no-such-folder"], ["no-such-folder", "cifar-10-batches-py",

@@ -152,14 +152,15 @@ class AnswersPlugin(BasePlugin):
     def _cache_executed_pages(config) -> None:
         """Let mkdocs-jupyter reuse an executed page while neither the page nor any code under ``answers/``
         changed: its cache is keyed on the page alone, so it gets a folder of its own per profile and code digest.
-        A fresh build (ANSWERS_FRESH=1, as CI runs) executes every page."""
+        A fresh build (ANSWERS_FRESH=1), or one with ANSWERS_EXECUTE_PAGES=1 (the tests' build, on results
+        ``answers build --fresh`` has just computed), executes every page."""
         import os
 
         from .results import PACKAGE, fresh_by_default, source_digest
         jupyter = config.plugins.get("mkdocs-jupyter")
         if jupyter is None:
             return
-        if fresh_by_default():
+        if fresh_by_default() or os.environ.get("ANSWERS_EXECUTE_PAGES") == "1":
             jupyter.config["cache"] = False
             return
         digest = source_digest([*sorted(PACKAGE.rglob("*.py")), *sorted(PACKAGE.rglob("*.json"))])

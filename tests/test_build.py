@@ -1,0 +1,94 @@
+"""answers build: the answers computed several at once, longest first, each run's outcome collected.
+
+The runs here are stand-ins (a tiny python program per answer) so that the pool itself is what is tested: how many
+run at once, in which order they start, what a failing one reports, and that an interrupted build leaves none
+running."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from answers.kb import build
+
+
+def test_longest_first_by_recorded_seconds_untimed_first_then_the_first_build_order():
+    recorded = {"q01": 10.0, "q02": 300.0, "q03": 50.0}
+    assert build.schedule(["q01", "q02", "q03", "q06", "q04"], recorded) == ["q06", "q04", "q02", "q03", "q01"]
+    # nothing recorded: the reference machine's order, new answers (not in it) before the known ones
+    assert build.schedule(["q04", "q06", "q11", "q01"], {}) == ["q11", "q06", "q01", "q04"]
+
+
+def test_recorded_seconds_survive_a_build_and_a_broken_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
+    assert build.recorded_seconds("site") == {}
+    build._record("site", [build.Outcome("q01", 0, 12.34), build.Outcome("q02", 1, 5.0)])
+    build._record("tiny", [build.Outcome("q01", 0, 1.0)])
+    assert build.recorded_seconds("site") == {"q01": 12.3}   # a failed run's time is not a cost estimate
+    assert build.recorded_seconds("tiny") == {"q01": 1.0}
+    build.times_file().write_text("not json")
+    assert build.recorded_seconds("site") == {}
+
+
+def _stand_in(script: str):
+    """A command running ``script`` with the answer id as its one argument."""
+    return lambda qid, profile, seed, fresh: [sys.executable, "-c", script, qid]
+
+
+# each stand-in notes when it started and ended, sleeps, then prints a result like answers run --json
+SLEEPER = """
+import json, sys, time, pathlib
+qid = sys.argv[1]
+log = pathlib.Path({log!r})
+with open(log, "a") as f: f.write(f"start {{qid}} {{time.time()}}\\n")
+time.sleep({seconds})
+with open(log, "a") as f: f.write(f"end {{qid}} {{time.time()}}\\n")
+if qid == "q03":
+    print("Traceback: something broke in q03", file=sys.stderr); sys.exit(1)
+print(json.dumps({{"claims": [{{"id": "c1", "outcome": "holds"}}, {{"id": "c2", "outcome": "inconclusive"}}]}}))
+"""
+
+
+def test_at_most_jobs_run_at_once_and_every_outcome_is_collected(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "log"
+    lines: list[str] = []
+    outcomes = build.build(["q01", "q02", "q03", "q04", "q05"], "tiny", jobs=2, report=lines.append,
+                           command=_stand_in(SLEEPER.format(log=str(log), seconds=0.6)))
+    assert [o.qid for o in outcomes] == ["q01", "q02", "q03", "q04", "q05"]
+    events = sorted((float(t), kind, q) for kind, q, t in (ln.split() for ln in log.read_text().splitlines()))
+    running, most = 0, 0
+    for _, kind, _ in events:
+        running += 1 if kind == "start" else -1
+        most = max(most, running)
+    assert most == 2, events
+    starts = [ln.split()[2] for ln in lines if ln.endswith("waiting)")]
+    assert starts == build.schedule(["q01", "q02", "q03", "q04", "q05"], {}) == ["q01", "q03", "q05", "q02", "q04"]
+    ok = {o.qid: o for o in outcomes}
+    assert ok["q01"].ok and ok["q01"].claims == {"c1": "holds", "c2": "inconclusive"}
+    assert not ok["q03"].ok and "exit 1" in ok["q03"].error and "something broke in q03" in ok["q03"].error
+    assert sum("started" in ln for ln in lines) == 5 and lines[-1].endswith("done)")
+    assert any("[1/5]" in ln and "about" in ln and "left" in ln for ln in lines)
+    # the next build orders by what this one measured (q03 failed: no time recorded for it)
+    assert set(build.recorded_seconds("tiny")) == {"q01", "q02", "q04", "q05"}
+
+
+def test_an_interrupted_build_stops_the_answers_it_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "log"
+    started = []
+
+    def report(line: str) -> None:
+        started.append(line)
+        if len(started) == 2:   # both are running: interrupt the build as Ctrl-C would
+            raise KeyboardInterrupt
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        build.build(["q01", "q02", "q04"], "tiny", jobs=2, report=report,
+                    command=_stand_in(SLEEPER.format(log=str(log), seconds=30)))
+    assert time.perf_counter() - t0 < 20    # it did not wait for the 30-second answers
+    time.sleep(0.5)
+    assert "end" not in (log.read_text() if log.exists() else "")
