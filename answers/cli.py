@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "entries or delete them (models retrain on next use).")
     cache_sub = cache.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     cache_ls = cache_sub.add_parser("ls", help="list cached models", description="List cached models: kind, size, "
-                                    "age, file.")
+                                    "age, the seconds their training took, file.")
     cache_ls.add_argument("--json", action="store_true", help="machine-readable output")
     cache_sub.add_parser("clear", help="delete every cached model", description="Delete every cached model; "
                          "they retrain on next use.")
@@ -345,8 +345,10 @@ def _cache(args: argparse.Namespace) -> int:
         print(json.dumps({"dir": str(root), "entries": entries}, ensure_ascii=False, indent=2))
         return EXIT_OK
     now = time.time()
+    print(f"{'model':<40} {'size':>12}  {'age':>9}  {'training':>9}  file")
     for e in entries:
-        print(f"{e['what']:<40} {e['size'] / 1024:8.1f} KiB  {(now - e['created']) / 3600:7.1f} h  "
+        trained = "–" if e["seconds"] is None else f"{e['seconds']:.1f} s"
+        print(f"{e['what']:<40} {e['size'] / 1024:8.1f} KiB  {(now - e['created']) / 3600:7.1f} h  {trained:>9}  "
               f"{Path(e['path']).name}")
     total = sum(e["size"] for e in entries)
     print(f"{len(entries)} model(s), {total / 2**20:.1f} MiB in {root}")

@@ -10,7 +10,8 @@ It stands above both :mod:`answers.kb` and :mod:`answers.lab`, beside the answer
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 
 from .kb.question import Question
 from .kb.result import Result
-from .lab import metrics, zoo
+from .lab import cache, metrics, zoo
 from .lab.data import Split
 from .lab.progress import run_steps
 from .lab.seeding import default_threads, seed_everything
@@ -36,14 +37,17 @@ class Experiment:
     device: str
     progress: bool | None
     split: Split
+    # where this run's share of the weight cache's record of uses begins (cache.USES)
+    first_use: int = field(default=0, repr=False)
 
     @classmethod
     def start(cls, question: Question, profile: str = "site", seed: int = 0, device: str = "cpu",
               progress: bool | None = None, dataset: str = "signs", meta: dict | None = None) -> "Experiment":
         zoo.scale(profile)  # an unknown profile fails here, in one line, before anything is computed
+        first_use = len(cache.USES)
         seed_everything(seed)
         res = Result(question.id, profile, seed, meta={"threads": default_threads(), "device": device, **(meta or {})})
-        return cls(question, res, profile, seed, device, progress, zoo.split(profile, seed, dataset))
+        return cls(question, res, profile, seed, device, progress, zoo.split(profile, seed, dataset), first_use)
 
     @property
     def x(self) -> torch.Tensor:
@@ -95,7 +99,22 @@ class Experiment:
         return [self.seed + 1000 * r for r in range(runs)]
 
     def run(self, sections: Iterable[tuple[str, Callable[[], object]]]) -> Result:
-        """Run the page's sections in order (threads pinned, one progress tick each); returns the result."""
+        """Run the page's sections in order (threads pinned, one progress tick each); returns the result, with
+        where its time went: each section's seconds (``meta["sections"]``) and every zoo model it took, with the
+        seconds that model's training took and whether this run trained it (``meta["weights"]``)."""
+        seconds: dict[str, float] = {}
+
+        def timed(name: str, section: Callable[[], object]) -> Callable[[], None]:
+            def step() -> None:
+                t0 = time.perf_counter()
+                section()
+                seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - t0, 2)
+            return step
+
         with torch_threads(default_threads()):
-            run_steps(sections, f"{self.question.id} ({self.profile})", self.progress)
+            run_steps([(name, timed(name, s)) for name, s in sections], f"{self.question.id} ({self.profile})",
+                      self.progress)
+        self.res.meta["sections"] = seconds
+        self.res.meta["weights"] = [{"what": u.what, "file": u.file, "seconds": u.seconds, "trained": u.trained}
+                                    for u in cache.USES[self.first_use:]]
         return self.res

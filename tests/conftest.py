@@ -54,7 +54,11 @@ def pytest_collection_modifyitems(session, config, items):
     # they stored instead of computing all ten a second time. The tests of the built site come last: its answers
     # are computed in processes of their own (answers build) while the other tests run
     items.sort(key=lambda item: ("built_site" in item.fixturenames, item.path.name == "test_new_answer_flow.py"))
-    if any("built_site" in item.fixturenames for item in items):
+
+
+def pytest_collection_finish(session):
+    # the tests that will run are known (-k and -m have deselected theirs): start the site's answers if one needs it
+    if not session.config.option.collectonly and any("built_site" in item.fixturenames for item in session.items):
         _SiteBuild.start()
 
 
@@ -73,7 +77,7 @@ class _SiteBuild:
     def start(cls) -> None:
         if cls.proc is None:
             cls.log = Path(tempfile.mkdtemp(prefix="answers-site-build-")) / "build.log"
-            env = {k: v for k, v in os.environ.items() if k != "ANSWERS_FRESH"}
+            env = {**{k: v for k, v in os.environ.items() if k != "ANSWERS_FRESH"}, "ANSWERS_BUILD_WATCH_PARENT": "1"}
             with open(cls.log, "wb") as log:
                 # a process group of its own, so that stopping it stops the answers it runs
                 cls.proc = subprocess.Popen([sys.executable, "-m", "answers", "build", "--profile", SITE_PROFILE,

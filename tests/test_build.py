@@ -5,7 +5,8 @@ run at once, in which order they start, what a failing one reports, and that an 
 running."""
 from __future__ import annotations
 
-import json
+import os
+import subprocess
 import sys
 import time
 
@@ -92,3 +93,42 @@ def test_an_interrupted_build_stops_the_answers_it_runs(tmp_path, monkeypatch):
     assert time.perf_counter() - t0 < 20    # it did not wait for the 30-second answers
     time.sleep(0.5)
     assert "end" not in (log.read_text() if log.exists() else "")
+
+
+def test_a_build_started_for_a_program_stops_when_that_program_ends(tmp_path):
+    """The tests' background build: its parent killed outright (no chance to clean up), the build stops its
+    answers and itself."""
+    log = tmp_path / "log"
+    (tmp_path / "answer.py").write_text(SLEEPER.format(log=str(log), seconds=60))
+    (tmp_path / "build.py").write_text(
+        "import sys\nfrom answers.kb import build\n"
+        f"build.build(['q01', 'q02'], 'tiny', jobs=2, command=lambda q, p, s, f: [sys.executable, "
+        f"{str(tmp_path / 'answer.py')!r}, q])\n")
+    (tmp_path / "parent.py").write_text(
+        "import os, subprocess, sys, time\n"
+        f"env = {{**os.environ, 'ANSWERS_BUILD_WATCH_PARENT': '1', 'ANSWERS_CACHE_DIR': {str(tmp_path / 'cache')!r}}}\n"
+        f"print(subprocess.Popen([sys.executable, {str(tmp_path / 'build.py')!r}], env=env).pid, flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], stdout=subprocess.PIPE, text=True)
+    build_pid = int(parent.stdout.readline())
+    deadline = time.time() + 30
+    while time.time() < deadline and (not log.exists() or log.read_text().count("start") < 2):
+        time.sleep(0.2)
+    assert log.read_text().count("start") == 2
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and _alive(build_pid):
+        time.sleep(0.2)
+    assert not _alive(build_pid), "the build outlived the program that started it"
+    time.sleep(0.5)
+    assert "end" not in log.read_text()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

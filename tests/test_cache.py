@@ -318,3 +318,29 @@ def test_under_torchrun_every_rank_computes_and_rank_0_stores_under_the_new_code
     after = copy.run(calls=1)                           # what rank 0 stored is the result of the new code
     assert after["calls"][0] == {"reused": True, "code": got["0"]["calls"][0]["code"]}
     assert len(copy.ranks_run()) == 5
+
+
+def test_an_entry_stores_its_own_training_seconds_without_the_model_it_starts_from(tmp_path):
+    """A fine-tune trains its start model inside its own create(): the start's seconds are its own entry's, not
+    counted twice; a later hit reports the stored seconds and that it trained nothing (cache.USES)."""
+    import time
+
+    def start_model():
+        time.sleep(0.3)
+        return {"w": torch.zeros(1)}
+
+    def fine_tune():
+        cache.get_or_create("start", {}, "fp", "v", start_model, root=tmp_path)
+        time.sleep(0.1)
+        return {"w": torch.ones(1)}
+
+    first = len(cache.USES)
+    cache.get_or_create("tuned", {}, "fp", "v", fine_tune, root=tmp_path)
+    uses = {u.what: u for u in cache.USES[first:]}
+    assert uses["start"].trained and uses["tuned"].trained
+    assert 0.3 <= uses["start"].seconds < 0.5 and 0.1 <= uses["tuned"].seconds < 0.25, uses
+    cache.get_or_create("tuned", {}, "fp", "v", fine_tune, root=tmp_path)
+    hit = cache.USES[-1]
+    assert hit.what == "tuned" and not hit.trained and hit.seconds == uses["tuned"].seconds
+    assert {e["what"]: e["seconds"] for e in cache.entries(tmp_path)} == {"start": uses["start"].seconds,
+                                                                         "tuned": uses["tuned"].seconds}

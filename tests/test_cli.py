@@ -169,3 +169,17 @@ def test_moved_lists_claims_whose_outcome_differs_or_misses_what_is_wanted():
     # every level agreeing on an outcome other than the wanted one is listed too (at site), not at tiny
     same_but_wrong = [run("native", f="inconclusive"), run("lowest", f="inconclusive")]
     assert [r["claim"] for r in moved(same_but_wrong)] == ["f"] and moved(same_but_wrong, "tiny") == []
+
+
+def test_a_result_says_where_its_time_went(tiny_result):
+    """What the computation-times page reads: the seconds computing took, each section's seconds (they fit in
+    it) and every zoo model the run took, with its training seconds."""
+    r = tiny_result("q08")
+    seconds, sections = r.meta["measured"]["seconds"], r.meta["sections"]
+    assert seconds > 0 and list(sections) == ["inference costs", "PGD-AT over runs", "smoothing certificates",
+                                                   "PatchCleanser", "training costs"], sections
+    assert 0 < sum(sections.values()) <= seconds
+    weights = r.meta["weights"]
+    assert weights and all(w["file"].endswith(".pt") and w["file"].startswith(w["what"]) for w in weights)
+    assert {w["what"] for w in weights} >= {"small_cnn-aug", "small_cnn-pgdat-ft"}
+    assert all(w["seconds"] is None or w["seconds"] > 0 for w in weights)

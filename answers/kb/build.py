@@ -8,7 +8,7 @@ lock keeps one writer per model and the other answer waits for it and reads it.
 
 Each process keeps the threads one process would use (ANSWERS_THREADS, else every core). More threads than
 cores costs some speed, but the numbers stay those of a build in one process: torch splits its sums by the number
-of threads, so one thread per process would round differently. Measured on the 2-core machine, two runs of the
+of threads, so one thread per process would round differently. Measured once on the 2-core machine, two runs of the
 same training at once finished 1.45× sooner than one after the other with two threads each, and 1.7× sooner
 with one thread each (``ANSWERS_THREADS=1`` gives that, with other numbers).
 """
@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.files import atomic_write, cache_dir
+
+#: set to 1, a build stops (and stops its answers) when the process that started it ends
+WATCH_PARENT = "ANSWERS_BUILD_WATCH_PARENT"
 
 #: the order of a first build, when no earlier build on this machine says how long each answer takes: longest
 #: first, as the site profile ran on the 2-core reference machine (q06 trains eleven models from scratch)
@@ -124,7 +127,11 @@ class _Pool:
 
     def run(self, queue: list[str], jobs: int) -> None:
         start = time.perf_counter()
+        # started for another program (the tests' background build): stop with it, whatever ended it
+        parent = os.getppid() if os.environ.get(WATCH_PARENT) == "1" else None
         while queue or self.running:
+            if parent is not None and os.getppid() != parent:
+                raise SystemExit("answers build: the program that started it has ended; stopping")
             while queue and len(self.running) < jobs:
                 self._start(queue.pop(0), len(queue))
             time.sleep(0.2)

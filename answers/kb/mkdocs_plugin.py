@@ -7,7 +7,8 @@ the global bibliography. Deliberately small and hook-only, so a move to another 
 * a malformed ``references.bib`` stops the build with one line (a ``PluginError``), not a traceback;
 * ``<!-- answers:index -->`` becomes the course table, ``<!-- answers:bibliography -->`` the list of every
   entry with links back to the pages citing it, and ``<!-- answers:findings -->`` the index of every claim of the
-  site (filled once every answer page has executed: :mod:`answers.kb.findings`); without a ``nav`` in mkdocs.yml, the registry provides it;
+  site (filled once every answer page has executed: :mod:`answers.kb.findings`), ``<!-- answers:times -->`` the
+  computation-times page (:mod:`answers.kb.times`); without a ``nav`` in mkdocs.yml, the registry provides it;
 * notebook pages get the heading ids of Markdown pages (one slug rule, :func:`slug`, which keeps Chinese; the
   notebook converter's own rule drops it and leaves the contents linking to ``#_1``); the notebook stylesheet
   that mkdocs-jupyter inlines in every page (about 600 KB) is written once as a shared file, and inline
@@ -248,22 +249,25 @@ class AnswersPlugin(BasePlugin):
 
     def on_env(self, env, config, files):
         # every page has been read and rendered (so every answer executed and stored its result) and none written
-        from .findings import FINDINGS_MARKER
+        import markdown
+
+        from .findings import FINDINGS_MARKER, findings_markdown
+        from .times import TIMES_MARKER, times_markdown
         for f in files.documentation_pages():
             page = f.page
-            if page is not None and page.content and FINDINGS_MARKER in page.content:
-                page.content = page.content.replace(FINDINGS_MARKER, self._findings(page, files, config))
+            for marker, render in ((FINDINGS_MARKER, findings_markdown), (TIMES_MARKER, times_markdown)):
+                if page is not None and page.content and marker in page.content:
+                    html = markdown.markdown(render(self._stored(page, files)), extensions=["tables", "md_in_html"])
+                    page.content = page.content.replace(marker, html)
         return env
 
     @staticmethod
-    def _findings(page, files, config) -> str:
-        """The findings index as HTML, from the results the answer pages stored in this build."""
+    def _stored(page, files) -> list:
+        """Every answer's result that the pages of this build stored, with its page's URL relative to ``page``."""
         import os
 
-        import markdown
-
         from . import registry
-        from .findings import AnswerResult, findings_markdown
+        from .findings import AnswerResult
         from .results import stored_result
         profile = os.environ.get("ANSWERS_PROFILE", "site")
         entries = []
@@ -271,12 +275,12 @@ class AnswersPlugin(BasePlugin):
             target = files.get_file_from_path(a.question.page)
             result = stored_result(a.run, profile=profile)
             if target is None or result is None:
-                log.warning("findings index: no result of %s at profile %s stored by this build (its page %s "
-                            "did not execute?); `answers run %s --profile %s` stores it", a.id, profile,
+                log.warning("%s: no result of %s at profile %s stored by this build (its page %s did not "
+                            "execute?); `answers run %s --profile %s` stores it", page.file.src_uri, a.id, profile,
                             a.question.page, a.id, profile)
                 continue
             entries.append(AnswerResult(a.id, a.question.title_zh, get_relative_url(target.url, page.url), result))
-        return markdown.markdown(findings_markdown(entries), extensions=["tables", "md_in_html"])
+        return entries
 
     def _bibliography(self, page, files) -> str:
         items = []

@@ -17,6 +17,7 @@ import json
 import os
 import pickle
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -92,7 +93,7 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
                progress: bool | None = None, fresh: bool | None = None) -> Result:
     """``run(profile, seed, device, progress)``'s Result, from the result cache when its key matches (unless
     ``fresh``), else computed and stored. ``meta["measured"]`` says when, with which code, and whether this
-    call reused it."""
+    call reused it, and how many seconds computing it took."""
     fresh = fresh_by_default() if fresh is None else fresh
     path, digest, kernel = _entry(run, profile, seed, device)
     # under torchrun every rank runs the answer together (its training is collective): no rank may skip the run
@@ -111,9 +112,11 @@ def cached_run(run: Callable[..., Result], profile: str = "site", seed: int = 0,
             except Exception as why:  # noqa: BLE001 - any unreadable entry is recomputed, whatever failed
                 warnings.warn(f"answers results: {path} is unusable ({type(why).__name__}: {why}); recomputing",
                               stacklevel=2)
+        t0 = time.perf_counter()
         result = run(profile=profile, seed=seed, device=device, progress=progress)
         result.meta["measured"] = {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                                   "code": digest[:12], "reused": False}
+                                   "code": digest[:12], "reused": False,
+                                   "seconds": round(time.perf_counter() - t0, 1)}
         result.meta["kernel"] = kernel
         write_checked(path, pickle.dumps(result))
         return result

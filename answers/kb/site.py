@@ -17,6 +17,7 @@ def nav() -> list:
         {"首页": "index.md"},
         {"问题与回答": questions},
         {"结论索引": "findings.md"},
+        {"计算时间": "times.md"},
         {"本地运行": "run-locally.md"},
         {"贡献新问题": "contributing.md"},
         {"参考文献": "bibliography.md"},

@@ -14,6 +14,7 @@ import io
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Mapping
@@ -60,8 +61,43 @@ def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: s
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+@dataclass(frozen=True)
+class Use:
+    """One model a process took from the cache: what it is, its file, the seconds its training took (its own,
+    without a model it starts from; None for an entry older than this record) and whether this use trained it."""
+
+    what: str
+    file: str
+    seconds: float | None
+    trained: bool
+
+
+#: every model this process took from the cache, in order (:class:`Use`); an answer's run reads its share of it
+USES: list[Use] = []
+# seconds spent in the creates nested inside the one running at each level (a fine-tune trains its start first)
+_nested: list[float] = []
+
+
+def _timed(create: Callable[[], State]) -> tuple[State, float]:
+    """``create()``'s state and its own seconds: without the nested creates it ran (counted where they ran)."""
+    _nested.append(0.0)
+    t0 = time.perf_counter()
+    try:
+        state = create()
+    finally:
+        total, inner = time.perf_counter() - t0, _nested.pop()
+        if _nested:
+            _nested[-1] += total
+    return state, total - inner
+
+
 def _load(path: Path) -> State:
     """The state stored at ``path``; raises ValueError saying why it cannot be trusted."""
+    return _load_entry(path)[0]
+
+
+def _load_entry(path: Path) -> tuple[State, dict]:
+    """The state and the metadata stored at ``path``; raises ValueError saying why it cannot be trusted."""
     data = read_checked(path)
     try:  # load the very bytes that were checked, not the file a second time
         blob = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
@@ -69,7 +105,7 @@ def _load(path: Path) -> State:
         raise ValueError(f"unreadable: {type(exc).__name__}") from None
     if not isinstance(blob, dict) or not isinstance(blob.get("state"), dict):
         raise ValueError("not a cache entry")
-    return blob["state"]
+    return blob["state"], blob.get("meta") if isinstance(blob.get("meta"), dict) else {}
 
 
 def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_version: str,
@@ -77,10 +113,12 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
     """The cached state for this key, or ``create()``'s result, stored for next time.
 
     ``create`` runs with the caller's random streams set aside (:func:`~answers.lab.seeding.isolated_rng`): a
-    miss and a hit leave the caller drawing the same numbers next."""
-    def created() -> State:
+    miss and a hit leave the caller drawing the same numbers next. Its own seconds are stored with the entry
+    and every call is recorded in :data:`USES`."""
+    def created() -> tuple[State, float]:
         with isolated_rng():
-            return {k: v.detach().cpu() for k, v in create().items()}
+            state, seconds = _timed(create)
+            return {k: v.detach().cpu() for k, v in state.items()}, seconds
 
     root = Path(root) if root else cache_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -91,29 +129,41 @@ def get_or_create(what: str, config: Mapping, data_fingerprint: str, code_versio
         try:
             return _load(path)
         except (OSError, ValueError):
-            return created()
+            return created()[0]
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:
-                return _load(path)
+                state, meta = _load_entry(path)
+                USES.append(Use(what, path.name, meta.get("seconds"), trained=False))
+                return state
             except ValueError as why:
                 warnings.warn(f"answers cache: {path} is corrupt ({why}); retraining", CacheWarning, stacklevel=2)
                 path.unlink(missing_ok=True)
                 sidecar(path).unlink(missing_ok=True)
-        state = created()
+        state, seconds = created()
         meta = {"what": what, "config": json.loads(json.dumps(dict(config), default=str)),
-                "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time()}
+                "data_fingerprint": data_fingerprint, "code_version": code_version, "created": time.time(),
+                "seconds": round(seconds, 2)}
         buf = io.BytesIO()
         torch.save({"state": state, "meta": meta}, buf)
         write_checked(path, buf.getvalue())
+        USES.append(Use(what, path.name, meta["seconds"], trained=True))
         return state
 
 
 def entries(root: Path | None = None) -> list[dict]:
-    """What the cache holds: path, what, size in bytes, modification time."""
+    """What the cache holds: path, what, size in bytes, modification time, the seconds its training took (None
+    where the entry does not say or cannot be read)."""
     root = Path(root) if root else cache_dir()
     return [{"path": str(p), "what": p.name.rsplit("-", 1)[0], "size": p.stat().st_size,
-             "created": p.stat().st_mtime} for p in sorted(root.glob("*.pt"))]
+             "created": p.stat().st_mtime, "seconds": _seconds_of(p)} for p in sorted(root.glob("*.pt"))]
+
+
+def _seconds_of(path: Path) -> float | None:
+    try:
+        return _load_entry(path)[1].get("seconds")
+    except (OSError, ValueError):
+        return None
 
 
 def clear(root: Path | None = None) -> int:
