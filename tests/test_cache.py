@@ -207,6 +207,7 @@ _STAND_IN = '''
 import os
 
 from answers.kb.result import Result
+from answers.lab.smoothing import ABSTAIN_ALPHA
 
 
 def run(profile="site", seed=0, device="cpu", progress=None):
@@ -281,25 +282,31 @@ class _Copy:
         return self._reports()
 
 
-def test_a_stored_result_is_recomputed_after_any_code_that_computed_it_changes(tmp_path):
+def test_a_stored_result_is_recomputed_after_a_change_to_code_it_reaches_and_only_then(tmp_path):
+    """The stand-in answer imports kb.result (which imports kb.evidence) and lab.smoothing: a change to one of
+    them, or to the answer, recomputes it; a change elsewhere, or to a docstring, keeps its stored result."""
     copy = _Copy(tmp_path)
     base = copy.run()
     # unchanged code: stored once, then reused
     assert [c["reused"] for c in base["calls"]] == [False, True] and copy.ranks_run() == ["-"]
-    seen, key = {base["calls"][0]["code"]}, base["weights_key"]
-    edits = [("lab/smoothing.py", "ABSTAIN_ALPHA = 0.002"),                     # lab, not in the weights' code
-             ("lab/models.py", "def _changed(x):\n    return x + 1"),           # lab, in the weights' code
-             ("kb/result.py", "_RULE_FUNCS['pow'] = pow"),                      # kb
-             ("experiment.py", "def _changed(x):\n    return x + 1"),          # the harness above kb and lab
-             ("core/files.py", "def _changed(x):\n    return x + 1"),          # the core below both
-             ("q99_stand_in.py", "def run_helper():\n    return 2")]            # the answer's own module
-    for n, (rel, code) in enumerate(edits, start=2):
-        copy.edit(rel, code)
+    code, key, runs = base["calls"][0]["code"], base["weights_key"], 1
+    edits = [("lab/smoothing.py", "ABSTAIN_ALPHA = 0.002", True),                       # lab, imported
+             ("lab/models.py", "def _changed(x):\n    return x + 1", False),             # lab, not imported
+             ("kb/evidence.py", "def _changed(x):\n    return x + 1", True),            # kb, through kb.result
+             ("kb/site.py", "def _changed(x):\n    return x + 1", False),               # kb, not reached
+             ("experiment.py", "def _changed(x):\n    return x + 1", False),           # the harness, not imported
+             ("core/files.py", "def _changed(x):\n    return x + 1", False),           # the core, not reached
+             ("kb/result.py", "def _documented():\n    \"\"\"Words.\"\"\"", True),       # kb, imported
+             ("kb/result.py", "# a comment, no code", False),                             # not a change to code
+             ("q99_stand_in.py", "def run_helper():\n    return 2", True)]              # the answer's own module
+    for rel, change, recomputes in edits:
+        copy.edit(rel, change)
         got = copy.run()
-        assert [c["reused"] for c in got["calls"]] == [False, True], f"a change to {rel} served the stale result"
-        assert len(copy.ranks_run()) == n
-        assert got["calls"][0]["code"] not in seen, f"a change to {rel} left the code digest as it was"
-        seen.add(got["calls"][0]["code"])
+        runs += recomputes
+        assert [c["reused"] for c in got["calls"]] == [not recomputes, True], (rel, recomputes)
+        assert len(copy.ranks_run()) == runs, rel
+        assert (got["calls"][0]["code"] != code) == recomputes, rel
+        code = got["calls"][0]["code"]
         # the weight cache keys only the modules a model's training runs (answers.lab.train.code_modules)
         assert (got["weights_key"] != key) == (rel == "lab/models.py"), rel
         key = got["weights_key"]

@@ -11,12 +11,13 @@ relative, and so does ``importlib.import_module`` with a constant name. And no m
 itself again through its imports: a circle is reported with the line of every import in it."""
 from __future__ import annotations
 
-import ast
 import graphlib
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from answers.core.source import Graph, import_graph
 
 PACKAGE = Path(__file__).resolve().parents[1] / "answers"
 
@@ -32,13 +33,6 @@ MAY_IMPORT = {
     "root": set(),
 }
 
-Graph = dict[str, dict[str, int]]   # module -> {module it imports: line of the first such import}
-
-
-def module_name(path: Path, package: Path) -> str:
-    parts = list(path.relative_to(package.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
 
 def layer(name: str) -> str:
     parts = name.split(".")
@@ -49,46 +43,6 @@ def layer(name: str) -> str:
     if parts[1] == "__main__":
         return "main"
     return "answer"
-
-
-def imports_of(path: Path, name: str, modules: set[str]) -> dict[str, int]:
-    """The package's modules that ``path`` (module ``name``) imports, each with the line of its first import."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: dict[str, int] = {}
-
-    def add(target: str, line: int) -> None:
-        while target and target not in modules:    # answers.lab.zoo.THREAT -> answers.lab.zoo
-            target = target.rpartition(".")[0]
-        if target and target != name:
-            found.setdefault(target, line)
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] == "answers":
-                    add(alias.name, node.lineno)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if base.split(".")[0] != "answers":
-                continue
-            for alias in node.names:   # from answers.lab import zoo: the module zoo; from .zoo import X: zoo
-                add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base, node.lineno)
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str) and node.args[0].value.split(".")[0] == "answers"
-              and ((isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
-                   or (isinstance(node.func, ast.Name) and node.func.id in ("import_module", "__import__")))):
-            add(node.args[0].value, node.lineno)
-    return found
-
-
-def import_graph(package: Path = PACKAGE) -> tuple[Graph, dict[str, Path]]:
-    files = {module_name(p, package): p for p in sorted(package.rglob("*.py")) if "__pycache__" not in p.parts}
-    return {name: imports_of(path, name, set(files)) for name, path in files.items()}, files
 
 
 def wrong_way(graph: Graph, files: dict[str, Path], package: Path = PACKAGE) -> list[str]:

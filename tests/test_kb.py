@@ -358,11 +358,22 @@ def test_result_cache_reuses_recomputes_on_demand_and_distrusts_damage(tmp_path,
     assert len(COUNTED_RUNS) == 5 and not damaged.meta["measured"]["reused"]
 
 
-def test_code_digest_covers_the_module_lab_and_kb():
+def test_code_digest_covers_the_modules_an_answer_reaches_and_the_libraries_versions(monkeypatch):
+    from answers.core.source import reached
     from answers.kb import results
     digest = results.code_digest("answers.q08_defense_cost")
     assert digest == results.code_digest("answers.q08_defense_cost")
     assert digest != results.code_digest("answers.q07_attacker_vs_defender")
+    # q08 reaches the lab through its imports (some only inside functions), not the site's pieces
+    q08 = reached("answers.q08_defense_cost")
+    assert {"answers.experiment", "answers.lab.zoo", "answers.lab.train", "answers.lab.smoothing", "answers.lab.cache",
+            "answers.kb.result", "answers.core.files", "answers", "answers.lab"} <= set(q08)
+    assert not {"answers.kb.site", "answers.kb.scaffold", "answers.cli", "answers.q07_attacker_vs_defender"} & set(q08)
+    real = results.library_versions()
+    assert set(real) == {"torch", "torchvision", "kornia", "scipy"} and real["torch"] != "-"
+    for lib in real:   # upgrading any of them re-runs the answer
+        monkeypatch.setattr(results, "library_versions", lambda lib=lib: {**real, lib: "0.0.0"})
+        assert results.code_digest("answers.q08_defense_cost") != digest, lib
 
 
 def test_result_row_finds_one_row_by_key_or_says_why_not():

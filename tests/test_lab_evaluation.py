@@ -227,10 +227,11 @@ def test_experiment_records_model_health_and_refuses_unknown_profiles():
 
 
 def test_weight_keys_ignore_docstrings_and_comments_but_not_code():
+    from answers.core.source import code_only
     base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
-    assert cache._code_only(base) == cache._code_only('def f(x):\n    """Other words."""\n    # why\n    return x + 1\n')
-    assert cache._code_only(base) == cache._code_only('def f(x):\n    return (x\n            + 1)\n')
-    assert cache._code_only(base) != cache._code_only('def f(x):\n    """Doc."""\n    return x + 2\n')
+    assert code_only(base) == code_only('def f(x):\n    """Other words."""\n    # why\n    return x + 1\n')
+    assert code_only(base) == code_only('def f(x):\n    return (x\n            + 1)\n')
+    assert code_only(base) != code_only('def f(x):\n    """Doc."""\n    return x + 2\n')
 
 
 def test_each_recipe_keys_only_the_code_it_runs():

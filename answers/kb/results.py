@@ -1,8 +1,9 @@
 """Reusable results: an answer's :class:`~answers.kb.result.Result` is stored under the one cache directory,
-keyed by everything its numbers depend on — the answer's module, the source of the experiment harness, the core,
-the lab and the kb it uses, the profile, the seed, the device and the torch version. A site build (or ``answers
-run``) reuses an unchanged answer's tables, figures and claims, so editing a page's prose under ``make serve``
-reruns no experiment; ``fresh=True`` (``--fresh``, or ``ANSWERS_FRESH=1`` as CI sets) always recomputes.
+keyed by everything its numbers depend on — the code of the modules it reaches through its imports (its own, the
+experiment harness, the lab, kb and core modules it uses), the versions of torch, torchvision, kornia and scipy,
+the profile, the seed, the device and the CPU kernels. A site build (or ``answers run``) reuses an unchanged
+answer's tables, figures and claims, so editing a page's prose under ``make serve``, or a lab module an answer
+does not use, reruns no experiment; ``fresh=True`` (``--fresh``, or ``ANSWERS_FRESH=1`` as CI sets) always recomputes.
 
 Each stored result records when and with which code digest it was measured (``meta["measured"]``), and the
 page says so. Entries are pickles written atomically with a checksum beside them (the cache directory is the
@@ -26,6 +27,7 @@ from filelock import FileLock
 
 from ..core import ranks
 from ..core.files import cache_dir, read_checked, write_checked
+from ..core.source import code_only, reached
 from .result import Result
 
 PACKAGE = Path(__file__).resolve().parents[1]   # answers/
@@ -41,15 +43,37 @@ def source_digest(paths: list[Path], salt: str = "") -> str:
     return h.hexdigest()
 
 
+#: the libraries whose versions an answer's numbers depend on: kernels and models, transforms, statistics
+LIBRARIES = ("torch", "torchvision", "kornia", "scipy")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib import metadata
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = "-"
+    return versions
+
+
 def code_digest(module_name: str) -> str:
-    """The digest of what an answer's numbers depend on: its module's source, the experiment harness
-    (``answers/experiment.py``), every source file of ``answers/core``, ``answers/lab`` and ``answers/kb``, and
-    the torch version."""
-    import torch
+    """The digest of what an answer's numbers depend on: the code of every module of the package that importing
+    it can run (:func:`answers.core.source.reached`: its own, and the harness, lab, kb and core modules it
+    reaches; editing a module it does not reach keeps its stored result), as syntax trees without docstrings,
+    comments or formatting, and the versions of :data:`LIBRARIES`. A module outside the package (a test's
+    stand-in) counts its own file and the whole package."""
     module = sys.modules.get(module_name) or importlib.import_module(module_name)
-    shared = [PACKAGE / "experiment.py",
-              *(path for layer in ("core", "lab", "kb") for path in sorted((PACKAGE / layer).rglob("*.py")))]
-    return source_digest([Path(module.__file__), *shared], salt=torch.__version__)
+    files = reached(module_name, PACKAGE)
+    if not files:
+        files = {module_name: Path(module.__file__),
+                 **{p.relative_to(PACKAGE.parent).with_suffix("").as_posix(): p for p in sorted(PACKAGE.rglob("*.py"))}}
+    h = hashlib.sha256(json.dumps(library_versions(), sort_keys=True).encode())
+    for name, path in files.items():
+        h.update(name.encode())
+        h.update(code_only(Path(path).read_text(encoding="utf-8")).encode())
+    return h.hexdigest()
 
 
 def results_dir() -> Path:

@@ -7,7 +7,6 @@ trusted (the checked file I/O is :mod:`answers.core.files`, shared with the resu
 every trained model goes through it."""
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import io
@@ -24,6 +23,7 @@ from filelock import FileLock
 
 from ..core.files import cache_dir, read_checked, sidecar, write_checked
 from ..core.ranks import follower
+from ..core.source import code_only
 from .seeding import isolated_rng
 
 State = dict[str, torch.Tensor]
@@ -39,20 +39,8 @@ def code_version(*modules: ModuleType) -> str:
     h = hashlib.sha256()
     for m in modules:
         h.update(m.__name__.encode())
-        h.update(_code_only(inspect.getsource(m)).encode())
+        h.update(code_only(inspect.getsource(m)).encode())
     return h.hexdigest()[:12]
-
-
-def _code_only(source: str) -> str:
-    """The source's syntax tree, dumped without docstrings, comments, formatting or line numbers."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
 
 
 def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: str) -> str:
