@@ -108,7 +108,7 @@ def built_site(tmp_path_factory) -> Path:
     ``Result.show_claims``). The time limits only guard against a hang: on a busy machine the cold build takes
     far longer than its quiet half hour."""
     # how the answers fared is for the strict build to judge: it shows each page's failing claims
-    log = _SiteBuild.wait(timeout=6000)
+    log = _SiteBuild.wait(timeout=9000)
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "ANSWERS_PROFILE": SITE_PROFILE, "ANSWERS_STRICT": "1", "ANSWERS_EXECUTE_PAGES": "1",
            "NO_MKDOCS_2_WARNING": "1"}
