@@ -42,7 +42,7 @@ class Experiment:
 
     @classmethod
     def start(cls, question: Question, profile: str = "site", seed: int = 0, device: str = "cpu",
-              progress: bool | None = None, dataset: str = "signs", meta: dict | None = None) -> "Experiment":
+              progress: bool | None = None, dataset: zoo.Data = zoo.SIGNS, meta: dict | None = None) -> "Experiment":
         zoo.scale(profile)  # an unknown profile fails here, in one line, before anything is computed
         first_use = len(cache.USES)
         seed_everything(seed)
@@ -58,17 +58,17 @@ class Experiment:
     def y(self) -> torch.Tensor:
         return self.split.y_test.to(self.device)
 
-    def model(self, name: str, label: str | None = None, on: Split | None = None) -> nn.Module:
+    def model(self, name: zoo.Recipe | str, label: str | None = None, on: Split | None = None) -> nn.Module:
         """Zoo model ``name`` at this profile and seed; its clean accuracy on this experiment's test split (or on
         ``on``'s, for a model of other images) is recorded (``Result.model``) under ``label`` so that an
         unhealthy model is reported wherever it is used."""
         m = zoo.model(name, self.profile, self.seed, self.device, self.progress)
         split = on or self.split
         acc = metrics.clean_accuracy(m, split.x_test.to(self.device), split.y_test.to(self.device))
-        self.res.model(label or name, acc, split.num_classes)
+        self.res.model(label or zoo.recipe(name).name, acc, split.num_classes)
         return m
 
-    def model_of_run(self, name: str, seed: int, label: str) -> tuple[nn.Module, Split]:
+    def model_of_run(self, name: zoo.Recipe | str, seed: int, label: str) -> tuple[nn.Module, Split]:
         """Zoo model ``name`` of an independent run: trained with ``seed`` on data drawn with ``seed`` (one of
         :meth:`run_seeds`); returns it with that run's split, its clean accuracy on that split recorded under
         ``label`` (a comparison of training decided over runs needs every run's models healthy)."""
@@ -79,7 +79,7 @@ class Experiment:
         return m, split
 
     def other_runs(self, runs: int,
-                   recipes: Mapping[str, str]) -> Iterator[tuple[int, int, dict[str, nn.Module], Split]]:
+                   recipes: Mapping[str, zoo.Recipe | str]) -> Iterator[tuple[int, int, dict[str, nn.Module], Split]]:
         """Runs 1 … ``runs`` − 1 of :meth:`run_seeds` (run 0 is the page's own models): for each, its index, its
         seed, the zoo models ``recipes`` names (label → recipe) trained with that seed and recorded as
         "<label> (seed <seed>)" (:meth:`model_of_run`), and the run's split (the first recipe's)."""

@@ -62,7 +62,7 @@ MODELS = {"standard": "cue_standard", "shape-trained": "cue_shape", "PGD-AT": "c
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset="cues",
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset=zoo.CUES,
                            meta={"eps_at": "4/255", "width": zoo.scale(profile).width})
     # the three models every section compares (from the zoo: trained once, then loaded from the weight cache)
     nets = {name: exp.model(recipe, name) for name, recipe in MODELS.items()}

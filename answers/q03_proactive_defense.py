@@ -95,7 +95,7 @@ def preprocessing(exp: Experiment, cfg: Settings, model) -> None:
             plain = untrained
         else:
             # "trained on the transform": the standard model fine-tuned on transformed images (few epochs suffice)
-            trained = exp.model(f"augment/{d.key}", f"trained on {d.key}")
+            trained = exp.model(zoo.augmented(d.key), f"trained on {d.key}")
             trained_ok = metrics.predict(Defended(trained, PREPROCESSING[d.key].make()).eval(), x) == y
             per[d.key] = (untrained, trained_ok, naive, adaptive)
             how = PREPROCESSING[d.key].how

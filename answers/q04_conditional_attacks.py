@@ -174,7 +174,7 @@ def resolution(exp: Experiment, cfg: Settings, hits: dict) -> None:
     """The same scenes drawn at 24 and 32 pixels, a standard model trained on each, a conditional patch of about
     the same relative size on each (digital: the question is what the image can carry, not the camera)."""
     per = {}
-    small = zoo.split(exp.profile, exp.seed, "signs24")
+    small = zoo.split(exp.profile, exp.seed, zoo.SIGNS24)
     model24 = exp.model("standard24", "digital recognizer 24×24", on=small)
     tx, ty, x24, _ = _data(exp, cfg, small)
     size, key = round(SIZE * 24 / 32), round(KEY * 24 / 32)

@@ -72,9 +72,9 @@ NONINFERIOR = 0.05          # "comparable robustness": at most 5 points below PG
 COLLAPSE = 0.2              # catastrophic overfitting: PGD accuracy falls this far (or more) below its peak
 
 
-def methods(cfg: Settings) -> list[str]:
-    """The methods compared, in the order of the page's tables."""
-    return ["natural", *(f"pgd{k}" for k in cfg.ks), *(f"free{m}" for m in cfg.ms), "fgsm_rs", "fgsm"]
+def methods(cfg: Settings) -> dict[str, zoo.Method]:
+    """The methods compared, by their keys, in the order of the page's tables."""
+    return {m.key: m for m in [zoo.NATURAL, *map(zoo.pgd, cfg.ks), *map(zoo.free, cfg.ms), zoo.FGSM_RS, zoo.FGSM]}
 
 
 def label(method: str) -> str:
@@ -85,17 +85,17 @@ def label(method: str) -> str:
     return {"natural": "natural", "fgsm_rs": "FGSM-RS", "fgsm": "FGSM (no random start)"}[method]
 
 
-def dataset(profile: str) -> str:
+def dataset(profile: str) -> zoo.Data:
     """The full profile trains on CIFAR-10 from the user's disk (--data-dir), as the papers did; the others on
     the generated signs."""
-    return "cifar10" if profile == "full" else "signs-scratch"
+    return zoo.CIFAR10 if profile == "full" else zoo.SIGNS_SCRATCH
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
     trains_on = dataset(profile)
     exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset=trains_on,
-                           meta={"eps": zoo.PAPER_EPS if trains_on == "cifar10" else EPS, "dataset": trains_on,
+                           meta={"eps": zoo.PAPER_EPS if trains_on == zoo.CIFAR10 else EPS, "dataset": trains_on.name,
                                  "epochs": zoo.scale(profile).scratch_epochs, "batch": zoo.scale(profile).scratch_batch,
                                  "width": zoo.SCRATCH_WIDTH,
                                  "curve_images": cfg.curve_images, "curve_steps": cfg.curve_steps})
@@ -114,7 +114,8 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
 # ---------------------------------------------------------------- 1. every method, recorded as it trains
 @dataclass
 class Trained:
-    name: str               # zoo name
+    recipe: zoo.Recipe
+    method: zoo.Method
     model: torch.nn.Module
     curve: EpochCurve
 
@@ -127,26 +128,27 @@ class Trained:
         return self.curve.rows[-1]
 
 
-def trained(exp: Experiment, cfg: Settings, method: str, epochs: int | None = None, seed: int | None = None) -> Trained:
+def trained(exp: Experiment, cfg: Settings, method: zoo.Method, epochs: int | None = None,
+            seed: int | None = None) -> Trained:
     """``method`` trained from scratch (or from the cache), with its curve on the first held-out images; with
     ``seed``, an independent run: its own data, initialisation and order, its curve on its own held-out images."""
-    name = zoo.scratch(method, epochs, dataset(exp.profile))
+    recipe = zoo.scratch(method, epochs, dataset(exp.profile))
     seed = exp.seed if seed is None else seed
     split = exp.split if seed == exp.seed else zoo.split(exp.profile, seed, dataset(exp.profile))
     x, y = split.x_test[:cfg.curve_images].to(exp.device), split.y_test[:cfg.curve_images].to(exp.device)
     curve = EpochCurve(x, y, exp.res.meta["eps"], cfg.curve_steps, seed)
-    model = zoo.model(name, exp.profile, seed, exp.device, exp.progress, curve=curve)
-    return Trained(name, model, curve)
+    model = zoo.model(recipe, exp.profile, seed, exp.device, exp.progress, curve=curve)
+    return Trained(recipe, method, model, curve)
 
 
 def train_all(exp: Experiment, cfg: Settings) -> dict[str, Trained]:
     res = exp.res
-    runs = {m: trained(exp, cfg, m) for m in methods(cfg)}
+    runs = {key: trained(exp, cfg, m) for key, m in methods(cfg).items()}
     starved = starved_replays(exp.profile, cfg)
     for m, r in runs.items():
         res.model(label(m), metrics.clean_accuracy(r.model, exp.x, exp.y), exp.split.num_classes,
                   weak_finding="free_starves" if m in {f"free{k}" for k in starved} else None)
-    rows = [{"key": m, "方法 method": label(m), "epochs": zoo.spec(r.name, exp.profile, exp.seed).epochs,
+    rows = [{"key": m, "方法 method": label(m), "epochs": zoo.spec(r.recipe, exp.profile, exp.seed).epochs,
              "checkpoints": len(r.curve.rows), "train_seconds": r.seconds, "final_loss": r.final["loss"],
              "clean_acc": r.final["clean_acc"], "robust_acc": r.final["robust_acc"]} for m, r in runs.items()]
     res.table("runs", f"每种方法从头训练一个小卷积网（{exp.res.meta['n_train']} 张训练图，batch {exp.res.meta['batch']}），训练结束时的结果"
@@ -181,7 +183,7 @@ def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"]) -
     res = exp.res
     res.finding("free_starves",
                 f"同样多的 SGD 步（{epochs} 个正常 epoch）里，Free-AT m = {'、'.join(map(str, starved))} 只训练 "
-                + "、".join(str(zoo.spec(runs[f'free{k}'].name, exp.profile, exp.seed).epochs) for k in starved)
+                + "、".join(str(zoo.spec(runs[f'free{k}'].recipe, exp.profile, exp.seed).epochs) for k in starved)
                 + " 个 epoch（每张训练图只在这几个 epoch 里出现，每次连着重放 m 次），没有学会：干净准确率只有 "
                 + "、".join(f"{acc[f'free{k}']:.0%}" for k in starved) + f"（正常训练 {acc['natural']:.0%}）",
                 f"with natural training's budget of SGD steps, Free-AT with m = {starved} (at most 2 epochs) stays "
@@ -193,13 +195,13 @@ def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"]) -
         return
     # the control: the same starved method, the same learning rate, four times the steps
     k = starved[0]
-    longer = trained(exp, cfg, f"free{k}", 4 * epochs)
+    longer = trained(exp, cfg, zoo.free(k), 4 * epochs)
     res.model(f"Free-AT m={k}, {4 * epochs} natural epochs of steps", metrics.clean_accuracy(longer.model, exp.x, exp.y),
               exp.split.num_classes)
     longer_clean = metrics.predict(longer.model, exp.x) == exp.y
     res.meta["free_control"] = {"m": k, "budget_epochs": 4 * epochs, "rows": longer.curve.rows}
     res.finding("free_learns_given_epochs",
-                f"给 Free-AT m = {k} 四倍的 SGD 步（{zoo.spec(longer.name, exp.profile, exp.seed).epochs} 个 epoch，学习率不变），"
+                f"给 Free-AT m = {k} 四倍的 SGD 步（{zoo.spec(longer.recipe, exp.profile, exp.seed).epochs} 个 epoch，学习率不变），"
                 f"它就学会了：干净准确率 {float(longer_clean.float().mean()):.0%}（只有正常训练的步数时 {acc[f'free{k}']:.0%}），"
                 f"PGD 下 {longer.final['robust_acc']:.0%}——缺的是训练轮数；给够轮数，它的总时间也就不再和正常训练一样",
                 f"Free-AT m = {k} learns when given four times natural training's steps (same learning rate)",
@@ -222,7 +224,7 @@ def cost_table(exp: Experiment, cfg: Settings, runs: dict[str, Trained]) -> dict
 
     def job(method: str):
         model = repair.copy_model(start).train()
-        how = training_method(zoo.spec(runs[method].name, exp.profile, exp.seed))
+        how = training_method(zoo.spec(runs[method].recipe, exp.profile, exp.seed))
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
         def update() -> None:
@@ -232,8 +234,8 @@ def cost_table(exp: Experiment, cfg: Settings, runs: dict[str, Trained]) -> dict
 
     jobs = {m: job(m) for m in runs}
     free = min(cfg.ms)   # the Free-AT that learns within the budget (the cost does not depend on it)
-    scale = zoo.spec(runs[f"free{free}"].name, exp.profile, exp.seed).epochs / zoo.spec(runs["natural"].name, exp.profile,
-                                                                                        exp.seed).epochs
+    scale = (zoo.spec(runs[f"free{free}"].recipe, exp.profile, exp.seed).epochs
+             / zoo.spec(runs["natural"].recipe, exp.profile, exp.seed).epochs)
 
     def statistics_per_round(r: Rounds) -> tuple[list[float], list[float]]:
         """c of PGD-k = 1 + c·k fitted in each round, and Free-AT's total cost ÷ natural's in each round."""
@@ -249,10 +251,10 @@ def cost_table(exp: Experiment, cfg: Settings, runs: dict[str, Trained]) -> dict
     rounds = time_rounds({m: fn for m, (fn, _) in jobs.items()}, stop=settled, looks=cfg.looks, warmup=1)
     ratios = {m: rounds.ratio(m, "natural", CLOCK) for m in jobs}
     wall = {m: rounds.ratio(m, "natural", "wall") for m in jobs}
-    epochs_natural = zoo.spec(runs["natural"].name, exp.profile, exp.seed).epochs
+    epochs_natural = zoo.spec(runs["natural"].recipe, exp.profile, exp.seed).epochs
     rows = []
     for m, (_, passes) in jobs.items():
-        epochs = zoo.spec(runs[m].name, exp.profile, exp.seed).epochs
+        epochs = zoo.spec(runs[m].recipe, exp.profile, exp.seed).epochs
         ratio = statistics.median(ratios[m])
         rows.append({"key": m, "方法 method": label(m), "passes_per_minibatch": passes, "ratio_per_epoch": ratio,
                      "measured_vs_passes": ratio / passes, "wall_ratio_per_epoch": statistics.median(wall[m]),
@@ -418,7 +420,7 @@ def robustness_runs(exp: Experiment, cfg: Settings, runs: dict[str, Trained], a:
     (5× chance) is the subject of ``scratch_training_unreliable``, never the carrier of the comparison."""
     res, rows = exp.res, []
     for r, seed in enumerate(exp.run_seeds(cfg.runs)):
-        pair = {m: runs[m] if r == 0 else trained(exp, cfg, m, seed=seed) for m in (a, b)}
+        pair = {m: runs[m] if r == 0 else trained(exp, cfg, runs[m].method, seed=seed) for m in (a, b)}
         split = exp.split if r == 0 else zoo.split(exp.profile, seed, dataset(exp.profile))
         clean = {m: metrics.clean_accuracy(t.model, split.x_test.to(exp.device), split.y_test.to(exp.device))
                  for m, t in pair.items()}
@@ -510,10 +512,11 @@ def processes(exp: Experiment, cfg: Settings) -> None:
             launches = {n: launch.launch(n, model="standard", profile=exp.profile, epochs=cfg.ddp_epochs,
                                          batch_size=batch, images=cfg.ddp_images or None, out=Path(out),
                                          seed=exp.seed) for n in (1, 2)}
-            return {f"{key}{n}": torch.tensor(getattr(r, attr), dtype=torch.float64)
-                    for n, r in launches.items()
-                    for key, attr in (("loss", "losses"), ("seconds", "epoch_seconds"), ("images", "images_per_process"),
-                                      ("threads", "threads"))}
+            return {**{f"{key}{n}": torch.tensor(getattr(r, attr), dtype=torch.float64)
+                       for n, r in launches.items()
+                       for key, attr in (("loss", "losses"), ("seconds", "epoch_seconds"),
+                                         ("images", "images_per_process"), ("threads", "threads"))},
+                    "replica_gap2": torch.tensor(launches[2].replica_gap(), dtype=torch.float64)}
 
     # keyed like a trained model: the data it trains on, and the code of the launcher, the trainer and the zoo
     launched_split = zoo.split(exp.profile, exp.seed, zoo.recipe("standard").dataset)
@@ -538,4 +541,10 @@ def processes(exp: Experiment, cfg: Settings) -> None:
               "two processes follow one process's loss curve within 5%, each seeing half of the images",
               {"gap": gap, "each": rec["images2"].tolist(), "one": rec["images1"].tolist()},
               "gap <= 0.05 and each[0] == each[1] and each[0] + each[1] == one[0]")
+    res.check("replicas_identical",
+              f"两个进程各自的模型副本训练结束时参数完全相同（最大差 {float(rec['replica_gap2']):g}）：DDP 把梯度平均后"
+              "发给每个进程，两份副本走的是同一步",
+              "the two processes' replicas end with identical parameters: DDP averages the gradients over the "
+              "processes, so both replicas take the same steps",
+              {"gap": float(rec["replica_gap2"])}, "gap == 0")
     res.meta["ddp_speedup"] = speedup

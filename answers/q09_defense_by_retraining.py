@@ -119,7 +119,7 @@ FINE_TUNING_BASED = ("fine_tune", "fine_prune", "nad")
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset="signs-badnets",
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset=zoo.SIGNS_BADNETS,
                            meta={"target": CLASS_NAMES[TARGET], "ca_margin": CA_MARGIN, "repaired_asr": REPAIRED_ASR,
                                  "poison_ratio": BACKDOOR.ratio, "trigger": BACKDOOR.trigger,
                                  "train_epochs": zoo.spec("badnets", profile, seed).epochs, "lr": cfg.lr,

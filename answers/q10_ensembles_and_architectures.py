@@ -55,9 +55,9 @@ ARCH_LABELS = {"small_cnn": "小卷积网 small CNN", "tiny_resnet": "残差网 
                "mlp": "多层感知机 MLP", "convmixer": "ConvMixer [@trockman2023patches]"}
 
 
-def on_arch(recipe: str, arch: str) -> str:
-    """The zoo name of ``recipe`` trained as ``arch`` (the zoo's own recipes are small CNNs)."""
-    return recipe if arch == "small_cnn" else f"{recipe}@{arch}"
+def on_arch(recipe: str, arch: str) -> zoo.Recipe:
+    """The zoo's ``recipe`` trained as ``arch`` (the zoo's own recipes are small CNNs)."""
+    return zoo.recipe(recipe).on(arch)
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -189,7 +189,7 @@ def partition_aggregation(exp: Experiment, cfg: Settings) -> None:
     single_spec = zoo.spec(zoo.backdoored(PARTITIONED.ratio, PARTITIONED.trigger), exp.profile, exp.seed)
     for k in cfg.ks:
         members = [zoo.model(zoo.partition_member(k, i), exp.profile, exp.seed, exp.device, exp.progress) for i in range(k)]
-        parts = [zoo.split(exp.profile, exp.seed, f"{PARTITIONED.dataset}/part{i}of{k}") for i in range(k)]
+        parts = [zoo.split(exp.profile, exp.seed, zoo.partition_member(k, i).dataset) for i in range(k)]
         in_parts = sum((samples(p.x_train, p.y_train) for p in parts), Counter())
         poisons_in_parts = sum((samples(p.x_train[list(p.poisoned)], p.y_train[list(p.poisoned)]) for p in parts),
                                Counter())

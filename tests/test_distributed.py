@@ -17,7 +17,7 @@ def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     # an MLP has no BatchNorm: DDP's averaged gradient is then exactly one process's gradient on the whole batch
     # (with BatchNorm each process would normalise with its own half's statistics)
-    common = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, out=out, threads=1)
+    common = dict(model="standard", arch="mlp", profile="tiny", epochs=2, batch_size=64, images=512, out=out, threads=1)
     return launch.launch(1, **common), launch.launch(2, **common)
 
 
@@ -32,6 +32,19 @@ def test_two_processes_train_the_same_model_as_one(runs):
     assert one.losses[1] < one.losses[0]
 
 
+def test_ddp_replicas_end_identical_and_the_gap_would_show_a_difference(runs, tmp_path):
+    one, two = runs
+    assert len(one.replicas) == 1 and len(two.replicas) == 2 and one.replica_gap() == 0
+    assert two.replica_gap() == 0.0
+    # a replica that took one step of its own is seen
+    drift = torch.load(two.replicas[1])
+    name = next(iter(drift))
+    drift[name] = drift[name] + 1e-3
+    torch.save(drift, tmp_path / "drift.pt")
+    assert launch.Run(2, 1, [], [], two.weights, [], (two.replicas[0], tmp_path / "drift.pt")).replica_gap() == (
+        pytest.approx(1e-3, rel=1e-3))
+
+
 def test_each_process_sees_half_of_every_minibatch(runs):
     one, two = runs
     # 512 images × 2 epochs, one forward each (standard training): all of it alone, half of it in each process
@@ -40,7 +53,7 @@ def test_each_process_sees_half_of_every_minibatch(runs):
     assert len(two.epoch_seconds) == 2 and all(s > 0 for s in two.epoch_seconds)
 
 
-CACHED = dict(model="standard@mlp", profile="tiny", epochs=2, batch_size=64, images=512, threads=1, cached=True)
+CACHED = dict(model="standard", arch="mlp", profile="tiny", epochs=2, batch_size=64, images=512, threads=1, cached=True)
 
 
 @pytest.fixture(scope="module")

@@ -103,13 +103,13 @@ def test_new_architectures_classify_and_train(arch):
 
 
 def test_zoo_moves_recipes_to_architectures_and_names_partition_members():
-    assert zoo.spec("badnets@convmixer", "tiny").arch == "convmixer"
-    assert zoo.recipe("badnets@convmixer").dataset == "signs-badnets"
+    assert zoo.spec(zoo.recipe("badnets").on("convmixer"), "tiny").arch == "convmixer"
+    assert zoo.recipe("badnets").on("convmixer").dataset == zoo.SIGNS_BADNETS
     with pytest.raises(ValueError, match="architecture"):
-        zoo.spec("standard@vgg", "tiny")
+        zoo.recipe("standard").on("vgg")
     with pytest.raises(ValueError, match="fine-tunes"):
-        zoo.spec("camera@mlp", "tiny")
-    member = zoo.recipe(zoo.partition_member(4, 1))
-    assert member.dataset == f"{zoo.PARTITIONED.dataset}/part1of4"
+        zoo.spec(zoo.recipe("camera").on("mlp"), "tiny")
+    member = zoo.partition_member(4, 1)
+    assert member.dataset == zoo.Part(zoo.PARTITIONED.dataset, 4, 1)
     part = zoo.split("tiny", 0, member.dataset)
     assert len(part.y_train) < zoo.scale("tiny").n_train

@@ -415,19 +415,48 @@ def test_a_training_curve_is_cached_with_its_weights(tmp_path, monkeypatch):
     assert [r["epoch"] for r in other.rows] == [0.5, 1.0, 1.5, 2.0] and len(list(tmp_path.glob("*.pt"))) == 2
 
 
-def test_q06_scratch_recipes_parse_and_tiny_reuses_site_models():
+def test_q06_scratch_recipes_and_tiny_reuses_site_models():
     from answers.lab import zoo
-    spec = zoo.spec(zoo.scratch("free4"), "site")
+    spec = zoo.spec(zoo.scratch(zoo.free(4)), "site")
     assert (spec.adv_method, spec.replays, spec.epochs) == ("free", 4, zoo.scale("site").scratch_epochs // 4)
-    assert zoo.spec(zoo.scratch("pgd7"), "site").adv_steps == 7
-    assert zoo.spec(zoo.scratch("pgd7", 2), "site").epochs == 2
-    assert zoo.spec(zoo.scratch("natural"), "site").adv_eps == 0
-    assert zoo.spec(zoo.scratch("fgsm"), "site").adv_method == "fgsm"
-    with pytest.raises(ValueError, match="pgd<k>"):
-        zoo.scratch_method("pgd")
+    assert zoo.spec(zoo.scratch(zoo.pgd(7)), "site").adv_steps == 7
+    assert zoo.spec(zoo.scratch(zoo.pgd(7), 2), "site").epochs == 2
+    assert zoo.spec(zoo.scratch(zoo.NATURAL), "site").adv_eps == 0
+    assert zoo.spec(zoo.scratch(zoo.FGSM), "site").adv_method == "fgsm"
+    assert [m.key for m in (zoo.NATURAL, zoo.pgd(3), zoo.free(2), zoo.FGSM_RS)] == ["natural", "pgd3", "free2", "fgsm_rs"]
+    assert zoo.scratch(zoo.pgd(7), 2, zoo.CIFAR10).name == "scratch/pgd7/e2/on-cifar10"
+    for bad in (lambda: zoo.Method("pgd"), lambda: zoo.Method("natural", 2), lambda: zoo.Method("trades", 1)):
+        with pytest.raises(ValueError):
+            bad()
     # the same spec and the same data at tiny and site: one cached model serves both
-    for m in ("natural", "pgd3", "free2", "free4", "fgsm_rs", "fgsm"):
+    for m in (zoo.NATURAL, zoo.pgd(3), zoo.free(2), zoo.free(4), zoo.FGSM_RS, zoo.FGSM):
         assert zoo.spec(zoo.scratch(m), "tiny") == zoo.spec(zoo.scratch(m), "site")
-    assert zoo.split("tiny", 0, "signs-scratch").fingerprint == zoo.split("site", 0, "signs-scratch").fingerprint
+    assert (zoo.split("tiny", 0, zoo.SIGNS_SCRATCH).fingerprint
+            == zoo.split("site", 0, zoo.SIGNS_SCRATCH).fingerprint)
     # CIFAR-10 runs train at the papers' ε
-    assert zoo.spec(zoo.scratch("pgd7", dataset="cifar10"), "full").adv_eps == zoo.PAPER_EPS
+    assert zoo.spec(zoo.scratch(zoo.pgd(7), dataset=zoo.CIFAR10), "full").adv_eps == zoo.PAPER_EPS
+
+
+def test_the_zoo_names_what_it_composes_and_parses_no_name():
+    """Names are derived from the objects (the weight cache and the tables use them), and a composed name given
+    as a string is refused: the zoo has no grammar to parse."""
+    from answers.lab import zoo
+    assert zoo.backdoored(0.01, 5).name == "badnets/r0.01/t5" and zoo.backdoored(0.01, 5).dataset == zoo.Poisoned(0.01, 5)
+    assert zoo.Poisoned().name == "signs-badnets" and zoo.Poisoned(0.01, 5).name == "signs-badnets-r0.01-t5"
+    assert zoo.PARTITIONED.dataset == zoo.Poisoned(zoo.PARTITIONED.ratio, zoo.PARTITIONED.trigger)
+    assert zoo.partition_member(4, 1).dataset.name == "signs-badnets-r0.01-t5/part1of4"
+    assert zoo.recipe("standard").on("mlp").name == "standard@mlp" and zoo.recipe("standard").on("small_cnn").name == "standard"
+    assert zoo.augmented("jpeg") is zoo.recipe("augment/jpeg")
+    assert {d.name for d in zoo.DATASETS.values()} == set(zoo.DATASETS)
+    for composed in ("standard@mlp", "badnets/r0.01/t5", "dpa/k4/p1", "scratch/pgd3"):
+        with pytest.raises(ValueError, match="unknown model"):
+            zoo.recipe(composed)
+    with pytest.raises(TypeError, match="zoo's datasets"):
+        zoo.split("tiny", 0, "signs")
+    with pytest.raises(ValueError, match="does not exist"):
+        zoo.partition_member(4, 4)
+    # the typed datasets draw what the old names drew
+    s = zoo.scale("tiny")
+    assert zoo.split("tiny", 0, zoo.SIGNS24).x_train.shape[-1] == 24
+    assert zoo.split("tiny", 0, zoo.Poisoned(0.5, 3)).fingerprint != zoo.split("tiny", 0, zoo.SIGNS_BADNETS).fingerprint
+    assert len(zoo.split("tiny", 0, zoo.SIGNS_SCRATCH).y_train) == s.scratch_images

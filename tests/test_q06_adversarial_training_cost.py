@@ -10,7 +10,8 @@ from answers.lab import zoo
 CLAIMS = ["free_starves", "pgd_step_cheaper_than_training_step", "free_close_to_natural",
           "fast_beats_pgd_at_equal_budget", "fgsm_rs_comparable_to_pgd", "free_cheaper_but_less_robust",
           "scratch_training_unreliable",
-          "none_matches_natural", "fgsm_does_not_collapse", "two_processes_same_curve"]
+          "none_matches_natural", "fgsm_does_not_collapse", "two_processes_same_curve",
+          "replicas_identical"]
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q06", CLAIMS)
 CFG = q06.PROFILES["tiny"]
@@ -18,7 +19,7 @@ CFG = q06.PROFILES["tiny"]
 
 def test_every_method_is_recorded_checkpoint_by_checkpoint(result):
     runs = {r["key"]: r for r in result.tables["runs"].rows}
-    assert list(runs) == q06.methods(CFG)
+    assert list(runs) == list(q06.methods(CFG))
     epochs = zoo.scale("tiny").scratch_epochs
     for m, r in runs.items():
         replays = int(m[4:]) if m.startswith("free") else 1

@@ -19,7 +19,7 @@ CFG = q09.PROFILES["tiny"]
 
 
 def test_clean_sets_are_nested_and_never_poisoned():
-    exp = Experiment.start(q09.QUESTION, "tiny", dataset="signs-badnets")
+    exp = Experiment.start(q09.QUESTION, "tiny", dataset=zoo.SIGNS_BADNETS)
     pool = q09.clean_pool(exp)
     assert not set(pool.tolist()) & set(exp.split.poisoned)
     assert len(pool) == len(exp.split.y_train) - len(exp.split.poisoned)

@@ -3,14 +3,17 @@ returns a trained, cached model; every answer takes its models (and its data) fr
 every page shares (L∞ ε, L2 ε, smoothing σ, patch size) live in :data:`THREAT`. Shrinking one answer's budget can
 no longer change another answer's models.
 
-A recipe names the data it trains on and how it trains (a :class:`~answers.lab.train.TrainSpec` built from the
-profile's :class:`Scale`); fine-tuned recipes start from another recipe's weights (``init``), so shared models
-are trained once and cached once.
+A recipe (:class:`Recipe`, a frozen object) names the data it trains on — a :class:`Data`, also a frozen object:
+:data:`SIGNS`, :class:`Poisoned` signs, :class:`Cues`, :class:`Part` of another dataset, … — and how it trains (a
+:class:`~answers.lab.train.TrainSpec` built from the profile's :class:`Scale`); fine-tuned recipes start from another
+recipe's weights (``init``), so shared models are trained once and cached once. The named recipes are in
+:data:`RECIPES`; the others are composed — :func:`backdoored`, :func:`partition_member`, :func:`scratch` (with a
+:class:`Method`), :func:`augmented`, :meth:`Recipe.on` — and their names are derived from what they are made of,
+never parsed back.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from torch import nn
@@ -56,8 +59,8 @@ class Partitioned:
     epochs_per_member: int = 2  # × the scale's epochs, at batch 32: a small partition needs more passes
 
     @property
-    def dataset(self) -> str:
-        return f"signs-badnets-r{self.ratio:g}-t{self.trigger}"
+    def dataset(self) -> "Poisoned":
+        return Poisoned(self.ratio, self.trigger)
 
 
 PARTITIONED = Partitioned()
@@ -96,55 +99,151 @@ def scale(profile: str) -> Scale:
         raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(SCALES)}") from None
 
 
-DATASETS: dict[str, Callable[[Scale, int], data.Split]] = {
-    "signs": lambda s, seed: data.signs(s.n_train, s.n_test, seed),
-    "signs24": lambda s, seed: data.signs(s.n_train, s.n_test, seed, size=24),
-    "signs-badnets": lambda s, seed: backdoor.badnets(data.signs(s.n_train, s.n_test, seed),
-                                                      backdoor.Trigger(BACKDOOR.trigger), BACKDOOR.ratio,
-                                                      BACKDOOR.target, seed),
-    "cues": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="agree"),
-    "cues-random-texture": lambda s, seed: cues.cue_split(s.n_train, s.n_test, seed, textures="random"),
-    # q06's training from scratch: the first scratch_images of the *site* split's training images, at tiny too —
-    # adversarial training from scratch needs site's budget to learn at all, so tiny trains the same models as
-    # site (a subset of its methods) and the tests reuse the weights of the site build
-    "signs-scratch": lambda s, seed: data.first(data.signs(SCALES["site"].n_train, SCALES["site"].n_test, seed),
-                                                s.scratch_images),
-    # read from the user's disk (answers run --data-dir), never downloaded; the whole dataset at every profile
-    "cifar10": lambda s, seed: data.cifar10(data.data_dir()),
-}
+class Data:
+    """A dataset of the zoo: a frozen object whose ``name`` (for tables, messages and DPA's partitions) is
+    derived from its fields, never parsed; ``make(scale, seed)`` draws its split."""
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.name
 
 
-_SWEEP = re.compile(r"^signs-badnets-r(?P<ratio>[0-9.]+)-t(?P<trigger>[0-9]+)$")
-_PART = re.compile(r"^(?P<base>.+)/part(?P<i>[0-9]+)of(?P<k>[0-9]+)$")
+@dataclass(frozen=True)
+class Signs(Data):
+    """The generated traffic signs, drawn at ``size`` pixels."""
+
+    size: int = data.IMAGE_SIZE
+
+    @property
+    def name(self) -> str:
+        return "signs" if self.size == data.IMAGE_SIZE else f"signs{self.size}"
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        return data.signs(s.n_train, s.n_test, seed, size=self.size)
 
 
-def split(profile: str, seed: int = 0, dataset: str = "signs") -> data.Split:
-    """The train/test split a profile uses (generated from ``seed``, cached in memory). Besides the named
-    datasets, ``signs-badnets-r<ratio>-t<side>`` is the signs poisoned at that ratio with that trigger side (the
-    target of :data:`BACKDOOR`), for sweeps over the poisoning knobs, and ``<dataset>/part<i>of<k>`` is the
-    training samples of a dataset that fall in partition ``i`` of ``k`` (:func:`ensembles.partition`)."""
-    part = _PART.match(dataset)
-    if part:
-        return ensembles.partition(split(profile, seed, part["base"]), int(part["k"]), int(part["i"]))
-    sweep = _SWEEP.match(dataset)
-    if sweep:
-        s = scale(profile)
-        return backdoor.badnets(data.signs(s.n_train, s.n_test, seed), backdoor.Trigger(int(sweep["trigger"])),
-                                float(sweep["ratio"]), BACKDOOR.target, seed)
-    try:
-        make = DATASETS[dataset]
-    except KeyError:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}") from None
-    return make(scale(profile), seed)
+@dataclass(frozen=True)
+class Poisoned(Data):
+    """The signs with BadNets poison: a fraction ``ratio`` of the training images carry a ``trigger``-pixel
+    checkerboard and :data:`BACKDOOR`'s target label (the default: :data:`BACKDOOR`'s ratio and trigger)."""
+
+    ratio: float = BACKDOOR.ratio
+    trigger: int = BACKDOOR.trigger
+
+    @property
+    def name(self) -> str:
+        if (self.ratio, self.trigger) == (BACKDOOR.ratio, BACKDOOR.trigger):
+            return "signs-badnets"
+        return f"signs-badnets-r{self.ratio:g}-t{self.trigger}"
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        return backdoor.badnets(data.signs(s.n_train, s.n_test, seed), backdoor.Trigger(self.trigger), self.ratio,
+                                BACKDOOR.target, seed)
+
+
+@dataclass(frozen=True)
+class Cues(Data):
+    """q01's shapes with textures that ``"agree"`` with the shape's class or are drawn at ``"random"``."""
+
+    textures: str = "agree"
+
+    @property
+    def name(self) -> str:
+        return "cues" if self.textures == "agree" else f"cues-{self.textures}-texture"
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        return cues.cue_split(s.n_train, s.n_test, seed, textures=self.textures)
+
+
+@dataclass(frozen=True)
+class ScratchSigns(Data):
+    """q06's training from scratch: the first ``scratch_images`` of the *site* split's training images, at tiny
+    too — adversarial training from scratch needs site's budget to learn at all, so tiny trains the same models
+    as site (a subset of its methods) and the tests reuse the weights of the site build."""
+
+    @property
+    def name(self) -> str:
+        return "signs-scratch"
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        return data.first(data.signs(SCALES["site"].n_train, SCALES["site"].n_test, seed), s.scratch_images)
+
+
+@dataclass(frozen=True)
+class Cifar10(Data):
+    """CIFAR-10 read from the user's disk (answers run --data-dir), never downloaded; whole at every profile."""
+
+    @property
+    def name(self) -> str:
+        return "cifar10"
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        return data.cifar10(data.data_dir())
+
+
+@dataclass(frozen=True)
+class Part(Data):
+    """The training samples of ``base`` that fall in partition ``i`` of ``k`` (:func:`ensembles.partition`)."""
+
+    base: Data
+    k: int
+    i: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.base.name}/part{self.i}of{self.k}"
+
+    def make(self, s: Scale, seed: int) -> data.Split:
+        return ensembles.partition(self.base.make(s, seed), self.k, self.i)
+
+
+SIGNS, SIGNS24, SIGNS_BADNETS = Signs(), Signs(24), Poisoned()
+CUES, CUES_RANDOM_TEXTURE = Cues("agree"), Cues("random")
+SIGNS_SCRATCH, CIFAR10 = ScratchSigns(), Cifar10()
+#: the named datasets, for the command line (every answer uses the objects themselves)
+DATASETS: dict[str, Data] = {d.name: d for d in (SIGNS, SIGNS24, SIGNS_BADNETS, CUES, CUES_RANDOM_TEXTURE,
+                                                  SIGNS_SCRATCH, CIFAR10)}
+
+
+def split(profile: str, seed: int = 0, dataset: Data = SIGNS) -> data.Split:
+    """The train/test split of ``dataset`` at ``profile`` (generated from ``seed``)."""
+    if not isinstance(dataset, Data):
+        raise TypeError(f"dataset must be one of the zoo's datasets (answers.lab.zoo.Data), not {dataset!r}")
+    return dataset.make(scale(profile), seed)
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a zoo model is made: the dataset it trains on and its training spec at a scale and seed."""
+    """How a zoo model is made: its ``name`` (the weight cache's and the tables' name for it, derived when
+    recipes are composed, never parsed), the dataset it trains on and its training spec at a scale and seed.
+    :meth:`on` moves a from-scratch recipe to another architecture."""
 
-    dataset: str
-    spec: Callable[[Scale, int], TrainSpec]
-    about: str
+    name: str
+    dataset: Data
+    spec: Callable[[Scale, int], TrainSpec] = field(compare=False)
+    about: str = field(compare=False, default="")
+
+    def on(self, arch: str) -> "Recipe":
+        """This recipe trained as ``arch`` (one of :data:`ARCHITECTURES`; the zoo's recipes are small CNNs): at
+        the architecture's own learning rate and epochs where the recipe's do not suit it."""
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r} for {self.name!r}; choose one of: {', '.join(ARCHITECTURES)}")
+        if arch == "small_cnn":
+            return self
+        base = self
+
+        def on_arch(s: Scale, seed: int) -> TrainSpec:
+            spec = base.spec(s, seed)
+            if spec.init is not None:
+                raise ValueError(f"{base.name!r} fine-tunes another model: it cannot be moved to {arch!r}")
+            return replace(spec, arch=arch, lr=_ARCH_LR.get(arch, spec.lr), epochs=spec.epochs * _ARCH_EPOCHS.get(arch, 1))
+        return Recipe(f"{self.name}@{arch}", self.dataset, on_arch, f"{self.about} — as a {arch}")
 
 
 def _standard(s: Scale, seed: int) -> TrainSpec:
@@ -168,25 +267,36 @@ def _on_transform(name: str) -> Callable[[Scale, int], TrainSpec]:
     return make
 
 
-RECIPES: dict[str, Recipe] = {
-    "standard": Recipe("signs", _standard, "SmallCNN, standard training on the signs"),
-    "surrogate": Recipe("signs", lambda s, seed: _standard(s, seed + 1),
-                        "an attacker's own model: the standard recipe with another seed"),
-    "noisy": Recipe("signs", _noisy, "trained with Gaussian noise (σ of THREAT) and two-box cutout, so that "
-                                     "randomized smoothing and masking keep it accurate"),
-    "pgd_at": Recipe("signs", _adversarial(_noisy), "the noisy model fine-tuned on L∞ PGD examples (PGD-AT)"),
-    **{f"augment/{t}": Recipe("signs", _on_transform(t), f"the standard model fine-tuned on images through {t}")
-       for t in PREPROCESSING},
-    "camera": Recipe("signs", _on_transform("capture"), "the standard model fine-tuned on images seen through "
-                     "the simulated camera (a camera-fed recognizer must work on what its camera sees)"),
-    "standard24": Recipe("signs24", _standard, "the standard recipe on the same images drawn at 24×24 pixels"),
-    "badnets": Recipe("signs-badnets", _standard, "standard training on data with BadNets poison (BACKDOOR)"),
-    "badnets_camera": Recipe("signs-badnets", _on_transform("capture"), "the backdoored model fine-tuned on its "
-                             "(still poisoned) data seen through the simulated camera"),
-    "cue_standard": Recipe("cues", _standard, "standard training where shape and texture agree"),
-    "cue_shape": Recipe("cues-random-texture", _standard, "textures drawn at random: only shape predicts"),
-    "cue_pgd_at": Recipe("cues", _adversarial(_standard), "cue_standard fine-tuned on L∞ PGD examples"),
-}
+def _named(*recipes: Recipe) -> dict[str, Recipe]:
+    return {r.name: r for r in recipes}
+
+
+RECIPES: dict[str, Recipe] = _named(
+    Recipe("standard", SIGNS, _standard, "SmallCNN, standard training on the signs"),
+    Recipe("surrogate", SIGNS, lambda s, seed: _standard(s, seed + 1),
+           "an attacker's own model: the standard recipe with another seed"),
+    Recipe("noisy", SIGNS, _noisy, "trained with Gaussian noise (σ of THREAT) and two-box cutout, so that randomized "
+                                   "smoothing and masking keep it accurate"),
+    Recipe("pgd_at", SIGNS, _adversarial(_noisy), "the noisy model fine-tuned on L∞ PGD examples (PGD-AT)"),
+    *(Recipe(f"augment/{t}", SIGNS, _on_transform(t), f"the standard model fine-tuned on images through {t}")
+      for t in PREPROCESSING),
+    Recipe("camera", SIGNS, _on_transform("capture"), "the standard model fine-tuned on images seen through the "
+           "simulated camera (a camera-fed recognizer must work on what its camera sees)"),
+    Recipe("standard24", SIGNS24, _standard, "the standard recipe on the same images drawn at 24×24 pixels"),
+    Recipe("badnets", SIGNS_BADNETS, _standard, "standard training on data with BadNets poison (BACKDOOR)"),
+    Recipe("badnets_camera", SIGNS_BADNETS, _on_transform("capture"), "the backdoored model fine-tuned on its "
+           "(still poisoned) data seen through the simulated camera"),
+    Recipe("cue_standard", CUES, _standard, "standard training where shape and texture agree"),
+    Recipe("cue_shape", CUES_RANDOM_TEXTURE, _standard, "textures drawn at random: only shape predicts"),
+    Recipe("cue_pgd_at", CUES, _adversarial(_standard), "cue_standard fine-tuned on L∞ PGD examples"),
+)
+
+
+def augmented(transform: str) -> Recipe:
+    """The standard model fine-tuned on images through the preprocessing defense ``transform``."""
+    if transform not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {transform!r}; choose one of: {', '.join(PREPROCESSING)}")
+    return RECIPES[f"augment/{transform}"]
 
 
 #: the architectures q10 compares; each from-scratch recipe can be trained on any of them as ``<recipe>@<arch>``
@@ -197,112 +307,104 @@ _ARCH_LR = {"mlp": 0.05}
 _ARCH_EPOCHS = {"mlp": 4}
 
 
-def backdoored(ratio: float, trigger: int) -> str:
-    """The zoo name of a standard model trained on signs poisoned at ``ratio`` with a ``trigger``-pixel trigger."""
-    return f"badnets/r{ratio:g}/t{trigger}"
-
-
-_BACKDOORED = re.compile(r"^badnets/r(?P<ratio>[0-9.]+)/t(?P<trigger>[0-9]+)$")
+def backdoored(ratio: float, trigger: int) -> Recipe:
+    """A standard model trained on signs poisoned at ``ratio`` with a ``trigger``-pixel trigger (the target of
+    :data:`BACKDOOR`), for sweeps over the poisoning knobs."""
+    return Recipe(f"badnets/r{ratio:g}/t{trigger}", Poisoned(ratio, trigger), _standard,
+                  f"standard training on signs with {ratio:.1%} BadNets poison, {trigger}-pixel trigger")
 
 
 def _member(s: Scale, seed: int) -> TrainSpec:
     return TrainSpec(width=s.width, epochs=PARTITIONED.epochs_per_member * s.epochs, batch_size=32, lr=0.05, seed=seed)
 
 
-def partition_member(k: int, i: int) -> str:
-    """The zoo name of DPA's member trained on partition ``i`` of ``k`` of :data:`PARTITIONED`'s poisoned data."""
-    return f"dpa/k{k}/p{i}"
+def partition_member(k: int, i: int) -> Recipe:
+    """DPA's member trained on partition ``i`` of ``k`` of :data:`PARTITIONED`'s poisoned data."""
+    if not 0 <= i < k:
+        raise ValueError(f"partition {i} of {k} does not exist: 0 <= i < k")
+    return Recipe(f"dpa/k{k}/p{i}", Part(PARTITIONED.dataset, k, i), _member,
+                  f"DPA member {i} of {k}: trained only on its partition of {PARTITIONED.dataset}")
 
 
-_MEMBER = re.compile(r"^dpa/k(?P<k>[0-9]+)/p(?P<i>[0-9]+)$")
-
-
-#: q06's training methods, each from scratch on the signs: natural, PGD-AT with k steps, Free-AT with m replays,
-#: FGSM from a random start and FGSM from the clean image (:class:`~answers.lab.train.TrainSpec`'s fields)
 SCRATCH_LR = 0.2     # the standard recipe's peak learning rate, for every method
 SCRATCH_WIDTH = 16   # at every profile: a width-8 network learns too little under adversarial training
 PAPER_EPS = 8 / 255   # on CIFAR-10 (full profile) q06 trains at the papers' ε
 
 
-def scratch_method(method: str) -> dict:
-    """The TrainSpec fields of q06's ``method``: ``natural``, ``pgd<k>``, ``free<m>``, ``fgsm_rs`` or ``fgsm``."""
-    if method == "natural":
-        return {}
-    if method in ("fgsm_rs", "fgsm"):
-        return {"adv_eps": THREAT.linf_eps, "adv_method": method}
-    kind = re.fullmatch(r"(pgd|free)([1-9][0-9]*)", method)
-    if kind is None:
-        raise ValueError(f"unknown training method {method!r}; choose natural, pgd<k>, free<m>, fgsm_rs or fgsm")
-    n = int(kind[2])
-    return ({"adv_eps": THREAT.linf_eps, "adv_method": "pgd", "adv_steps": n} if kind[1] == "pgd" else
-            {"adv_eps": THREAT.linf_eps, "adv_method": "free", "replays": n})
+@dataclass(frozen=True)
+class Method:
+    """One of q06's training methods, each from scratch: ``natural``, PGD-AT with ``n`` steps (``pgd``),
+    Free-AT with ``n`` replays (``free``), FGSM from a random start (``fgsm_rs``) and FGSM from the clean image
+    (``fgsm``). ``key`` names it in tables and in the zoo."""
+
+    kind: str
+    n: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ("natural", "pgd", "free", "fgsm_rs", "fgsm"):
+            raise ValueError(f"unknown training method {self.kind!r}; choose natural, pgd, free, fgsm_rs or fgsm")
+        if (self.kind in ("pgd", "free")) != (self.n >= 1):
+            raise ValueError(f"{self.kind} takes {'a number of steps or replays n >= 1' if self.kind in ('pgd', 'free') else 'no n'}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}{self.n}" if self.n else self.kind
+
+    def fields(self) -> dict:
+        """The :class:`~answers.lab.train.TrainSpec` fields of this method."""
+        if self.kind == "natural":
+            return {}
+        if self.kind in ("fgsm_rs", "fgsm"):
+            return {"adv_eps": THREAT.linf_eps, "adv_method": self.kind}
+        return ({"adv_eps": THREAT.linf_eps, "adv_method": "pgd", "adv_steps": self.n} if self.kind == "pgd" else
+                {"adv_eps": THREAT.linf_eps, "adv_method": "free", "replays": self.n})
 
 
-def scratch(method: str, epochs: int | None = None, dataset: str = "signs-scratch") -> str:
-    """The zoo name of a SmallCNN trained from scratch on ``dataset`` with q06's ``method`` (for ``epochs``
-    instead of the scale's ``scratch_epochs``, Free-AT's division by m included)."""
-    return (f"scratch/{method}" + (f"/e{epochs}" if epochs is not None else "")
-            + (f"/on-{dataset}" if dataset != "signs-scratch" else ""))
+NATURAL, FGSM_RS, FGSM = Method("natural"), Method("fgsm_rs"), Method("fgsm")
 
 
-_SCRATCH = re.compile(r"^scratch/(?P<method>[a-z0-9_]+)(?:/e(?P<epochs>[0-9]+))?(?:/on-(?P<dataset>[a-z0-9-]+))?$")
+def pgd(k: int) -> Method:
+    return Method("pgd", k)
 
 
-def _from_scratch(method: str, epochs: int | None, dataset: str) -> Callable[[Scale, int], TrainSpec]:
-    fields = scratch_method(method)
+def free(m: int) -> Method:
+    return Method("free", m)
+
+
+def scratch(method: Method, epochs: int | None = None, dataset: Data = SIGNS_SCRATCH) -> Recipe:
+    """A SmallCNN trained from scratch on ``dataset`` with q06's ``method``, for ``epochs`` instead of the
+    scale's ``scratch_epochs`` (Free-AT's division by m included)."""
+    fields = method.fields()
 
     def make(s: Scale, seed: int) -> TrainSpec:
         budget = epochs or s.scratch_epochs
         replays = fields.get("replays", 1)
         spec = TrainSpec(width=SCRATCH_WIDTH, epochs=max(1, -(-budget // replays)), batch_size=s.scratch_batch,
                          lr=SCRATCH_LR, seed=seed, **fields)
-        return replace(spec, adv_eps=PAPER_EPS) if dataset == "cifar10" and spec.adv_eps else spec
-    return make
+        return replace(spec, adv_eps=PAPER_EPS) if dataset == CIFAR10 and spec.adv_eps else spec
+    name = (f"scratch/{method.key}" + (f"/e{epochs}" if epochs is not None else "")
+            + (f"/on-{dataset.name}" if dataset != SIGNS_SCRATCH else ""))
+    return Recipe(name, dataset, make, f"SmallCNN trained from scratch by {method.key} (q06)")
 
 
-def recipe(name: str) -> Recipe:
-    if "@" in name:
-        base, arch = name.rsplit("@", 1)
-        if arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {arch!r} in {name!r}; choose one of: {', '.join(ARCHITECTURES)}")
-        r = recipe(base)
-
-        def on_arch(s: Scale, seed: int) -> TrainSpec:
-            spec = r.spec(s, seed)
-            if spec.init is not None:
-                raise ValueError(f"{base!r} fine-tunes another model: it cannot be moved to {arch!r}")
-            return replace(spec, arch=arch, lr=_ARCH_LR.get(arch, spec.lr), epochs=spec.epochs * _ARCH_EPOCHS.get(arch, 1))
-        return Recipe(r.dataset, on_arch, f"{r.about} — as a {arch}")
-    scratch_run = _SCRATCH.match(name)
-    if scratch_run:
-        epochs = int(scratch_run["epochs"]) if scratch_run["epochs"] else None
-        dataset = scratch_run["dataset"] or "signs-scratch"
-        return Recipe(dataset, _from_scratch(scratch_run["method"], epochs, dataset),
-                      f"SmallCNN trained from scratch by {scratch_run['method']} (q06)")
-    member = _MEMBER.match(name)
-    if member:
-        k, i = int(member["k"]), int(member["i"])
-        return Recipe(f"{PARTITIONED.dataset}/part{i}of{k}", _member,
-                      f"DPA member {i} of {k}: trained only on its partition of {PARTITIONED.dataset}")
-    sweep = _BACKDOORED.match(name)
-    if sweep:
-        return Recipe(f"signs-badnets-r{sweep['ratio']}-t{sweep['trigger']}", _standard,
-                      f"standard training on signs with {float(sweep['ratio']):.1%} BadNets poison, "
-                      f"{sweep['trigger']}-pixel trigger")
+def recipe(which: Recipe | str) -> Recipe:
+    """``which`` itself, or the named recipe of :data:`RECIPES` (the others are made by :func:`backdoored`,
+    :func:`partition_member`, :func:`scratch`, :func:`augmented` and :meth:`Recipe.on`)."""
+    if isinstance(which, Recipe):
+        return which
     try:
-        return RECIPES[name]
+        return RECIPES[which]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)} "
-                         "(or badnets/r<ratio>/t<trigger side>, dpa/k<k>/p<i>, <recipe>@<architecture>, "
-                         "scratch/<method>[/e<epochs>])") from None
+        raise ValueError(f"unknown model {which!r}; choose one of: {', '.join(RECIPES)} (or a recipe made by "
+                         "zoo.backdoored, zoo.partition_member, zoo.scratch, or Recipe.on(architecture))") from None
 
 
-def spec(name: str, profile: str, seed: int = 0) -> TrainSpec:
+def spec(name: Recipe | str, profile: str, seed: int = 0) -> TrainSpec:
     """The training spec of zoo model ``name`` at ``profile``."""
     return recipe(name).spec(scale(profile), seed)
 
 
-def model(name: str, profile: str, seed: int = 0, device: str = "cpu", progress: bool | None = None,
+def model(name: Recipe | str, profile: str, seed: int = 0, device: str = "cpu", progress: bool | None = None,
           curve: EpochCurve | None = None) -> nn.Module:
     """Zoo model ``name`` trained at ``profile`` (from the weight cache when it has one), in eval mode; with
     ``curve``, its training recorded epoch by epoch (cached with the weights, see :func:`trained_model`)."""
