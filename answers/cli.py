@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache_ls.add_argument("--json", action="store_true", help="machine-readable output")
     cache_sub.add_parser("clear", help="delete every cached model", description="Delete every cached model; "
                          "they retrain on next use.")
+    zoo = sub.add_parser("zoo", help="the models the answers use, with their training cost",
+                         description="The zoo's models as the answers' stored results record them.")
+    zoo_sub = zoo.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    zoo_ls = zoo_sub.add_parser("ls", help="list the models the site uses", description="Every zoo model the "
+                                "answers' stored results (answers build, a site build) say they took: its recipe, the "
+                                "training spec it is cached as, the seconds its training took, whether the weight "
+                                "cache holds it now, and the answers using it, per profile.")
+    zoo_ls.add_argument("--profile", default="tiny,site", help="comma-separated profiles (default tiny,site)")
+    zoo_ls.add_argument("--json", action="store_true", help="machine-readable output")
     new = sub.add_parser("new", help="scaffold a new answer (module, page, test)",
                          description="Write answers/qNN_slug.py, docs/qNN-slug.py and tests/test_qNN_slug.py with a "
                          "small working experiment to replace. Asker and question come from the course page when "
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = {"list": _list, "run": _run, "build": _build, "kernels": _kernels, "check": _check, "cache": _cache,
-                "new": _new}[args.command](args)
+                "zoo": _zoo, "new": _new}[args.command](args)
     except KeyboardInterrupt:
         print("answers: interrupted", file=sys.stderr)
         code = 130
@@ -352,6 +361,46 @@ def _cache(args: argparse.Namespace) -> int:
               f"{Path(e['path']).name}")
     total = sum(e["size"] for e in entries)
     print(f"{len(entries)} model(s), {total / 2**20:.1f} MiB in {root}")
+    return EXIT_OK
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from .core.files import cache_dir
+    from .kb import registry
+    from .kb.findings import AnswerResult
+    from .kb.results import stored_result
+    from .kb.times import models_used
+    profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
+    unknown = [p for p in profiles if p not in PROFILES]
+    if unknown or not profiles:
+        print(f"answers: error: unknown profile(s) {unknown}; choose from {', '.join(PROFILES)}", file=sys.stderr)
+        return EXIT_USAGE
+    rows, missing = [], []
+    for profile in profiles:
+        stored = []
+        for a in registry.all_answers():
+            result = stored_result(a.run, profile=profile)
+            if result is None:
+                missing.append(f"{a.id}@{profile}")
+            else:
+                stored.append(AnswerResult(a.id, a.question.title_zh, "", result))
+        for file, m in models_used(stored).items():
+            rows.append({"profile": profile, "recipe": m["recipe"], "what": m["what"], "seconds": m["seconds"],
+                         "cached": (cache_dir() / file).exists(), "used_by": m["used_by"], "file": file})
+    if args.json:
+        print(json.dumps({"models": rows, "not_stored": missing}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+    t = Table("profile", "recipe", "trained as", "training s", "cached", "used by", title=f"{len(rows)} model(s)",
+              title_justify="left")
+    for r in rows:
+        t.add_row(r["profile"], r["recipe"] or "–", r["what"], "–" if r["seconds"] is None else f"{r['seconds']:.1f}",
+                  "✓" if r["cached"] else "–", ", ".join(r["used_by"]))
+    Console().print(t)
+    if missing:
+        print(f"answers zoo: no stored result (for the current code) of {', '.join(missing)}; `answers build "
+              f"--profile P` stores them", file=sys.stderr)
     return EXIT_OK
 
 

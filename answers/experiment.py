@@ -115,6 +115,6 @@ class Experiment:
             run_steps([(name, timed(name, s)) for name, s in sections], f"{self.question.id} ({self.profile})",
                       self.progress)
         self.res.meta["sections"] = seconds
-        self.res.meta["weights"] = [{"what": u.what, "file": u.file, "seconds": u.seconds, "trained": u.trained}
-                                    for u in cache.USES[self.first_use:]]
+        self.res.meta["weights"] = [{"what": u.what, "file": u.file, "seconds": u.seconds, "trained": u.trained,
+                                     "recipe": u.recipe} for u in cache.USES[self.first_use:]]
         return self.res

@@ -18,7 +18,8 @@ def answers(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["run", "--help"], ["check", "--help"],
-                                  ["new", "--help"], ["kernels", "--help"], ["build", "--help"]])
+                                  ["new", "--help"], ["kernels", "--help"], ["build", "--help"],
+                                  ["zoo", "ls", "--help"]])
 def test_help_everywhere(args):
     proc = answers(*args)
     assert proc.returncode == 0 and "usage:" in proc.stdout
@@ -44,6 +45,7 @@ def test_list_json_names_q08():
     (["kernels", "q99"], ["q99", "q08"]),
     (["build", "q99"], ["q99", "q08"]),
     (["build", "--jobs", "0"], ["jobs", "positive"]),
+    (["zoo", "ls", "--profile", "tiny,huge"], ["huge", "tiny", "site", "full"]),
     # q06's full profile reads CIFAR-10 from the user's disk and never downloads it
     (["run", "q06", "--profile", "full"], ["--data-dir", "cifar-10-batches-py"]),
     (["run", "q06", "--profile", "full", "--data-dir", "no-such-folder"], ["no-such-folder", "cifar-10-batches-py",
@@ -183,3 +185,15 @@ def test_a_result_says_where_its_time_went(tiny_result):
     assert weights and all(w["file"].endswith(".pt") and w["file"].startswith(w["what"]) for w in weights)
     assert {w["what"] for w in weights} >= {"small_cnn-aug", "small_cnn-pgdat-ft"}
     assert all(w["seconds"] is None or w["seconds"] > 0 for w in weights)
+
+
+def test_zoo_ls_lists_the_models_a_stored_result_took(tiny_result):
+    tiny_result("q08")   # stores q08's tiny result in the session's cache, which the subprocess reads
+    proc = answers("zoo", "ls", "--profile", "tiny", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    q08 = {r["recipe"]: r for r in out["models"] if "q08" in r["used_by"]}
+    assert {"noisy", "pgd_at"} <= set(q08)
+    assert all(r["profile"] == "tiny" and r["cached"] and r["file"].startswith(r["what"]) for r in q08.values())
+    assert q08["pgd_at"]["what"] == "small_cnn-pgdat-ft" and q08["noisy"]["what"] == "small_cnn-aug"
+    assert "q08@tiny" not in out["not_stored"]

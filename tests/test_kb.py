@@ -427,8 +427,8 @@ def test_the_times_page_lists_answers_slowest_first_and_each_model_once_with_who
                                           "weights": weights, "sections": sections})
         return AnswerResult(qid, f"title {qid}", f"../{qid}/", r)
 
-    std = {"what": "small_cnn-std", "file": "small_cnn-std-aaa.pt", "seconds": 30.0}
-    at = {"what": "small_cnn-pgdat-ft", "file": "small_cnn-pgdat-ft-bbb.pt", "seconds": 50.0}
+    std = {"what": "small_cnn-std", "file": "small_cnn-std-aaa.pt", "seconds": 30.0, "recipe": "standard"}
+    at = {"what": "small_cnn-pgdat-ft", "file": "small_cnn-pgdat-ft-bbb.pt", "seconds": 50.0, "recipe": "pgd_at"}
     md = times_markdown([answer("q07", 40.0, [{**std, "trained": False}], {"matrix": 35.0, "plot": 5.0}),
                          answer("q08", 120.0, [{**std, "trained": True}, {**at, "trained": True}],
                                 {"costs": 100.0, "figure": 20.0})])
@@ -436,6 +436,7 @@ def test_the_times_page_lists_answers_slowest_first_and_each_model_once_with_who
     assert [r.split("]")[0] for r in rows] == ["| [q08", "| [q07"]              # slowest first
     assert "| 120 | 80 | 2 / 2 | costs（100 s）" in rows[0]                     # trained in its run: 30 + 50
     assert "| 40 | 0.0 | 0 / 1 | matrix（35 s）" in rows[1]                     # read from the cache: no training
-    models = [ln for ln in md.splitlines() if ln.startswith("| small_cnn")]
-    assert len(models) == 2 and "| 50 | q08 |" in models[0] and "| 30 | q08, q07 |" in models[1]
+    models = [ln for ln in md.splitlines() if ln.startswith(("| standard", "| pgd_at"))]
+    assert len(models) == 2 and models[0].startswith("| pgd_at | small_cnn-pgdat-ft") and "| 50 | q08 |" in models[0]
+    assert models[1].startswith("| standard | small_cnn-std") and "| 30 | q08, q07 |" in models[1]
     assert "2 个模型，训练这些模型共用 1.3 分钟" in md and "共用 2.7 分钟" in md

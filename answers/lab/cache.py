@@ -52,12 +52,14 @@ def cache_key(what: str, config: Mapping, data_fingerprint: str, code_version: s
 @dataclass(frozen=True)
 class Use:
     """One model a process took from the cache: what it is, its file, the seconds its training took (its own,
-    without a model it starts from; None for an entry older than this record) and whether this use trained it."""
+    without a model it starts from; None for an entry older than this record), whether this use trained it and
+    the zoo recipe it was asked for by."""
 
     what: str
     file: str
     seconds: float | None
     trained: bool
+    recipe: str = ""    # the zoo recipe it was taken as (answers.lab.zoo.model), where it was taken through the zoo
 
 
 #: every model this process took from the cache, in order (:class:`Use`); an answer's run reads its share of it

@@ -18,7 +18,7 @@ from typing import Callable
 
 from torch import nn
 
-from . import backdoor, cues, data, ensembles
+from . import backdoor, cache, cues, data, ensembles
 from .methods import EpochCurve
 from .train import TrainSpec, trained_model
 from .defenses import PREPROCESSING
@@ -409,5 +409,9 @@ def model(name: Recipe | str, profile: str, seed: int = 0, device: str = "cpu", 
     """Zoo model ``name`` trained at ``profile`` (from the weight cache when it has one), in eval mode; with
     ``curve``, its training recorded epoch by epoch (cached with the weights, see :func:`trained_model`)."""
     r = recipe(name)
-    return trained_model(r.spec(scale(profile), seed), split(profile, seed, r.dataset), device=device,
-                         progress=progress, curve=curve)
+    used = len(cache.USES)
+    m = trained_model(r.spec(scale(profile), seed), split(profile, seed, r.dataset), device=device,
+                      progress=progress, curve=curve)
+    if len(cache.USES) > used:   # the last use is this model's (a model it fine-tunes from is recorded before it)
+        cache.USES[-1] = replace(cache.USES[-1], recipe=r.name)
+    return m
