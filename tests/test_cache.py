@@ -91,7 +91,7 @@ def test_concurrent_writers_train_once(tmp_path):
         print(s["w"].tolist())
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(3)]
-    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    outs = [p.communicate(timeout=600)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert counter.read_text().count("x") == 1
     assert len(set(outs)) == 1 and outs[0] == str(list(map(float, range(6))))

@@ -125,10 +125,10 @@ def test_cache_ls_and_clear(tmp_path, monkeypatch):
     cache.get_or_create("toy", {"a": 1}, "fp", "v1", lambda: {"w": torch.ones(2)})
     env = {**os.environ, "ANSWERS_CACHE_DIR": str(tmp_path)}
     ls = subprocess.run([sys.executable, "-m", "answers", "cache", "ls", "--json"], capture_output=True, text=True,
-                        env=env, timeout=120)
+                        env=env, timeout=600)
     assert ls.returncode == 0 and [e["what"] for e in json.loads(ls.stdout)["entries"]] == ["toy"]
     clear = subprocess.run([sys.executable, "-m", "answers", "cache", "clear"], capture_output=True, text=True,
-                           env=env, timeout=120)
+                           env=env, timeout=600)
     assert clear.returncode == 0 and "removed 1 model(s)" in clear.stdout
     assert cache.entries(tmp_path) == []
 
@@ -150,7 +150,7 @@ def test_kernel_level_changes_what_torch_computes_with():
     from answers.kb import kernels
     code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
     env = kernels.level_env("lowest", __import__("pathlib").Path("."), dict(os.environ))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert out.stdout.strip() == "DEFAULT"
 
 

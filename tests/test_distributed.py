@@ -106,7 +106,7 @@ def test_under_torchrun_a_weight_entry_whose_bytes_changed_is_retrained_by_every
 def test_a_missing_launch_reports_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="torchrun with 2 processes failed"):
         launch.launch(2, model="no-such-model", profile="tiny", epochs=1, batch_size=64, out=tmp_path,
-                           threads=1, timeout=120)
+                           threads=1, timeout=600)
 
 
 def test_answers_under_torchrun_leaves_through_the_process_group_exit(monkeypatch):

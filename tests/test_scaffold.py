@@ -66,7 +66,7 @@ def test_open_slot_asker_gets_the_course_section(root):
 def test_cli_new_writes_then_refuses_in_one_line(root):
     env = {**os.environ, "ANSWERS_ROOT": str(root)}
     run = lambda: subprocess.run([sys.executable, "-m", "answers", "new", "q09", "defend-by-retraining"],  # noqa: E731
-                                 capture_output=True, text=True, env=env, timeout=120)
+                                 capture_output=True, text=True, env=env, timeout=600)
     first = run()
     assert first.returncode == 0 and "wrote answers/q09_defend_by_retraining.py" in first.stdout
     second = run()
