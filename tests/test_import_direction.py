@@ -147,3 +147,18 @@ def test_every_spelling_of_kb_importing_lab_is_seen(tmp_path, code):
         (tmp_path / "answers" / rel).write_text(text, encoding="utf-8")
     graph, files = import_graph(tmp_path / "answers")
     assert len(wrong_way(graph, files, tmp_path / "answers")) == 1
+
+
+def test_the_graph_is_read_again_after_a_file_changes(tmp_path):
+    """import_graph remembers the last graph of a package (a build asks per answer), but never a stale one."""
+    for rel, text in {"__init__.py": "", "kb/__init__.py": "", "kb/a.py": "", "kb/b.py": ""}.items():
+        (tmp_path / "answers" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "answers" / rel).write_text(text, encoding="utf-8")
+    graph, _ = import_graph(tmp_path / "answers")
+    assert graph["answers.kb.a"] == {}
+    (tmp_path / "answers" / "kb" / "a.py").write_text("from . import b\n", encoding="utf-8")
+    graph, _ = import_graph(tmp_path / "answers")
+    assert graph["answers.kb.a"] == {"answers.kb.b": 1}
+    (tmp_path / "answers" / "kb" / "c.py").write_text("from .a import x\n", encoding="utf-8")
+    graph, _ = import_graph(tmp_path / "answers")
+    assert graph["answers.kb.c"] == {"answers.kb.a": 1}

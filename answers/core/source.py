@@ -6,6 +6,7 @@ modules it reaches (:func:`reached`); tests/test_import_direction.py holds the g
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]   # answers/
@@ -13,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1]   # answers/
 Graph = dict[str, dict[str, int]]   # module -> {module it imports: line of the first such import}
 
 
+@functools.lru_cache(maxsize=512)
 def code_only(source: str) -> str:
     """The source's syntax tree, dumped without docstrings, comments, formatting or line numbers."""
     tree = ast.parse(source)
@@ -66,8 +68,17 @@ def imports_of(path: Path, name: str, modules: set[str]) -> dict[str, int]:
 
 
 def import_graph(package: Path = PACKAGE) -> tuple[Graph, dict[str, Path]]:
+    """Every module of ``package`` with the package's modules it imports, and every module's file. Read again
+    only when a file was added, removed or changed since the last call (a site build asks for it per answer)."""
     files = {module_name(p, package): p for p in sorted(package.rglob("*.py")) if "__pycache__" not in p.parts}
-    return {name: imports_of(path, name, set(files)) for name, path in files.items()}, files
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files.values())
+    known = _graphs.get(package)
+    if known is None or known[0] != stamp:
+        known = _graphs[package] = (stamp, {name: imports_of(path, name, set(files)) for name, path in files.items()})
+    return {name: dict(targets) for name, targets in known[1].items()}, files
+
+
+_graphs: dict[Path, tuple[tuple, Graph]] = {}
 
 
 def reached(name: str, package: Path = PACKAGE) -> dict[str, Path]:

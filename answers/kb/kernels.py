@@ -14,11 +14,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
+
+from .build import answers_run
 
 #: the environment variables that choose torch's CPU kernels
 KNOBS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
@@ -60,8 +61,7 @@ class Run:
 def run_answer(qid: str, level: str, cache: Path, profile: str = "site", seed: int = 0) -> Run:
     """``answers run qid --profile profile --seed seed --fresh --json`` at ``level`` in a process of its own."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "answers", "run", qid, "--profile", profile, "--seed", str(seed),
-                           "--fresh", "--json", "--no-progress"], env=level_env(level, cache),
+    proc = subprocess.run(answers_run(qid, profile, seed, fresh=True), env=level_env(level, cache),
                           capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     try:
