@@ -76,6 +76,33 @@ def test_at_most_jobs_run_at_once_and_every_outcome_is_collected(tmp_path, monke
     assert set(build.recorded_seconds("tiny")) == {"q01", "q02", "q04", "q05"}
 
 
+# a stand-in that works through the lab's progress bars, as an answer's sections and trainings do
+WORKER = """
+import sys, time
+from answers.lab.progress import bar, run_steps
+def train():
+    with bar(6, "train small_cnn-std", False, unit="batch") as b:
+        for _ in range(6):
+            time.sleep(0.25)
+            b.update(1)
+run_steps([("grid", train), ("plots", lambda: None)], sys.argv[1] + " (tiny)", False)
+print('{"claims": []}')
+"""
+
+
+def test_a_running_answer_shows_its_section_and_the_model_it_trains(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
+    lines: list[str] = []
+    outcomes = build.build(["q01"], "tiny", jobs=1, report=lines.append, every=0.3,
+                           command=_stand_in(WORKER))
+    assert outcomes[0].ok, outcomes[0].error
+    shown = [ln for ln in lines if "running" in ln]
+    assert shown, lines
+    # outermost first: the answer's section, then the training in it, with how far it is
+    assert any("q01 (tiny) 0/2 step · grid › train small_cnn-std " in ln and "/6 batch" in ln for ln in shown), shown
+    assert any("left" in ln for ln in shown if "batch" in ln), shown
+
+
 def test_an_interrupted_build_stops_the_answers_it_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "cache"))
     log = tmp_path / "log"

@@ -3,7 +3,9 @@
 A site build executes ten pages one after the other, and each page trains its models and runs its experiment in
 the build's one process. ``answers build`` runs the answers first, ``jobs`` at a time, each in a process of its
 own (``answers run ID --json``), longest first, so the slowest answer does not start last; the pages then read
-what they stored (the result cache) and only draw. Models two answers share are trained once: the weight cache's
+what they stored (the result cache) and only draw. Every 30 seconds it says what each running answer is doing — the
+section, the model it is training and how far — from the status file each process keeps (:mod:`answers.core.status`,
+written by the lab's progress bars whether or not they are shown). Models two answers share are trained once: the weight cache's
 lock keeps one writer per model and the other answer waits for it and reads it.
 
 Each process keeps the threads one process would use (ANSWERS_THREADS, else every core). More threads than
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..core import status
 from ..core.files import atomic_write, cache_dir
 
 #: set to 1, a build stops (and stops its answers) when the process that started it ends
@@ -93,18 +96,20 @@ def answers_run(qid: str, profile: str, seed: int, fresh: bool) -> list[str]:
 
 
 def build(qids: list[str], profile: str = "site", seed: int = 0, jobs: int | None = None, fresh: bool = False,
-          report: Callable[[str], None] = print, command: Command = answers_run) -> list[Outcome]:
+          report: Callable[[str], None] = print, command: Command = answers_run,
+          every: float = 30.0) -> list[Outcome]:
     """Run ``answers run`` for each of ``qids``, ``jobs`` processes at a time (default: one per core), storing
     every result in the result cache; ``report`` gets a line when an answer starts and when it ends, with the
-    time elapsed and an estimate of what is left. Returns one :class:`Outcome` per answer, in ``qids``' order.
-    Interrupted, it stops the answers still running."""
+    time elapsed and an estimate of what is left, and every ``every`` seconds a line per running answer saying
+    what it is doing (its section, the model it trains and how far; :mod:`answers.core.status`). Returns one
+    :class:`Outcome` per answer, in ``qids``' order. Interrupted, it stops the answers still running."""
     jobs = jobs or default_jobs()
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     qids = list(dict.fromkeys(qids))
     before = recorded_seconds(profile)
     with tempfile.TemporaryDirectory(prefix="answers-build-") as tmp:
-        pool = _Pool(Path(tmp), lambda q: command(q, profile, seed, fresh), report, before)
+        pool = _Pool(Path(tmp), lambda q: command(q, profile, seed, fresh), report, before, every)
         try:
             pool.run(schedule(qids, before), jobs)
         finally:
@@ -122,6 +127,7 @@ class _Pool:
     command: Callable[[str], list[str]]
     report: Callable[[str], None]
     before: dict[str, float]
+    every: float = 30.0
     running: dict[str, tuple[subprocess.Popen, float]] = field(default_factory=dict)
     done: dict[str, Outcome] = field(default_factory=dict)
 
@@ -129,6 +135,7 @@ class _Pool:
         start = time.perf_counter()
         # started for another program (the tests' background build): stop with it, whatever ended it
         parent = os.getppid() if os.environ.get(WATCH_PARENT) == "1" else None
+        shown = start
         while queue or self.running:
             if parent is not None and os.getppid() != parent:
                 raise SystemExit("answers build: the program that started it has ended; stopping")
@@ -144,10 +151,23 @@ class _Pool:
                 total = len(self.done) + len(self.running) + len(queue)
                 self.report(f"answers build: [{len(self.done)}/{total}] {qid} {o.seconds:.0f} s — "
                             f"{o.error or _summary(o)}{self._left(start, queue, jobs)}")
+            if self.running and time.perf_counter() - shown >= self.every:
+                shown = time.perf_counter()
+                self._show(start, queue, jobs)
+
+    def _show(self, start: float, queue: list[str], jobs: int) -> None:
+        """A line per running answer: for how long, and what it does now (its status file), outermost first."""
+        total = len(self.done) + len(self.running) + len(queue)
+        for qid, (_, t0) in self.running.items():
+            doing = " › ".join(status.read(self.tmp / f"{qid}.status")) or "starting"
+            self.report(f"answers build: [{len(self.done)}/{total}] {qid} running "
+                        f"{(time.perf_counter() - t0) / 60:.1f} min — {doing}{self._left(start, queue, jobs)}")
 
     def _start(self, qid: str, waiting: int) -> None:
         with open(self.tmp / f"{qid}.json", "wb") as out, open(self.tmp / f"{qid}.err", "wb") as err:
-            self.running[qid] = (subprocess.Popen(self.command(qid), stdout=out, stderr=err), time.perf_counter())
+            env = {**os.environ, status.ENV: str(self.tmp / f"{qid}.status")}
+            self.running[qid] = (subprocess.Popen(self.command(qid), stdout=out, stderr=err, env=env),
+                                 time.perf_counter())
         self.report(f"answers build: {qid} started ({len(self.running)} running, {waiting} waiting)")
 
     def stop(self) -> None:
@@ -161,7 +181,9 @@ class _Pool:
         elapsed = time.perf_counter() - start
         if not self.running and not queue:
             return f" (elapsed {elapsed / 60:.1f} min, done)"
-        mean = sum(o.seconds for o in self.done.values()) / len(self.done)
+        if not self.done and any(q not in self.before for q in [*queue, *self.running]):
+            return f" (elapsed {elapsed / 60:.1f} min)"      # nothing yet to estimate an unknown answer by
+        mean = sum(o.seconds for o in self.done.values()) / len(self.done) if self.done else 0.0
         now = time.perf_counter()
         work = sum(self.before.get(q, mean) for q in queue)
         work += sum(max(0.0, self.before.get(q, mean) - (now - t0)) for q, (_, t0) in self.running.items())
