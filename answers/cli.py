@@ -192,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     from .core import ranks
-    from .kb.results import cached_run
+    from .kb.result_cache import cached_run
     from .lab.data import DATA_DIR_ENV, DataMissing
     if args.data_dir:
         os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).expanduser().resolve())
@@ -340,7 +340,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from .kb.results import results_dir
+    from .kb.result_cache import results_dir
     from .lab import cache
     root = cache.cache_dir()
     if args.action == "clear":
@@ -368,7 +368,7 @@ def _zoo(args: argparse.Namespace) -> int:
     from .core.files import cache_dir
     from .kb import registry
     from .kb.findings import AnswerResult
-    from .kb.results import stored_result
+    from .kb.result_cache import stored_result
     from .kb.times import models_used
     profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
     unknown = [p for p in profiles if p not in PROFILES]

@@ -42,11 +42,13 @@ class Experiment:
 
     @classmethod
     def start(cls, question: Question, profile: str = "site", seed: int = 0, device: str = "cpu",
-              progress: bool | None = None, dataset: zoo.Data = zoo.SIGNS, meta: dict | None = None) -> "Experiment":
+              progress: bool | None = None, dataset: zoo.Data = zoo.SIGNS, meta: dict | None = None,
+              columns: dict[str, str] | None = None) -> "Experiment":
         zoo.scale(profile)  # an unknown profile fails here, in one line, before anything is computed
         first_use = len(cache.USES)
         seed_everything(seed)
-        res = Result(question.id, profile, seed, meta={"threads": default_threads(), "device": device, **(meta or {})})
+        res = Result(question.id, profile, seed, meta={"threads": default_threads(), "device": device, **(meta or {})},
+                     columns=dict(columns or {}))
         return cls(question, res, profile, seed, device, progress, zoo.split(profile, seed, dataset), first_use)
 
     @property

@@ -10,6 +10,7 @@ the label) and ``PGD-AT`` (adversarially trained on the agreeing data).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +22,12 @@ from .kb.result import Result
 from .lab import cues, metrics, zoo
 from .lab.attacks import PGD, in_batches
 from .lab.data import CLASS_NAMES, NOISE_SIGMA_MAX, NUM_CLASSES
-from .lab.plots import curves, image_grid, receptive_fields as rf_figure
-from .lab.receptive import capture, effective_side, gradient_maps, support_side, theoretical_fields
+from .lab.plots import curves, image_grid
+from .lab.receptive import effective_side, gradient_maps, layer_outputs, support_side, theoretical_fields
+from .lab.zoo import THREAT
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 QUESTION = Question(
     id="q01", slug="why-easily-fooled", asker="朱结奥", section="讲课当天助教采纳",
@@ -54,16 +59,29 @@ PROFILES = {
                      rf_images=1000, eps_images=2000, steps=50, top_k=50, runs=5),
 }
 EPS_GRID = (0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16)   # in /255
+THREAT_EPS = round(THREAT.linf_eps * 255, 6)           # the budget every other page attacks with, on the grid
+EPS_TEXT = f"{THREAT_EPS:g}/255"
 # SmallCNN's three conv blocks (after ReLU), and "" for the classifier's output after global average pooling
 LAYERS = {"block1.2": "conv1", "block2.2": "conv2", "features.2": "conv3", "": "output"}
 CONV_LAYERS = tuple(layer for layer in LAYERS if layer)
 MODELS = {"standard": "cue_standard", "shape-trained": "cue_shape", "PGD-AT": "cue_pgd_at"}   # name → zoo recipe
 
+#: the headers of this page's own columns (shared ones: answers.kb.result.COLUMN_LABELS)
+COLUMNS = {
+    "texture_only_acc": "只有纹理时准确率", "shape_only_acc": "只有轮廓时准确率", "decided_by_texture": "按纹理判断的比例",
+    "decided_by_shape": "按形状判断的比例", "texture_share": "纹理占比", "layer": "层", "channels": "通道数", "feature_map": "特征图",
+    "theoretical_rf": "理论感受野 px", "gradient_support": "梯度支撑 px", "effective_rf_50": "有效感受野 px（50%）",
+    "effective_rf_90": "有效感受野 px（90%）", "image_size": "图像边长 px", "eps50_255": "翻转 50% 的 ε（/255）",
+    "eps90_255": "翻转 90% 的 ε（/255）", "eps_255": "ε（/255）", "texture_purity": "纹理一致度", "shape_purity": "形状一致度",
+    "chance_purity": "随机挑图的一致度", "flipped_at_threat": f"ε={EPS_TEXT} 时翻转比例",
+    "flipped_at_max": f"ε={EPS_GRID[-1]:g}/255 时翻转比例",
+}
+
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress, dataset=zoo.CUES,
-                           meta={"eps_at": "4/255", "width": zoo.scale(profile).width})
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, columns=COLUMNS, dataset=zoo.CUES,
+                           meta={"eps_at": EPS_TEXT, "width": zoo.scale(profile).width})
     # the three models every section compares (from the zoo: trained once, then loaded from the weight cache)
     nets = {name: exp.model(recipe, name) for name, recipe in MODELS.items()}
     res, x, y = exp.res, exp.x, exp.y
@@ -146,7 +164,7 @@ def receptive_fields(res: Result, cfg: Settings, model, x) -> None:
               "(theoretical, gradient-measured and effective receptive fields, pixels per side)", rows,
               note="theoretical_rf 由卷积核/步长/填充推算（中心单元，裁到图内）；gradient_support：|∂单元/∂像素| 非零的范围；"
                    "effective_rf_50 / _90：以单元中心为心、含 50% / 90% 梯度质量的最小正方形边长 [@luo2016understanding]。")
-    res.figure("receptive_field_maps", rf_figure(x[0], windows, {lab: maps[l].map for l, lab in LAYERS.items() if l}))
+    res.figure("receptive_field_maps", field_maps(x[0], windows, {lab: maps[l].map for l, lab in LAYERS.items() if l}))
     conv = rows[:-1]
     res.check("gradients_confirm_the_arithmetic", "梯度实测的影响范围与按卷积核、步长推算的理论感受野一致",
               "the measured gradient support equals the theoretical receptive field of every conv layer",
@@ -213,13 +231,13 @@ def minimal_eps(res: Result, cfg: Settings, nets, x, y, seed: int) -> dict[str, 
         acc_curves[name] = [clean * (1 - f) for f in fractions]
         rows.append({"模型 model": name, "attack": f"PGD-{cfg.steps}", "clean_acc": clean,
                      "eps50_255": _first_at(fractions, 0.5), "eps90_255": _first_at(fractions, 0.9),
-                     "flipped_at_4_255": fractions[EPS_GRID.index(4)], "flipped_at_16_255": fractions[-1]})
+                     "flipped_at_threat": fractions[EPS_GRID.index(THREAT_EPS)], "flipped_at_max": fractions[-1]})
         if name == "standard":
             acc_curves["standard + random ±ε noise"] = [clean * (1 - f) for f in noise_fractions]
             rows.append({"模型 model": name, "attack": "random ±ε noise", "clean_acc": clean,
                          "eps50_255": _first_at(noise_fractions, 0.5), "eps90_255": _first_at(noise_fractions, 0.9),
-                         "flipped_at_4_255": noise_fractions[EPS_GRID.index(4)],
-                         "flipped_at_16_255": noise_fractions[-1]})
+                         "flipped_at_threat": noise_fractions[EPS_GRID.index(THREAT_EPS)],
+                         "flipped_at_max": noise_fractions[-1]})
             examples = (xs, ys, first_adv, first_eps, metrics.predict(model, first_adv))
     res.table("minimal_eps", f"翻转 50% / 90% 正确预测所需的最小 L∞ ε（/255，{len(ev_x)} 张图，网格 {EPS_GRID}）"
               "(smallest ε flipping 50% / 90% of correct predictions)", rows,
@@ -228,7 +246,7 @@ def minimal_eps(res: Result, cfg: Settings, nets, x, y, seed: int) -> dict[str, 
               [{"eps_255": e, **{k: v[i] for k, v in acc_curves.items()}} for i, e in enumerate(EPS_GRID)])
     res.figure("accuracy_vs_eps", curves(list(EPS_GRID), acc_curves, "L∞ ε (/255)", "accuracy",
                                          "Accuracy under PGD as the budget grows",
-                                         {"4/255": 4, "data noise σ max": NOISE_SIGMA_MAX * 255}))
+                                         {EPS_TEXT: THREAT_EPS, "data noise σ max": NOISE_SIGMA_MAX * 255}))
     xs, ys, adv, eps, pred = examples
     pick = [i for i in range(len(xs)) if not torch.isnan(eps[i])][:4]
     triples = torch.cat([torch.stack([xs[i], (0.5 + (adv[i] - xs[i]) * 255 / (2 * 16)).clamp(0, 1), adv[i]])
@@ -296,7 +314,7 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
     its own seed, on cue data drawn with it, and repeats the two measurements on its own images."""
     res = exp.res
     ref = res.meta["eps_compared_255"]   # the ε that flips half of run 0's standard model (a fixed budget after)
-    grid = tuple(e for e in EPS_GRID if e <= max(ref, 4))
+    grid = tuple(e for e in EPS_GRID if e <= max(ref, THREAT_EPS))
 
     def share(flips, name, e):
         n, counts = flips[name]
@@ -305,8 +323,8 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
              "shape_texture_share": first["shares"]["shape-trained"],
              **{f"{k}_flipped_at_ref": share(first["flips"], name, ref) for k, name in (("standard", "standard"),
                                                                                       ("at", "PGD-AT"))},
-             **{f"{k}_flipped_at_4": share(first["flips"], name, 4) for k, name in (("standard", "standard"),
-                                                                                  ("shape", "shape-trained"))}}]
+             **{f"{k}_flipped_at_threat": share(first["flips"], name, THREAT_EPS)
+                for k, name in (("standard", "standard"), ("shape", "shape-trained"))}}]
     for r, seed, nets, split in exp.other_runs(cfg.runs, MODELS):
         x, y = split.x_test[:cfg.eps_images].to(exp.device), split.y_test[:cfg.eps_images].to(exp.device)
         conflict = cues.cue_conflict(cfg.conflict_images, seed + 1)
@@ -314,14 +332,15 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
         rows.append({"run": r, "seed": seed, "standard_texture_share": _texture_share(nets["standard"], conflict),
                      "shape_texture_share": _texture_share(nets["shape-trained"], conflict),
                      "standard_flipped_at_ref": flipped["standard"][ref], "at_flipped_at_ref": flipped["PGD-AT"][ref],
-                     "standard_flipped_at_4": flipped["standard"][4], "shape_flipped_at_4": flipped["shape-trained"][4]})
+                     "standard_flipped_at_threat": flipped["standard"][THREAT_EPS],
+                     "shape_flipped_at_threat": flipped["shape-trained"][THREAT_EPS]})
     for row in rows:
         row["at_minus_standard"] = row["at_flipped_at_ref"] - row["standard_flipped_at_ref"]
-        row["shape_minus_standard"] = row["shape_flipped_at_4"] - row["standard_flipped_at_4"]
+        row["shape_minus_standard"] = row["shape_flipped_at_threat"] - row["standard_flipped_at_threat"]
     res.table("training_runs", f"三个模型在 {len(rows)} 次独立训练中的比较（每次：用该次的种子生成线索数据、训练三个模型，"
               f"在该次的图上测量）(the comparisons of training over runs)", rows,
               note=f"run 0 就是上面各节的模型。texture_share：线索冲突图上按纹理判断的占比；flipped_at_ref：在 ε = {ref:g}/255"
-                   "（让 run 0 标准模型一半正确预测翻转的 ε）下被 PGD 翻转的正确预测比例；flipped_at_4：ε = 4/255 下。")
+                   f"（让 run 0 标准模型一半正确预测翻转的 ε）下被 PGD 翻转的正确预测比例；flipped_at_threat：ε = {EPS_TEXT} 下。")
     seeds = [r["seed"] for r in rows]
     mean = lambda key: sum(r[key] for r in rows) / len(rows)   # noqa: E731
     res.finding("bias_comes_from_the_data", f"纹理偏好来自训练数据而非网络结构：同一网络在纹理随机的数据上训练后按形状判断——"
@@ -344,10 +363,10 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
                 evidence=ev.over_runs([{"at_minus_standard": r["at_minus_standard"]} for r in rows],
                                       "at_minus_standard", seeds=seeds),
                 null={"at_minus_standard": 0.0}, compares=("standard", "PGD-AT"))
-    res.finding("shape_bias_is_not_robustness", f"纠正纹理偏好并没有让模型更难骗：ε = 4/255 时，{len(rows)} 次独立训练中"
-                f"按形状判断的模型每一次都比标准模型被翻转得多（平均 {mean('shape_flipped_at_4'):.0%} 对 "
-                f"{mean('standard_flipped_at_4'):.0%}）",
-                "fixing the texture bias does not make the model harder to fool: at ε = 4/255 the shape-trained "
+    res.finding("shape_bias_is_not_robustness", f"纠正纹理偏好并没有让模型更难骗：ε = {EPS_TEXT} 时，{len(rows)} 次独立训练中"
+                f"按形状判断的模型每一次都比标准模型被翻转得多（平均 {mean('shape_flipped_at_threat'):.0%} 对 "
+                f"{mean('standard_flipped_at_threat'):.0%}）",
+                f"fixing the texture bias does not make the model harder to fool: at ε = {EPS_TEXT} the shape-trained "
                 f"model loses more of its correct predictions than the standard one, in each of {len(rows)} runs",
                 {"shape_minus_standard": mean("shape_minus_standard")}, "shape_minus_standard > 0",
                 evidence=ev.over_runs([{"shape_minus_standard": r["shape_minus_standard"]} for r in rows],
@@ -367,7 +386,7 @@ def what_layers_see(res: Result, cfg: Settings, nets, conflict) -> None:
     rows, acts_of, purity = [], {}, {}
     for name in ("standard", "shape-trained"):
         model = nets[name]
-        with capture(model, list(CONV_LAYERS)) as acts:
+        with layer_outputs(model, list(CONV_LAYERS)) as acts:
             metrics.predict(model, x_conf, batch_size=len(x_conf))
         acts_of[name] = acts
         for layer in CONV_LAYERS:
@@ -427,3 +446,28 @@ def _top_patches(model, conv3, x, shape, texture, channels: int, per_channel: in
             titles.append(f"ch{ch}: {cues.TEXTURE_NAMES[texture[img]]}\n({CLASS_NAMES[shape[img]]})")
     return image_grid(torch.stack(patches), titles, f"Top-activating {side}×{side} windows of conv3 channels "
                       "(texture, shape in brackets)", cols=per_channel)
+
+
+# ---------------------------------------------------------------- this page's figures
+def field_maps(image, windows: dict[str, tuple[int, int]], maps: dict[str, object]) -> Figure:
+    """The image with each layer's theoretical field drawn as a square, then each layer's gradient map (the
+    effective field) with the same square. ``windows[layer] = (first, last)`` pixel."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+    fig = Figure(figsize=(2.2 * (len(maps) + 1), 2.6), dpi=110)
+    axes = fig.subplots(1, len(maps) + 1)
+    axes[0].imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+    axes[0].set_title(f"image {image.shape[-1]}×{image.shape[-1]} px", fontsize=8)
+    for i, (layer, (lo, hi)) in enumerate(windows.items()):
+        side = hi - lo + 1
+        square = dict(xy=(lo - 0.5, lo - 0.5), width=side, height=side, fill=False, lw=1.5, color=f"C{i}")
+        axes[0].add_patch(Rectangle(**square, label=f"{layer}: {side}px"))
+        axes[i + 1].imshow(maps[layer].numpy(), cmap="magma", interpolation="nearest")
+        axes[i + 1].add_patch(Rectangle(**square))
+        axes[i + 1].set_title(f"{layer}: |gradient|", fontsize=8)
+    axes[0].legend(fontsize=6, loc="lower left", framealpha=0.8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

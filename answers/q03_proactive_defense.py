@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,9 +22,12 @@ from .lab import metrics, transforms as T, zoo
 from .lab.attacks import PGD, PatchPGD
 from .lab.defenses import PREPROCESSING, Defended, preprocessed, undefended
 from .lab.evaluate import evaluate
-from .lab.plots import grouped_bars
+from .lab.plots import ascii_label, figure
 from .lab.smoothing import ABSTAIN_ALPHA, Smoothed
 from .lab.zoo import THREAT
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 QUESTION = Question(
     id="q03", slug="proactive-defense", asker="石雨宸", section="课后采纳",
@@ -62,10 +66,17 @@ CERT_ALPHA = ABSTAIN_ALPHA  # the one level smoothing uses everywhere
 COST_MARGIN = 0.03          # "accuracy drops": by more than a few points (three), as q05 reads "CA stays within a few points"
 ROTATION_ATTACK_DROP = 0.10  # the accuracy an input change must cost before a defender has to answer it
 
+#: the headers of this page's own columns (shared ones: answers.kb.result.COLUMN_LABELS)
+COLUMNS = {
+    "clean_untrained": "干净准确率（未训练）", "clean_trained": "干净准确率（在变换上微调）", "naive_attack": "不知情攻击下",
+    "adaptive_attack": "自适应攻击下", "attack_used": "自适应攻击方式", "p_adaptive_vs_naive": "p 值（McNemar）",
+    "adaptive_verdict": "自适应 vs 不知情", "angle": "角度 °", "max": "最大值",
+}
+
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, columns=COLUMNS,
                            meta={"eps": EPS_255, "model": zoo.spec("standard", profile, seed).name})
     model = exp.model("standard")
     return exp.run([("preprocessing defenses", lambda: preprocessing(exp, cfg, model)),
@@ -199,3 +210,20 @@ def certificate_vs_attacks(exp: Experiment, cfg: Settings) -> None:
     res.check("radius_within_cap", "证书的半径从不超过 N 个噪声样本所能给出的上限 σ·Φ⁻¹(α^(1/N))：这个上限只由 σ、N、α 决定",
               "no certified radius exceeds σ·Φ⁻¹(α^(1/N)), a cap set by σ, N and α alone",
               {"max_certified_radius": rows[0]["max"] or 0.0, "cap": cap}, "max_certified_radius <= cap + 1e-6")
+
+
+# ---------------------------------------------------------------- this page's figures
+def grouped_bars(rows: list[dict], label: str, series: list[str], ylabel: str, title: str) -> Figure:
+    """One group of bars per row (named by ``label``), one bar per column in ``series``."""
+    fig, ax = figure()
+    width = 0.8 / len(series)
+    for i, col in enumerate(series):
+        ax.bar([j + i * width for j in range(len(rows))], [r[col] for r in rows], width, label=col)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))])
+    ax.set_xticklabels([ascii_label(str(r[label])) for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

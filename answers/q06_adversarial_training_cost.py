@@ -14,6 +14,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,10 +24,12 @@ from .kb.question import Question
 from .kb.result import HEALTHY_TIMES_CHANCE, Result
 from .lab import cache, data, distributed, launch, metrics, repair, zoo
 from .lab.methods import EpochCurve
-from .lab.plots import timelines
 from .lab.timing import LOOKS, Rounds, time_rounds
 from .lab.train import code_modules, training_method
 from .lab.zoo import THREAT
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 QUESTION = Question(
     id="q06", slug="adversarial-training-cost", asker="耿瀚飞", section="课后采纳",
@@ -548,3 +551,31 @@ def processes(exp: Experiment, cfg: Settings) -> None:
               "processes, so both replicas take the same steps",
               {"gap": float(rec["replica_gap2"])}, "gap == 0")
     res.meta["ddp_speedup"] = speedup
+
+
+# ---------------------------------------------------------------- this page's figures
+def timelines(series: dict[str, list[dict]], panels: dict[str, str], title: str,
+              budget: float | None = None) -> Figure:
+    """One panel per ``panels`` entry (row key → y label), one line per series of rows over their
+    ``train_seconds`` (x: wall-clock training time, log scale: the methods' budgets differ tenfold); each
+    series starts at its first checkpoint. ``budget`` draws a vertical line."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(4.0 * len(panels), 3.9), dpi=110)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    styles = ["o-", "s-", "^-", "v-", "D-", "P-", "X-", "*-", "h-", "<-", ">-"]
+    for ax, (key, ylabel) in zip(axes, panels.items()):
+        for i, (name, rows) in enumerate(series.items()):
+            pts = [(r["train_seconds"], r[key]) for r in rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts), styles[i % len(styles)], ms=3, lw=1.2, label=name, color=f"C{i % 10}")
+        if budget is not None:
+            ax.axvline(budget, color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("training wall-clock time (s)")
+        ax.set_ylabel(ylabel)
+        if key != "loss":
+            ax.set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -53,10 +53,15 @@ EPS_255 = f"{round(EPS * 255)}/255"   # as pages write it, from the one threat s
 ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3")
 LINF_ATTACKS = ATTACKS[:4]   # one threat model (L∞, ε): the patch changes a few pixels without a bound
 
+#: the headers of this page's own columns (shared ones: answers.kb.result.COLUMN_LABELS)
+COLUMNS = {
+    "best_single_attack": "最强单一攻击下", "attacker_calls_per_image": "攻击者模型调用/图", "attacker_ms_per_image": "攻击者耗时 ms/图",
+}
+
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress, meta={"eps": EPS_255, "images": cfg.images})
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, columns=COLUMNS, meta={"eps": EPS_255, "images": cfg.images})
     model = exp.model("noisy", "base")           # the defender's classifier, as in q08
     at_model = exp.model("pgd_at", "PGD-AT")
     # the attacker's own model: same kind of data, its own seed, never the defender's weights

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, replace
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,11 +23,14 @@ from .lab.attacks import PGD, PatchPGD
 from .lab.defenses import preprocessed, smoothed, undefended
 from .lab.evaluate import Defense, evaluate
 from .lab.instrument import count_calls
-from .lab.plots import calls_vs_k, latency_vs_calls, pareto
+from .lab.plots import ascii_label, figure
 from .lab.smoothing import ABSTAIN, ABSTAIN_ALPHA, Smoothed
 from .lab.timing import LOOKS, Rounds, time_call, time_rounds
 from .lab.train import fit, training_method
 from .lab.zoo import THREAT
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 QUESTION = Question(
     id="q08", slug="defense-cost", asker="黄兆辉", section="大闭环助教采纳",
@@ -76,10 +80,25 @@ PGD_AT_SEVERAL = 3    # "much slower": more than three normal epochs
 N0 = 16               # CERTIFY's samples for guessing the class
 PAPER_IMAGE, PAPER_PATCH = 224, 32  # PatchCleanser's main ImageNet setting (patch 2% of the image)
 
+#: the headers of this page's own columns (shared ones: answers.kb.result.COLUMN_LABELS)
+COLUMNS = {
+    "undefended_robust_acc": "无防御时攻击下准确率", "clean_cost": "干净准确率损失", "pc_acc": "PatchCleanser 准确率",
+    "certified_acc": "认证准确率", "two_mask_acc": "单个双掩码预测准确率", "certified_acc_r0": "认证准确率（r>0）",
+    "vote_acc": "多数票准确率（不弃权）", "abstain_rate": "弃权比例", "ratio_to_normal_epoch": "相对正常 epoch 的倍数",
+    "loop_s": "逐掩码循环 s", "batched_s": "批量实现 s", "threat": "威胁模型", "N": "噪声样本数 N",
+    "max_radius_possible": "N 个样本能认证的最大半径", "max_radius": "最大认证半径", "mean_radius_when_correct": "平均认证半径（认证正确时）",
+    "masks": "掩码数 k²", "mask_px": "掩码边长 px", "mask_area": "掩码面积占比", "min_calls": "最少调用", "mean_calls": "平均调用",
+    "max_calls": "最多调用", "first_round_only": "第一轮即结束的比例", "worst_case_formula": "最坏情况（公式）",
+    "worst_case_counted": "最坏情况（实测，批量）", "worst_case_counted_loop": "最坏情况（实测，循环）",
+    "cert_calls_per_image": "认证调用/图（实测）", "cert_formula": "认证调用（公式）", "calls": "调用次数", "fraction": "比例",
+    "prediction_mismatches": "预测不一致", "certificate_mismatches": "认证不一致", "latency_multiplier": "延迟倍数",
+    f"certified_acc_r{CERT_RADIUS}": f"认证准确率（r≥{CERT_RADIUS}）",
+}
+
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
     cfg = PROFILES[profile]
-    exp = Experiment.start(QUESTION, profile, seed, device, progress,
+    exp = Experiment.start(QUESTION, profile, seed, device, progress, columns=COLUMNS,
                            meta={"train": zoo.spec("noisy", profile, seed).name, "patch": PATCH,
                                  "eps": f"{round(EPS * 255)}/255", "cost_batch": cfg.cost_batch})
     exp.res.meta |= {"n_train": len(exp.split.x_train), "num_classes": exp.split.num_classes}
@@ -479,3 +498,61 @@ def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.
                 evidence=ev.paired_rounds("over_fine_tune", per_round["over_fine_tune"], [1.0], len(LOOKS), clock="cpu")
                 + ev.paired_rounds("over_fine_prune", per_round["over_fine_prune"], [1.0], len(LOOKS), clock="cpu"),
                 null={"over_fine_tune": 1.0})
+
+
+def pareto(rows: list[dict]) -> Figure:
+    """Latency multiplier (log x) against robust-accuracy gain under each defense's threat model; the marker
+    says which attacker the gain was measured against (non-adaptive gains are not comparable to white-box)."""
+    fig, ax = figure()
+    markers = {"non-adaptive": ("o", "C0"), "white-box": ("s", "C3")}
+    for attacker, (marker, colour) in markers.items():
+        pts = [r for r in rows if r["attacker"] == attacker]
+        if pts:
+            ax.scatter([r["latency_multiplier"] for r in pts], [r["gain"] * 100 for r in pts], s=40, marker=marker,
+                       color=colour, label=f"gain vs a {attacker} attacker")
+    for r in rows:
+        ax.annotate(f"{ascii_label(r['防御 defense'])}\n({r['threat']})", (r["latency_multiplier"], r["gain"] * 100),
+                    fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("latency multiplier vs no defense (per image, batched, log scale)")
+    ax.set_ylabel("robust accuracy gained (points)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("What each defense costs and buys")
+    fig.tight_layout()
+    return fig
+
+
+def calls_vs_k(rows: list[dict]) -> Figure:
+    """PatchCleanser model calls per image against k: measured min/mean/max, worst case and certification."""
+    ks = [r["k"] for r in rows]
+    fig, ax = figure()
+    for r in rows:
+        ax.scatter([r["k"]] * len(r["calls_per_image"]), r["calls_per_image"], s=8, alpha=0.3, color="C0")
+    ax.plot(ks, [r["mean_calls"] for r in rows], "o-", label="measured mean (dots: each image)")
+    ax.plot(ks, [r["worst_case_counted"] for r in rows], "s--", label="worst case (adversarial model, counted)")
+    ax.plot(ks, [r["cert_calls_per_image"] for r in rows], "^:", label="certification (counted)")
+    ax.plot(ks, [r["masks"] for r in rows], "k.", label="first round k²")
+    ax.set_yscale("log")
+    ax.set_xlabel("k (k × k masks)")
+    ax.set_ylabel("model calls per image (log)")
+    ax.legend(fontsize=8)
+    ax.set_title("PatchCleanser: model calls vs k")
+    fig.tight_layout()
+    return fig
+
+
+def latency_vs_calls(rows: list[dict]) -> Figure:
+    """Each image's measured latency (batch 1) against its counted model calls, coloured by k."""
+    fig, ax = figure()
+    for r in rows:
+        ax.scatter(r["calls_per_image"], [t * 1e3 for t in r["seconds_per_image"]], s=10, alpha=0.6,
+                   label=f"k={r['k']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("model calls for the image (counted)")
+    ax.set_ylabel("latency for the image, ms (batch 1)")
+    ax.legend(fontsize=8)
+    ax.set_title("PatchCleanser: latency vs calls, one dot per image")
+    fig.tight_layout()
+    return fig

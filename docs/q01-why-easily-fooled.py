@@ -28,15 +28,11 @@
 # 只有把攻击纳入训练（对抗训练 [@madry2018towards]）才把所需的扰动推大。下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q01_why_easily_fooled import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q01")
 
 
 def claim(claim_id):
@@ -47,7 +43,7 @@ def pct(v):
     return f"{v * 100:.0f}%"
 
 
-print(f"profile={result.profile}, seed={result.seed}, models: {', '.join(m['name'] for m in result.meta['models'])}, width={result.meta['width']}")
+print(f"width={result.meta['width']}")
 
 # %% [markdown]
 # ## 实验对象：每一类既有形状也有纹理
@@ -146,8 +142,8 @@ Markdown(
     f"{small['data_noise_sigma_max_255']:.0f}/255 的高斯像素噪声。ε=16/255 时 PGD 翻转了 {pct(direction['pgd_flipped'])}，"
     f"同样大小的随机 ±ε 噪声只翻转了 **{pct(direction['noise_flipped'])}**。"
     f"一半正确预测被翻转所需的 ε：标准模型 {eps_text(eps50['standard'])}，按形状判断的 shape-trained 模型 "
-    f"**{eps_text(eps50['shape-trained'])}**（4/255 时翻转 {pct(runs[0]['shape_flipped_at_4'])}，标准模型 "
-    f"{pct(runs[0]['standard_flipped_at_4'])}），对抗训练的模型 {eps_text(eps50['PGD-AT'])}。"
+    f"**{eps_text(eps50['shape-trained'])}**（{result.meta['eps_at']} 时翻转 {pct(runs[0]['shape_flipped_at_threat'])}，标准模型 "
+    f"{pct(runs[0]['standard_flipped_at_threat'])}），对抗训练的模型 {eps_text(eps50['PGD-AT'])}。"
     f"这几个模型之间的比较是**训练方法**之间的比较，一次训练可能只是一个种子的运气，所以判定按 {len(runs)} 次独立训练来做"
     "（下表；每次用自己的种子生成数据、训练三个模型）："
 )

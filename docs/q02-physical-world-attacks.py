@@ -32,19 +32,15 @@
 # 以及再加上布料褶皱（薄板样条形变，T 恤论文的做法）。下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q02_physical_world_attacks import CLOTH_MARGIN, run
+from answers.kb.page import page_result
+from answers.q02_physical_world_attacks import CLOTH_MARGIN
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
-print(f"profile={result.profile}, seed={result.seed}, target class={result.meta['target']}, "
+result = page_result("q02")
+
+print(f"target class={result.meta['target']}, "
       f"patch {result.meta['size']}×{result.meta['size']} of {result.meta['image']}×{result.meta['image']} pixels")
-for m in result.meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
 
 # %% [markdown]
 # ## 补丁本身

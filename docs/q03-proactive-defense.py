@@ -27,19 +27,14 @@
 # 下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q03_proactive_defense import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q03")
+
 rows = {r["key"]: r for r in result.tables["preprocessing"].rows}
-print(f"profile={result.profile}, seed={result.seed}, model={result.meta['model']}, L∞ ε={result.meta['eps']}")
-for m in result.meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
+print(f"model={result.meta['model']}, L∞ ε={result.meta['eps']}")
 
 # %% [markdown]
 # ## 每种预处理防御：代价与两种攻击者

@@ -31,21 +31,16 @@
 # **固定的物理物体**能否按需开关——下面量的就是这个。下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q04_conditional_attacks import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q04")
+
 meta = result.meta
-print(f"profile={result.profile}, seed={result.seed}, target class={meta['target']}, patch {meta['size']}×{meta['size']}, "
+print(f"target class={meta['target']}, patch {meta['size']}×{meta['size']}, "
       f"key {meta['key']}×{meta['key']}, backdoor trigger {meta['trigger']}×{meta['trigger']} "
       f"({meta['poison_ratio']:.0%} of the training set poisoned), capture severity {meta['severity']}")
-for m in meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
 
 # %% [markdown]
 # ## 开与关

@@ -41,18 +41,13 @@
 # ASR 和 RA 只在非目标类的图片上算（后门基准的通行定义：目标类的图片本来就该被分到目标类）。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q05_evaluation_metrics import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
-print(f"profile={result.profile}, seed={result.seed}, target class={result.meta['target']}")
-for m in result.meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
+result = page_result("q05")
+
+print(f"target class={result.meta['target']}")
 
 # %% [markdown]
 # ## 后门：投毒比例 × 触发器大小

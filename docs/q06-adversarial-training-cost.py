@@ -31,22 +31,17 @@
 # 除了第 5 节引用的论文数字，下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q06_adversarial_training_cost import NONINFERIOR, run
+from answers.kb.page import page_result
+from answers.q06_adversarial_training_cost import NONINFERIOR
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q06")
+
 meta = result.meta
-print(f"profile={result.profile}, seed={result.seed}, data={meta['dataset']} ({meta['n_train']} training images), "
+print(f"data={meta['dataset']} ({meta['n_train']} training images), "
       f"SmallCNN width {meta['width']}, L∞ ε={meta['eps'] * 255:.0f}/255, {meta['epochs']} epochs (Free-AT: "
       f"{meta['epochs']}/m), batch {meta['batch']}")
-for m in meta["models"]:
-    weak = f"  (did not learn: finding {m['weak_finding']})" if m.get("weak_finding") else ""
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}{weak}")
 
 # %% [markdown]
 # ## 1. 助教要的曲线：准确率与损失对训练时间

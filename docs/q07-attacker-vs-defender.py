@@ -25,19 +25,14 @@
 # 随机平滑与 [q08](../q08-defense-cost/) 用同一条弃权规则（两类票数不能显著区分时弃权，弃权算错）。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q07_attacker_vs_defender import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q07")
+
 rows = {r["key"]: r for r in result.tables["matrix"].rows}
-print(f"profile={result.profile}, seed={result.seed}, images={result.meta['images']}, L∞ ε={result.meta['eps']}")
-for m in result.meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
+print(f"images={result.meta['images']}, L∞ ε={result.meta['eps']}")
 
 # %%
 result.show("matrix")

@@ -32,18 +32,13 @@
 # 预热、重复、取中位数，固定线程数；模型调用次数由挂在模型上的 forward hook **计数**得到，而不是按公式推算。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q08_defense_cost import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
-print(f"profile={result.profile}, seed={result.seed}, threads={result.meta['threads']}, model={result.meta['train']}")
-for m in result.meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
+result = page_result("q08")
+
+print(f"model={result.meta['train']}")
 
 # %% [markdown]
 # ## 推理侧：每种防御的代价，和它换来的鲁棒性

@@ -27,20 +27,15 @@
 # 集成学习与强化学习放在最后。下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q09_defense_by_retraining import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q09")
+
 meta = result.meta
-print(f"profile={result.profile}, seed={result.seed}, target class={meta['target']}, "
+print(f"target class={meta['target']}, "
       f"{meta['poison_ratio']:.0%} of the training set poisoned, trigger {meta['trigger']}×{meta['trigger']}")
-for m in meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
 
 # %% [markdown]
 # ## 1. 修复一个后门模型：四种修复 × 几种大小的干净集
@@ -64,7 +59,7 @@ for m in meta["models"]:
 Markdown(f"本次设置：学习率 {meta['lr']:g}，{meta['drop_after']} 个 epoch 后降到 {meta['lr'] / 10:g}（NAD 的代码是 0.1 → 0.01）；"
          f"两种剪枝都在干净集准确率下降超过 {meta['prune_budget'] * 100:.0f} 个百分点前停下（结论里“留下后门的大部分”指修复后的 "
          f"ASR 超过修复前的一半；我们也数出 ASR 降到 {meta['repaired_asr']:.0%} 以下——五张带触发器的图里至多一张还被送到目标类——"
-         "的次数）。ANP 的扰动上界 ±{meta['anp_eps']:g} 是论文的默认值；掩码学习 {meta['anp_steps']} 步、"
+         f"的次数）。ANP 的扰动上界 ±{meta['anp_eps']:g} 是论文的默认值；掩码学习 {meta['anp_steps']} 步、"
          f"每批 {meta['anp_batch']} 张（论文代码 2000 步、每批 128 张），停止规则（按干净集准确率）是我们的——论文扫描阈值或剪枝个数，"
          "而不知道触发器的防御者只能看干净准确率。")
 

@@ -26,19 +26,14 @@
 # 分区聚合 DPA [@levine2021deep]。下面每个数字都是本页构建时测得的。
 
 # %%
-import os
-
 from IPython.display import Markdown
 
-from answers.kb.results import cached_run, measured_line
-from answers.q10_ensembles_and_architectures import run
+from answers.kb.page import page_result
 
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("q10")
+
 meta = result.meta
-print(f"profile={result.profile}, seed={result.seed}, target class={meta['target']}, PGD L∞ ε={meta['eps'] * 255:.0f}/255")
-for m in meta["models"]:
-    print(f"  model {m['name']}: clean accuracy {m['clean_acc']:.3f}")
+print(f"target class={meta['target']}, PGD L∞ ε={meta['eps'] * 255:.0f}/255")
 
 # %% [markdown]
 # ## 1. Su 等人的问题，在我们的尺度上

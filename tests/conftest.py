@@ -39,7 +39,7 @@ _results: dict = {}
 def tiny_result():
     """``tiny_result("q08")``: that answer's Result at the tiny profile, computed once per session."""
     from answers.kb import registry
-    from answers.kb.results import cached_run
+    from answers.kb.result_cache import cached_run
 
     def get(qid: str):
         if qid not in _results:

@@ -184,17 +184,17 @@ def test_read_checked_returns_exactly_the_bytes_written(tmp_path):
 def test_a_stored_result_whose_bytes_changed_is_recomputed_not_served(tmp_path, monkeypatch):
     import pickle
 
-    from answers.kb import results
+    from answers.kb import result_cache
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("ANSWERS_FRESH", raising=False)
     COUNTED_RUNS.clear()
-    first = results.cached_run(counted_run, profile="tiny")
-    (stored,) = results.results_dir().glob("*.pkl")
+    first = result_cache.cached_run(counted_run, profile="tiny")
+    (stored,) = result_cache.results_dir().glob("*.pkl")
     forged = pickle.loads(stored.read_bytes())
     forged.claims[0].values["n"] = 999            # a well-formed result with another number in it
     stored.write_bytes(pickle.dumps(forged))
     with pytest.warns(UserWarning, match="checksum mismatch"):
-        again = results.cached_run(counted_run, profile="tiny")
+        again = result_cache.cached_run(counted_run, profile="tiny")
     assert len(COUNTED_RUNS) == 2 and not again.meta["measured"]["reused"]
     assert again.get_claim("ran").values["n"] == 2 and first.get_claim("ran").values["n"] == 1
 
@@ -223,11 +223,11 @@ _DRIVE = '''
 import json, os, sys
 import answers
 from answers import q99_stand_in as answer
-from answers.kb import results
+from answers.kb import result_cache
 from answers.lab import cache, train, zoo
 calls = []
 for _ in range(int(sys.argv[1])):
-    m = results.cached_run(answer.run, profile="tiny").meta.get("measured") or {}
+    m = result_cache.cached_run(answer.run, profile="tiny").meta.get("measured") or {}
     calls.append({"reused": m.get("reused"), "code": m.get("code")})
 report = {"package": os.path.dirname(os.path.abspath(answers.__file__)), "calls": calls,
           "weights_key": cache.code_version(*train.code_modules(zoo.spec("standard", "tiny")))}

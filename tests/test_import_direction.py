@@ -93,7 +93,7 @@ def test_no_module_reaches_itself_through_its_imports():
 def test_the_graph_sees_function_level_and_relative_imports():
     graph, _ = import_graph()
     # answers.cli imports these only inside functions; answers.lab.cache imports core relatively (..core)
-    assert {"answers.kb.registry", "answers.kb.results", "answers.lab.data"} <= set(graph["answers.cli"])
+    assert {"answers.kb.registry", "answers.kb.result_cache", "answers.lab.data"} <= set(graph["answers.cli"])
     assert {"answers.core.files", "answers.core.ranks"} <= set(graph["answers.lab.cache"])
     assert "answers.lab.launch" in graph["answers.q06_adversarial_training_cost"]
 
@@ -106,14 +106,14 @@ _PLANTED = {
     "kb/__init__.py": "",
     "kb/result.py": "from ..core import ranks\n",
     "core/ranks.py": "",
-    "kb/results.py": "def g():\n    import answers.lab.cache\n    return answers.lab.cache\n",  # kb -> lab in a function
+    "kb/result_cache.py": "def g():\n    import answers.lab.cache\n    return answers.lab.cache\n",  # kb -> lab in a function
     "kb/registry.py": "import importlib\nM = importlib.import_module('answers.experiment')\n",  # kb -> above it
     "lab/__init__.py": "",
     "lab/cache.py": "from . import distributed\n",                                 # a lab circle:
     "lab/distributed.py": "def h():\n    from .train import fit\n",               # cache -> distributed -> train
     "lab/train.py": "from .cache import get\nfrom ..kb.result import Result\n",     # -> cache; and lab -> kb
     "experiment.py": "from .kb.result import Result\nfrom .lab import cache\n",
-    "cli.py": "from .kb import results\nfrom . import experiment\n",
+    "cli.py": "from .kb import result_cache\nfrom . import experiment\n",
     "q01_x.py": "from .experiment import E\nfrom .lab import cache\nfrom .cli import main\n",  # answer -> cli
 }
 
@@ -127,7 +127,7 @@ def test_a_planted_wrong_way_import_or_circle_is_reported(tmp_path):
     assert [line.split(": ", 1)[1] for line in bad] == [
         "answers.core.files (core) imports answers.kb.result (kb)",
         "answers.kb.registry (kb) imports answers.experiment (experiment)",
-        "answers.kb.results (kb) imports answers.lab.cache (lab)",
+        "answers.kb.result_cache (kb) imports answers.lab.cache (lab)",
         "answers.lab.train (lab) imports answers.kb.result (kb)",
         "answers.q01_x (answer) imports answers.cli (cli)",
     ], bad

@@ -334,46 +334,46 @@ def test_answers_check_reports_an_answer_importing_another(tmp_path, monkeypatch
 
 
 def test_result_cache_reuses_recomputes_on_demand_and_distrusts_damage(tmp_path, monkeypatch):
-    from answers.kb import results
+    from answers.kb import result_cache
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("ANSWERS_FRESH", raising=False)
     COUNTED_RUNS.clear()
-    first = results.cached_run(counted_run, profile="tiny")
-    again = results.cached_run(counted_run, profile="tiny")
+    first = result_cache.cached_run(counted_run, profile="tiny")
+    again = result_cache.cached_run(counted_run, profile="tiny")
     assert len(COUNTED_RUNS) == 1 and again.meta["measured"]["reused"] and not first.meta["measured"]["reused"]
     assert again.get_claim("ran").values == first.get_claim("ran").values
-    assert again.meta["measured"]["at"] in results.measured_line(again)
-    assert again.meta["measured"]["code"] in results.measured_line(again)
-    results.cached_run(counted_run, profile="tiny", seed=1)          # another seed is another result
+    assert again.meta["measured"]["at"] in result_cache.measured_line(again)
+    assert again.meta["measured"]["code"] in result_cache.measured_line(again)
+    result_cache.cached_run(counted_run, profile="tiny", seed=1)          # another seed is another result
     assert len(COUNTED_RUNS) == 2
-    results.cached_run(counted_run, profile="tiny", fresh=True)      # --fresh
+    result_cache.cached_run(counted_run, profile="tiny", fresh=True)      # --fresh
     monkeypatch.setenv("ANSWERS_FRESH", "1")
-    results.cached_run(counted_run, profile="tiny")                  # CI
+    result_cache.cached_run(counted_run, profile="tiny")                  # CI
     assert len(COUNTED_RUNS) == 4
     monkeypatch.delenv("ANSWERS_FRESH")
-    for stored in results.results_dir().glob("*.pkl"):
+    for stored in result_cache.results_dir().glob("*.pkl"):
         stored.write_bytes(stored.read_bytes()[:-5] + b"xxxxx")      # damaged but the same size
     with pytest.warns(UserWarning, match="unusable"):
-        damaged = results.cached_run(counted_run, profile="tiny")
+        damaged = result_cache.cached_run(counted_run, profile="tiny")
     assert len(COUNTED_RUNS) == 5 and not damaged.meta["measured"]["reused"]
 
 
 def test_code_digest_covers_the_modules_an_answer_reaches_and_the_libraries_versions(monkeypatch):
     from answers.core.source import reached
-    from answers.kb import results
-    digest = results.code_digest("answers.q08_defense_cost")
-    assert digest == results.code_digest("answers.q08_defense_cost")
-    assert digest != results.code_digest("answers.q07_attacker_vs_defender")
+    from answers.kb import result_cache
+    digest = result_cache.code_digest("answers.q08_defense_cost")
+    assert digest == result_cache.code_digest("answers.q08_defense_cost")
+    assert digest != result_cache.code_digest("answers.q07_attacker_vs_defender")
     # q08 reaches the lab through its imports (some only inside functions), not the site's pieces
     q08 = reached("answers.q08_defense_cost")
     assert {"answers.experiment", "answers.lab.zoo", "answers.lab.train", "answers.lab.smoothing", "answers.lab.cache",
             "answers.kb.result", "answers.core.files", "answers", "answers.lab"} <= set(q08)
     assert not {"answers.kb.site", "answers.kb.scaffold", "answers.cli", "answers.q07_attacker_vs_defender"} & set(q08)
-    real = results.library_versions()
+    real = result_cache.library_versions()
     assert set(real) == {"torch", "torchvision", "kornia", "scipy"} and real["torch"] != "-"
     for lib in real:   # upgrading any of them re-runs the answer
-        monkeypatch.setattr(results, "library_versions", lambda lib=lib: {**real, lib: "0.0.0"})
-        assert results.code_digest("answers.q08_defense_cost") != digest, lib
+        monkeypatch.setattr(result_cache, "library_versions", lambda lib=lib: {**real, lib: "0.0.0"})
+        assert result_cache.code_digest("answers.q08_defense_cost") != digest, lib
 
 
 def test_result_row_finds_one_row_by_key_or_says_why_not():
@@ -440,3 +440,15 @@ def test_the_times_page_lists_answers_slowest_first_and_each_model_once_with_who
     assert len(models) == 2 and models[0].startswith("| pgd_at | small_cnn-pgdat-ft") and "| 50 | q08 |" in models[0]
     assert models[1].startswith("| standard | small_cnn-std") and "| 30 | q08, q07 |" in models[1]
     assert "2 个模型，训练这些模型共用 1.3 分钟" in md and "共用 2.7 分钟" in md
+
+
+def test_a_column_header_comes_from_the_table_then_the_answer_then_the_shared_vocabulary():
+    res = Result("q99", "tiny", 0, columns={"own": "本页的列", "clean_acc": "本页改写的干净准确率"})
+    res.table("t", "a table", [{"own": 1, "clean_acc": 0.5, "robust_acc": 0.1, "unknown_col": 2, "once": 3}],
+              labels={"once": "只在这张表"})
+    header = res.table_markdown("t").splitlines()[2]
+    assert header == "| 本页的列 | 本页改写的干净准确率 | 攻击下准确率 | unknown_col | 只在这张表 |"
+    # another answer's tables do not see this answer's headers
+    other = Result("q98", "tiny", 0)
+    other.table("t", "a table", [{"own": 1, "clean_acc": 0.5}])
+    assert other.table_markdown("t").splitlines()[2] == "| own | 干净准确率 |"

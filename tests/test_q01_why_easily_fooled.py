@@ -59,16 +59,16 @@ def test_comparisons_of_training_are_decided_over_runs(result):
     shares = {r["模型 model"]: r["texture_share"] for r in result.tables["cue_conflict"].rows}
     assert (rows[0]["standard_texture_share"], rows[0]["shape_texture_share"]) == (shares["standard"],
                                                                                    shares["shape-trained"])
-    minimal = {r["模型 model"]: r["flipped_at_4_255"] for r in result.tables["minimal_eps"].rows
+    minimal = {r["模型 model"]: r["flipped_at_threat"] for r in result.tables["minimal_eps"].rows
                if r["attack"].startswith("PGD")}
-    assert rows[0]["standard_flipped_at_4"] == pytest.approx(minimal["standard"], abs=1e-6)
-    assert rows[0]["shape_flipped_at_4"] == pytest.approx(minimal["shape-trained"], abs=1e-6)
+    assert rows[0]["standard_flipped_at_threat"] == pytest.approx(minimal["standard"], abs=1e-6)
+    assert rows[0]["shape_flipped_at_threat"] == pytest.approx(minimal["shape-trained"], abs=1e-6)
     assert len({r["seed"] for r in rows}) == len(rows) >= 2
     names = {m["name"] for m in result.meta["models"]}
     assert all(f"{n} (seed {r['seed']})" in names for r in rows[1:] for n in ("standard", "shape-trained", "PGD-AT"))
     runs = {c.id: c.evidence.runs for c in result.claims if c.evidence is not None}
     assert [r["shape_minus_standard"] for r in runs["shape_bias_is_not_robustness"]] == pytest.approx(
-        [r["shape_flipped_at_4"] - r["standard_flipped_at_4"] for r in rows])
+        [r["shape_flipped_at_threat"] - r["standard_flipped_at_threat"] for r in rows])
     assert [r["at_minus_standard"] for r in runs["adversarial_training_moves_the_threshold"]] == pytest.approx(
         [r["at_flipped_at_ref"] - r["standard_flipped_at_ref"] for r in rows])
     assert [r["shape_trained"] for r in runs["bias_comes_from_the_data"]] == [r["shape_texture_share"] for r in rows]

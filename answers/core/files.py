@@ -1,4 +1,4 @@
-"""Checked file I/O for both caches (weights, :mod:`answers.lab.cache`; results, :mod:`answers.kb.results`):
+"""Checked file I/O for both caches (weights, :mod:`answers.lab.cache`; results, :mod:`answers.kb.result_cache`):
 files are written atomically (temp file + fsync + rename) with a sidecar holding their sha256, and read back only
 when the bytes still match it. Both caches live under :func:`cache_dir`."""
 from __future__ import annotations

@@ -3,7 +3,7 @@ glance — the answer, whether it is a finding about the world or a check of the
 this build measured, its evidence in a line, and a link to the claim on its page.
 
 Our mkdocs plugin replaces ``<!-- answers:findings -->`` with :func:`findings_markdown` once every answer page
-has executed (the results are those the pages just stored; see :func:`answers.kb.results.cached_run`).
+has executed (the results are those the pages just stored; see :func:`answers.kb.result_cache.cached_run`).
 """
 from __future__ import annotations
 

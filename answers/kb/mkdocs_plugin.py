@@ -157,7 +157,7 @@ class AnswersPlugin(BasePlugin):
         ``answers build --fresh`` has just computed), executes every page."""
         import os
 
-        from .results import PACKAGE, fresh_by_default, source_digest
+        from .result_cache import PACKAGE, fresh_by_default, source_digest
         jupyter = config.plugins.get("mkdocs-jupyter")
         if jupyter is None:
             return
@@ -268,7 +268,7 @@ class AnswersPlugin(BasePlugin):
 
         from . import registry
         from .findings import AnswerResult
-        from .results import stored_result
+        from .result_cache import stored_result
         profile = os.environ.get("ANSWERS_PROFILE", "site")
         entries = []
         for a in registry.all_answers():

@@ -212,7 +212,8 @@ class Result:
 
     ``meta["models"]`` lists every trained model the claims rest on as ``{"name", "clean_acc", "chance"}`` (and
     ``"weak_finding"`` where a model's failure to learn is itself a finding)
-    (see :meth:`model`)."""
+    (see :meth:`model`). ``columns``: display headers for the columns of this answer's own tables (the answer's
+    ``COLUMNS``, given to :meth:`answers.experiment.Experiment.start`); shared ones are in :data:`COLUMN_LABELS`."""
 
     question_id: str
     profile: str
@@ -221,10 +222,12 @@ class Result:
     figures: dict[str, Any] = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)
 
     def table(self, name: str, title: str, rows: list[Mapping[str, Any]], note: str = "",
               labels: Mapping[str, str] | None = None) -> Table:
-        self.tables[name] = Table(title, [dict(r) for r in rows], note, dict(labels or {}))
+        """Add a table; ``labels`` gives headers for this table only (over the answer's ``columns``)."""
+        self.tables[name] = Table(title, [dict(r) for r in rows], note, {**self.columns, **(labels or {})})
         return self.tables[name]
 
     def row(self, table: str, key: Any, column: str | None = None) -> dict[str, Any]:
@@ -405,42 +408,16 @@ def _values(c: Claim) -> str:
     return ", ".join(f"{k} = {fmt(v)}" for k, v in c.values.items())
 
 
-#: display headers for the column names tables use (identifiers stay in JSON and the CLI; pages show these)
+#: display headers for the columns several answers use — accuracies, costs (the fields of answers.lab.costs.Cost and
+#: of timings), counts; a column of one answer only gets its header from that answer (its ``COLUMNS``, see
+#: Result.columns). Identifiers stay in JSON and the CLI; pages show these.
 COLUMN_LABELS: dict[str, str] = {
-    # accuracies (fractions of the images shown in the table's title)
-    "clean_acc": "干净准确率", "clean": "干净准确率", "robust_acc": "攻击下准确率",
-    "undefended_robust_acc": "无防御时攻击下准确率", "gain": "多保住的准确率", "clean_cost": "干净准确率损失",
-    "accuracy": "准确率", "vote_acc": "多数票准确率（不弃权）", "abstain_rate": "弃权比例",
-    "texture_only_acc": "只有纹理时准确率", "shape_only_acc": "只有轮廓时准确率",
-    "decided_by_texture": "按纹理判断的比例", "decided_by_shape": "按形状判断的比例", "texture_share": "纹理占比",
-    "clean_untrained": "干净准确率（未训练）", "clean_trained": "干净准确率（在变换上微调）",
-    "naive_attack": "不知情攻击下", "adaptive_attack": "自适应攻击下", "attack_used": "自适应攻击方式",
-    "p_adaptive_vs_naive": "p 值（McNemar）", "adaptive_verdict": "自适应 vs 不知情",
-    "worst_case": "最坏情况", "best_single_attack": "最强单一攻击下", "pc_acc": "PatchCleanser 准确率",
-    "certified_acc": "认证准确率", "two_mask_acc": "单个双掩码预测准确率",
-    "certified_acc_r0": "认证准确率（r>0）", "certified_acc_r0.1": "认证准确率（r≥0.1）",
-    # costs
-    "latency_b1_ms": "延迟 ms/图（批 1）", "latency_batch_ms": "延迟 ms/图（批内）", "spread_batch_ms": "四分位距 ms",
-    "q1_batch_ms": "下四分位 ms", "q3_batch_ms": "上四分位 ms", "repeats": "计时次数", "throughput": "吞吐 图/s",
-    "peak_mb": "峰值张量内存 MiB", "calls_per_image": "模型调用/图", "latency_multiplier": "延迟倍数",
-    "ms_per_image": "耗时 ms/图", "seconds": "耗时 s（中位数）", "iqr_s": "四分位距 s",
-    "ratio_to_normal_epoch": "相对正常 epoch 的倍数", "loop_s": "逐掩码循环 s", "batched_s": "批量实现 s",
-    "speedup": "加速比", "attacker_calls_per_image": "攻击者模型调用/图", "attacker_ms_per_image": "攻击者耗时 ms/图",
-    # threats and settings
-    "threat": "威胁模型", "attacker": "攻击者", "attack": "攻击", "layer": "层", "channels": "通道数",
-    "N": "噪声样本数 N", "max_radius_possible": "N 个样本能认证的最大半径", "max_radius": "最大认证半径",
-    "mean_radius_when_correct": "平均认证半径（认证正确时）", "k": "k", "masks": "掩码数 k²", "mask_px": "掩码边长 px",
-    "mask_area": "掩码面积占比", "min_calls": "最少调用", "mean_calls": "平均调用", "max_calls": "最多调用",
-    "first_round_only": "第一轮即结束的比例", "worst_case_formula": "最坏情况（公式）",
-    "worst_case_counted": "最坏情况（实测，批量）", "worst_case_counted_loop": "最坏情况（实测，循环）",
-    "cert_calls_per_image": "认证调用/图（实测）", "cert_formula": "认证调用（公式）", "calls": "调用次数",
-    "images": "图片数", "fraction": "比例", "prediction_mismatches": "预测不一致", "certificate_mismatches": "认证不一致",
-    "feature_map": "特征图", "theoretical_rf": "理论感受野 px", "gradient_support": "梯度支撑 px",
-    "effective_rf_50": "有效感受野 px（50%）", "effective_rf_90": "有效感受野 px（90%）", "image_size": "图像边长 px",
-    "eps50_255": "翻转 50% 的 ε（/255）", "eps90_255": "翻转 90% 的 ε（/255）", "eps_255": "ε（/255）",
-    "flipped_at_4_255": "ε=4/255 时翻转比例", "flipped_at_16_255": "ε=16/255 时翻转比例",
-    "texture_purity": "纹理一致度", "shape_purity": "形状一致度", "chance_purity": "随机挑图的一致度",
-    "angle": "角度 °", "median": "中位数", "max": "最大值",
+    "clean_acc": "干净准确率", "clean": "干净准确率", "robust_acc": "攻击下准确率", "gain": "多保住的准确率", "accuracy": "准确率",
+    "worst_case": "最坏情况", "latency_b1_ms": "延迟 ms/图（批 1）", "latency_batch_ms": "延迟 ms/图（批内）",
+    "spread_batch_ms": "四分位距 ms", "q1_batch_ms": "下四分位 ms", "q3_batch_ms": "上四分位 ms", "repeats": "计时次数",
+    "throughput": "吞吐 图/s", "peak_mb": "峰值张量内存 MiB", "calls_per_image": "模型调用/图", "ms_per_image": "耗时 ms/图",
+    "seconds": "耗时 s（中位数）", "iqr_s": "四分位距 s", "speedup": "加速比", "attacker": "攻击者", "attack": "攻击", "k": "k",
+    "images": "图片数", "median": "中位数",
 }
 
 

@@ -172,13 +172,9 @@ _PAGE = '''# ---
 # TODO: 简短回答（用自己的话，引用写成 `[@key]`，键来自 references.bib）。下面每个数字都是本页构建时测得的。
 
 # %%
-import os
+from answers.kb.page import page_result
 
-from answers.kb.results import cached_run, measured_line
-from answers.{module} import run
-
-result = cached_run(run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
-print(measured_line(result))
+result = page_result("{qid}")
 
 # %% [markdown]
 # ## TODO: 第一节

@@ -1,7 +1,7 @@
 """The computation-times page (sphinx-gallery's execution-times page is the model): where a site build's time
 goes, per answer and per zoo model, from what the results the pages read recorded when they were computed.
 
-Per answer: the seconds computing it took (:func:`answers.kb.results.cached_run`), of them the seconds training
+Per answer: the seconds computing it took (:func:`answers.kb.result_cache.cached_run`), of them the seconds training
 the models that run trained itself, and each section's seconds (:meth:`answers.experiment.Experiment.run`). Per
 model: the seconds its training took (its own, without the model it starts from), stored with its weights, and
 the answers that use it — a model several answers share is trained by whichever gets there first.

@@ -57,7 +57,7 @@ def theoretical_fields(model: nn.Module, layers: list[str]) -> dict[str, Field]:
 
 
 @contextmanager
-def capture(model: nn.Module, layers: list[str]):
+def layer_outputs(model: nn.Module, layers: list[str]):
     """Within the block, ``acts[name]`` holds the output of each named layer from the last forward pass."""
     acts: dict[str, torch.Tensor] = {}
     modules = dict(model.named_modules())
@@ -87,7 +87,7 @@ def gradient_maps(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[
     out = {}
     for layer in layers:
         xi = x.detach().clone().requires_grad_(True)
-        with capture(model, [layer] if layer else []) as acts, torch.enable_grad():
+        with layer_outputs(model, [layer] if layer else []) as acts, torch.enable_grad():
             logits = model(xi)
             a = acts[layer] if layer else logits
             if a.dim() == 4:
