@@ -394,6 +394,23 @@ def test_fit_calls_back_at_evenly_spaced_checkpoints_with_the_loss_since_the_las
         assert losses[epoch] == pytest.approx(sum(c[1] for c in calls[4 * epoch:4 * epoch + 4]) / 4, rel=1e-6)
 
 
+def test_fit_takes_a_learning_rate_per_epoch_and_trains_only_what_requires_gradients():
+    from answers.lab.train import fit
+    x, y = data.make_signs(128, seed=5)
+    model = _model()
+    start = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "tracked" not in k}
+    fit(model, x, y, epochs=2, batch_size=64, schedule=lambda epoch: 0.0)      # no step moves a weight
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in start.items())
+    fit(model, x, y, epochs=2, batch_size=64, schedule=lambda epoch: 0.0 if epoch == 0 else 0.05)
+    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in start.items())   # the second epoch's rate
+    # a frozen part stays as it is, weight decay included
+    frozen = next(model.parameters())
+    before = frozen.detach().clone()
+    frozen.requires_grad_(False)
+    fit(model, x, y, epochs=1, batch_size=64, schedule=False, nesterov=False)
+    assert torch.equal(frozen, before)
+
+
 def test_a_training_curve_is_cached_with_its_weights(tmp_path, monkeypatch):
     from answers.lab import methods
     from answers.lab.train import TrainSpec, trained_model

@@ -3,6 +3,7 @@ torchattacks: the base owns nothing but the contract, each method writes its con
 minibatch's contribution to training — and says how many forward+backward passes it spends per minibatch.
 
 * :class:`Standard` — plain cross-entropy on the clean batch;
+* :class:`FixedStatistics` — the same with batch norm's running statistics kept (a frozen feature extractor);
 * :class:`Perturbed` — train on ``perturb(model, x, y)`` (noise, cutout, transforms; crafted with BN frozen);
 * :class:`PGDTraining` — PGD-AT [@madry2018towards]: k-step L∞ PGD from a random start;
 * :class:`FGSMRandomStart` — "fast is better than free" [@wong2020fast]: one FGSM step of size α from a uniform
@@ -60,6 +61,15 @@ class TrainMethod:
 
 class Standard(TrainMethod):
     def update(self, model, opt, step, x, y):
+        return self._train_on(model, opt, step, x, y)
+
+
+class FixedStatistics(TrainMethod):
+    """Plain cross-entropy with the model in eval mode: batch norm keeps its running statistics (the training of a
+    new last layer on a frozen feature extractor)."""
+
+    def update(self, model, opt, step, x, y):
+        model.eval()
         return self._train_on(model, opt, step, x, y)
 
 

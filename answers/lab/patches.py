@@ -115,6 +115,7 @@ class PatchTrainer:
                 patch = torch.sigmoid(logits)
                 attack = self.objective(patch, xb, yb, g)
                 total = attack + self.tv * total_variation(patch) + self.printability * non_printability(patch, palette)
+                # the patch is what is optimised here (the attack's variable), never the model: not a training
                 opt.zero_grad()
                 total.backward()
                 opt.step()

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
+from .methods import FixedStatistics, TrainMethod
 from .metrics import clean_accuracy
 from .train import fit
 
@@ -111,32 +112,37 @@ def _outputs(model: nn.Module, layers: list[nn.Module], x: torch.Tensor) -> tupl
     return logits, seen
 
 
+class AttentionDistillation(TrainMethod):
+    """NAD's training step: cross-entropy plus ``beta`` × the mean squared difference between the student's and the
+    (frozen) teacher's attention maps, summed over ``layers`` (names of submodules of both)."""
+
+    def __init__(self, teacher: nn.Module, layers: list[str], beta: float):
+        self.teacher, self.layers, self.beta = teacher.eval(), layers, beta
+
+    def update(self, model, opt, step, x, y):
+        student = self.replica(model)
+        logits, s_maps = _outputs(model, [student.get_submodule(n) for n in self.layers], x)
+        with torch.no_grad():
+            _, t_maps = _outputs(self.teacher, [self.teacher.get_submodule(n) for n in self.layers], x)
+        distil = sum((attention(s) - attention(t)).pow(2).mean() for s, t in zip(s_maps, t_maps))
+        loss = F.cross_entropy(logits, y) + self.beta * distil
+        opt.zero_grad()
+        loss.backward()
+        step()
+        return loss.item()
+
+
 def nad(model: nn.Module, layers: list[str], x: torch.Tensor, y: torch.Tensor, *, teacher_epochs: int = 5,
         epochs: int = 5, lr: float = 0.01, drop_after: int | None = None, beta: float = 1000.0,
-        batch_size: int = 64, seed: int = 0) -> nn.Module:
+        batch_size: int = 64, seed: int = 0, progress: bool | None = False) -> nn.Module:
     """Neural Attention Distillation [@li2021neural]: fine-tune a copy of ``model`` on the clean set (the teacher),
-    then fine-tune ``model`` (the student; both at the same learning rate or schedule) with cross-entropy plus, summed over ``layers`` (names of submodules,
-    e.g. ``"features"``), ``beta`` × the mean squared difference between its and the teacher's attention maps
-    (the paper's code uses β = 500–1000 per layer group)."""
+    then fine-tune ``model`` (the student; both at the same learning rate or schedule) with
+    :class:`AttentionDistillation` over ``layers`` (names of submodules, e.g. ``"features"``; the paper's code uses
+    β = 500–1000 per layer group), through the one trainer."""
     teacher = fine_tune(copy_model(model), x, y, epochs=teacher_epochs, lr=lr, drop_after=drop_after, seed=seed,
-                        progress=False).eval()
-    student_layers = [model.get_submodule(n) for n in layers]
-    teacher_layers = [teacher.get_submodule(n) for n in layers]
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    g = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        for group in opt.param_groups:
-            group["lr"] = step_lr(lr, epoch, drop_after)
-        model.train()
-        for idx in torch.randperm(len(x), generator=g).split(batch_size):
-            logits, s_maps = _outputs(model, student_layers, x[idx])
-            with torch.no_grad():
-                _, t_maps = _outputs(teacher, teacher_layers, x[idx])
-            distil = sum((attention(s) - attention(t)).pow(2).mean() for s, t in zip(s_maps, t_maps))
-            loss = F.cross_entropy(logits, y[idx]) + beta * distil
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+                        progress=False)
+    fit(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, method=AttentionDistillation(teacher, layers, beta),
+        seed=seed, progress=progress, desc="NAD", schedule=lambda epoch: step_lr(lr, epoch, drop_after), nesterov=False)
     return model.eval()
 
 
@@ -206,6 +212,7 @@ def neuron_masks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: flo
         robust = F.cross_entropy(work(xb), yb)
         perturb(False)
         natural = F.cross_entropy(work(xb), yb)
+        # (ANP's masks are learnt here, not the model's weights: no training of the model, so not the trainer's fit)
         mask_opt.zero_grad()
         (alpha * natural + (1 - alpha) * robust).backward()
         mask_opt.step()
@@ -254,9 +261,10 @@ def anp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, max_drop: float =
 
 # ---------------------------------------------------------------- transfer: retrain the last layer only
 def retrain_head(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, head: str = "head", epochs: int = 10,
-                 lr: float = 0.05, seed: int = 0) -> nn.Module:
-    """Transfer learning's usual recipe: keep the feature extractor frozen, replace the last layer ``head`` by a
-    fresh one and train only it on the clean set. Works on ``model`` in place."""
+                 lr: float = 0.05, seed: int = 0, progress: bool | None = False) -> nn.Module:
+    """Transfer learning's usual recipe: keep the feature extractor frozen (batch norm keeps its statistics),
+    replace the last layer ``head`` by a fresh one and train only it on the clean set, through the one trainer.
+    Works on ``model`` in place."""
     old = model.get_submodule(head)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -266,15 +274,8 @@ def retrain_head(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, head: st
         p.requires_grad_(False)
     for p in new.parameters():
         p.requires_grad_(True)
-    model.eval()                      # frozen features: batch norm keeps its statistics
-    opt = torch.optim.SGD(new.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).split(64):
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    fit(model, x, y, epochs=epochs, batch_size=64, lr=lr, method=FixedStatistics(), seed=seed, progress=progress,
+        desc="retrain head", schedule=False, nesterov=False)
     for p in model.parameters():
         p.requires_grad_(True)
     return model

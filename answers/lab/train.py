@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..core.source import library_versions
 from . import cache, data, distributed, methods, models
 from .methods import FGSMRandomStart, FreeAT, Perturb, PGDTraining, Perturbed, Standard, TrainMethod
 from .progress import bar as progress_bar
@@ -74,6 +75,13 @@ def code_modules(spec: TrainSpec) -> list[ModuleType]:
     return list(dict.fromkeys(mods))
 
 
+def libraries(spec: TrainSpec) -> tuple[str, ...]:
+    """The libraries whose code a spec's training runs: torch, and kornia when it trains on a transform (its
+    defenses and camera are kornia's), for it or for the spec it starts from. Their versions key its weights."""
+    uses_kornia = spec.augment or (spec.init is not None and "kornia" in libraries(spec.init))
+    return ("torch", "kornia") if uses_kornia else ("torch",)
+
+
 def training_method(spec: TrainSpec) -> TrainMethod:
     """The :class:`~answers.lab.methods.TrainMethod` a spec trains with."""
     if spec.adv_eps:
@@ -131,9 +139,11 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         lr: float = 0.05, weight_decay: float = 5e-4, perturb: Perturb | None = None,
         method: TrainMethod | None = None, callbacks: Sequence[Callback] = (), checkpoints: int = 1,
         seed: int = 0, device: str = "cpu", progress: bool | None = None, desc: str = "train",
-        schedule: bool = True) -> list[float]:
-    """Train ``model`` in place with SGD + momentum (one-cycle schedule when ``schedule``); returns the mean
-    loss of each epoch. ``method`` says what one minibatch does (:mod:`answers.lab.methods`; default standard
+        schedule: bool | Callable[[int], float] = True, nesterov: bool = True) -> list[float]:
+    """Train ``model`` in place with SGD + momentum (Nesterov's unless ``nesterov=False``); returns the mean loss
+    of each epoch. ``schedule``: True, the one-cycle schedule up to ``lr``; False, ``lr`` throughout; a function,
+    the learning rate of each epoch (``schedule(epoch)``, e.g. a step schedule). Only the parameters that require
+    gradients train (a frozen feature extractor stays as it is). ``method`` says what one minibatch does (:mod:`answers.lab.methods`; default standard
     training); ``perturb(model, xb, yb)`` is a shorthand for ``Perturbed(perturb)``. ``checkpoints`` times per
     epoch (at evenly spaced minibatches; once by default, at its end) each callback gets (epochs done so far,
     model, mean loss since the previous checkpoint, training seconds so far — the callbacks' own time excluded).
@@ -148,10 +158,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     model.to(device).train()
     # under torchrun: one replica per process, each on its share of every global minibatch (see distributed)
     net = model if distributed.world_size() == 1 else nn.parallel.DistributedDataParallel(model)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=nesterov)
     steps_per_epoch = max(1, -(-len(x) // batch_size))
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch * method.replays)
-             if schedule else None)
+             if schedule is True else None)
     # the minibatches after which the callbacks run: the last of each of ``checkpoints`` equal runs
     checkpoints = max(1, min(checkpoints, steps_per_epoch))
     marks = {(steps_per_epoch * (c + 1)) // checkpoints - 1 for c in range(checkpoints)}
@@ -164,6 +174,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     losses, seconds = [], 0.0
     bar = progress_bar(epochs * steps_per_epoch, desc, progress if distributed.is_main() else False, unit="batch")
     for epoch in range(epochs):
+        if callable(schedule):
+            for group in opt.param_groups:
+                group["lr"] = schedule(epoch)
         t0 = time.perf_counter()
         order = torch.randperm(len(x), generator=g)
         total = since = 0.0
@@ -193,8 +206,10 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu", pr
     """A model trained by ``spec`` on ``split`` — from the cache when it has one, else trained and cached.
 
     With ``curve``, the training is recorded epoch by epoch (:class:`~answers.lab.methods.EpochCurve`) and the
-    record is cached with the weights, so a warm cache gives back the curve of the run that made them. Under
-    ``torchrun`` the number of processes is part of the key (BatchNorm sees each process's share)."""
+    record is cached with the weights, so a warm cache gives back the curve of the run that made them. The key:
+    the spec, the split's fingerprint, the code the training runs (:func:`code_modules`) and the versions of the
+    libraries it runs on (:func:`libraries`: another torch rounds differently, so its weights are others); under
+    ``torchrun`` also the number of processes (BatchNorm sees each process's share)."""
     if spec.init is not None and (spec.init.arch, spec.init.width) != (spec.arch, spec.width):
         raise ValueError(f"{spec.name} starts from {spec.init.name}, which has another architecture or width")
     model = models.build(spec.arch, split.num_classes, width=spec.width)
@@ -214,7 +229,8 @@ def trained_model(spec: TrainSpec, split: data.Split, *, device: str = "cpu", pr
         return {**{k: v.detach().cpu() for k, v in fresh.state_dict().items()},
                 **(curve.state() if curve is not None else {})}
 
-    config = {**asdict(spec), **({"curve": curve.config} if curve is not None else {}),
+    config = {**asdict(spec), "libraries": library_versions(libraries(spec)),
+              **({"curve": curve.config} if curve is not None else {}),
               **({"processes": distributed.world_size()} if distributed.world_size() > 1 else {})}
     state = cache.get_or_create(spec.name + ("+curve" if curve is not None else ""), config, split.fingerprint,
                                 cache.code_version(*code_modules(spec)), create)
