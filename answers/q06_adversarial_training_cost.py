@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .core.source import library_versions
 from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
@@ -508,7 +509,8 @@ def processes(exp: Experiment, cfg: Settings) -> None:
         res.table("processes", "一个进程 vs 两个进程：这次运行没有测（在 torchrun 之下或 full profile）", [])
         return
     batch = exp.res.meta["batch"]
-    config = {"epochs": cfg.ddp_epochs, "images": cfg.ddp_images, "batch": batch, "profile": exp.profile}
+    config = {"epochs": cfg.ddp_epochs, "images": cfg.ddp_images, "batch": batch, "profile": exp.profile,
+              "libraries": library_versions(("torch",))}
 
     def measure() -> dict[str, torch.Tensor]:
         with tempfile.TemporaryDirectory() as out:

@@ -356,3 +356,25 @@ def test_an_entry_stores_its_own_training_seconds_without_the_model_it_starts_fr
     assert hit.what == "tuned" and not hit.trained and hit.seconds == uses["tuned"].seconds
     assert {e["what"]: e["seconds"] for e in cache.entries(tmp_path)} == {"start": uses["start"].seconds,
                                                                          "tuned": uses["tuned"].seconds}
+
+
+def test_weights_trained_under_another_torch_are_not_reused(tmp_path, monkeypatch):
+    """Another torch (or kornia, for a spec training on a transform) rounds differently: its weights are others."""
+    from answers.lab import data, train
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path))
+    x, y = data.make_signs(96, seed=6)
+    split = data.Split("t", x[:64], y[:64], x[64:], y[64:], 10, data.fingerprint(x, y))
+    spec = train.TrainSpec(width=4, epochs=1, batch_size=32)
+    trained = lambda: [u.trained for u in cache.USES[-1:]]   # noqa: E731
+    train.trained_model(spec, split)
+    assert trained() == [True]
+    train.trained_model(spec, split)
+    assert trained() == [False]
+    real = train.library_versions
+    monkeypatch.setattr(train, "library_versions", lambda libs: {**real(libs), "torch": "0.0.0"})
+    train.trained_model(spec, split)
+    assert trained() == [True]
+    # kornia keys only what runs kornia: a transform-trained spec and the specs fine-tuned from one
+    assert train.libraries(spec) == ("torch",)
+    assert train.libraries(train.TrainSpec(augment="median")) == ("torch", "kornia")
+    assert train.libraries(train.TrainSpec(adv_eps=0.1, init=train.TrainSpec(augment="median"))) == ("torch", "kornia")

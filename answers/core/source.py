@@ -2,7 +2,8 @@
 comments or formatting (:func:`code_only`, the weight cache's and the result cache's notion of "the code changed"),
 and the package's import graph (:func:`import_graph`: every import statement, at module level or inside a function,
 absolute or relative, and ``importlib.import_module`` with a constant name). The result cache keys an answer on the
-modules it reaches (:func:`reached`); tests/test_import_direction.py holds the graph to one direction."""
+modules it reaches (:func:`reached`) and the versions of the libraries it runs on (:func:`library_versions`);
+tests/test_import_direction.py holds the graph to one direction."""
 from __future__ import annotations
 
 import ast
@@ -12,6 +13,22 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1]   # answers/
 
 Graph = dict[str, dict[str, int]]   # module -> {module it imports: line of the first such import}
+
+#: the libraries whose versions an answer's numbers depend on: kernels and models, transforms, statistics
+LIBRARIES = ("torch", "torchvision", "kornia", "scipy")
+
+
+def library_versions(libraries: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
+    """The installed version of each of ``libraries`` ("-" where one is missing): the other half, beside the code,
+    of what a stored result or a stored model was computed with."""
+    from importlib import metadata
+    versions = {}
+    for lib in libraries:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = "-"
+    return versions
 
 
 @functools.lru_cache(maxsize=512)

@@ -27,7 +27,7 @@ from filelock import FileLock
 
 from ..core import ranks
 from ..core.files import cache_dir, read_checked, write_checked
-from ..core.source import code_only, reached
+from ..core.source import code_only, library_versions, reached
 from .result import Result
 
 PACKAGE = Path(__file__).resolve().parents[1]   # answers/
@@ -43,26 +43,11 @@ def source_digest(paths: list[Path], salt: str = "") -> str:
     return h.hexdigest()
 
 
-#: the libraries whose versions an answer's numbers depend on: kernels and models, transforms, statistics
-LIBRARIES = ("torch", "torchvision", "kornia", "scipy")
-
-
-def library_versions() -> dict[str, str]:
-    from importlib import metadata
-    versions = {}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            versions[lib] = "-"
-    return versions
-
-
 def code_digest(module_name: str) -> str:
     """The digest of what an answer's numbers depend on: the code of every module of the package that importing
     it can run (:func:`answers.core.source.reached`: its own, and the harness, lab, kb and core modules it
     reaches; editing a module it does not reach keeps its stored result), as syntax trees without docstrings,
-    comments or formatting, and the versions of :data:`LIBRARIES`. A module outside the package (a test's
+    comments or formatting, and the versions of :data:`answers.core.source.LIBRARIES`. A module outside the package (a test's
     stand-in) counts its own file and the whole package."""
     module = sys.modules.get(module_name) or importlib.import_module(module_name)
     files = reached(module_name, PACKAGE)
