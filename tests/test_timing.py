@@ -109,3 +109,17 @@ def test_round_ratios_pair_each_round_and_cpu_time_counts_work_not_waiting():
         r.seconds("gpu")
     with pytest.raises(ValueError):
         time_rounds({"a": lambda: None}, looks=(4, 2))
+
+
+def test_a_timing_gives_back_the_random_numbers_its_calls_drew():
+    """However many calls a timing makes (a busy machine needs more rounds, a fast one more loops per sample), the
+    experiment's next random numbers are those it would have drawn without the timing."""
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    for stop in (lambda rounds: True, lambda rounds: False):     # decided at the first look, or the cap
+        torch.manual_seed(0)
+        time_rounds({"draws": lambda: torch.rand(100)}, stop=stop, looks=(2, 5))
+        assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(0)
+    time_call(lambda: torch.randn(10), warmup=1, repeats=2, min_time_s=0.002)
+    assert torch.equal(torch.rand(3), expected)

@@ -34,6 +34,17 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+@contextmanager
+def randomness_untouched() -> Iterator[None]:
+    """Whatever the calls inside draw from torch's global random streams is given back after the block. How many
+    calls a timing makes depends on the machine's speed and load (rounds until a finding is decided, loops until a
+    least time has passed); the experiment's later random numbers — an attack's random start, a smoothing's
+    noise — must not, or a busy machine would change numbers that are not times."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
 @dataclass(frozen=True)
 class Timing:
     """Seconds per call: order statistics of ``samples`` (one per repeat)."""
@@ -73,11 +84,12 @@ def time_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7, th
               min_time_s: float = 0.0) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` samples with ``time.perf_counter``. With
     ``min_time_s`` each sample loops ``fn`` until that long has passed and reports the mean per call (for very
-    fast functions). Grad mode is left to the caller: timing a training step needs grad."""
+    fast functions). Grad mode is left to the caller: timing a training step needs grad. The calls' random draws
+    do not move the caller's random streams (:func:`randomness_untouched`)."""
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     samples = []
-    with torch_threads(threads):
+    with torch_threads(threads), randomness_untouched():
         for _ in range(warmup):
             fn()
         for _ in range(repeats):
@@ -134,14 +146,15 @@ def time_rounds(fns: dict[str, Callable[[], object]], *, stop: Callable[[Rounds]
     """Time the functions of ``fns`` in interleaved rounds (each round calls every function once, in turn)
     after ``warmup`` untimed rounds. At each planned look (a round count of ``looks``) ``stop(rounds)`` is asked
     whether the rounds so far decide what they are for; timing stops there, or at the last look (the cap).
-    ``threads``: torch threads while timing (default 1: CPU time then counts exactly the work of the calls)."""
+    ``threads``: torch threads while timing (default 1: CPU time then counts exactly the work of the calls). The
+    calls' random draws do not move the caller's random streams (:func:`randomness_untouched`)."""
     if not looks or any(n < 1 for n in looks) or list(looks) != sorted(set(looks)):
         raise ValueError(f"looks must be increasing round counts, not {looks!r}")
     wall: dict[str, list[float]] = {name: [] for name in fns}
     cpu: dict[str, list[float]] = {name: [] for name in fns}
     one = threads == 1
     clock = time.thread_time if one else time.process_time
-    with torch_threads(threads):
+    with torch_threads(threads), randomness_untouched():
         rounds = Rounds(wall, cpu, torch.get_num_threads(), tuple(looks))
         for _ in range(warmup):
             for fn in fns.values():
