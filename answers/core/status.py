@@ -31,11 +31,12 @@ def start(line: str) -> int:
     return handle
 
 
-def update(handle: int, line: str) -> None:
-    """The work of ``handle`` moved on (written at most once every :data:`EVERY` seconds)."""
+def update(handle: int, line: str, now: bool = False) -> None:
+    """The work of ``handle`` moved on: written at most once every :data:`EVERY` seconds, or ``now`` (a step to
+    the next named part, which a later write might not come soon enough to show)."""
     if handle in _lines:
         _lines[handle] = line
-        _write(force=False)
+        _write(force=now)
 
 
 def end(handle: int) -> None:

@@ -38,7 +38,7 @@ class _Bar(tqdm):
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         super().set_postfix_str(s, refresh)
         self._note = s
-        status.update(self._status, self._line())
+        status.update(self._status, self._line(), now=True)
 
     def close(self) -> None:
         if hasattr(self, "_status"):
