@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -115,8 +116,10 @@ def built_site(tmp_path_factory) -> Path:
     env.pop("ANSWERS_FRESH", None)   # the results were just computed: the pages read them
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=3000)
+    # the build's outcome lines (each answer's start and end, its claims or its error), not its progress lines
+    outcomes = "\n".join(line for line in log.splitlines() if not re.search(r"\] \S+ running [\d.]+ min — ", line))
     assert proc.returncode == 0, (f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n"
-                                  f"answers build:\n{log[-3000:]}")
+                                  f"answers build:\n{outcomes[-3000:]}")
     return out
 
 
