@@ -9,6 +9,7 @@ import itertools
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from .files import atomic_write
 from .ranks import follower
@@ -18,24 +19,25 @@ ENV = "ANSWERS_STATUS_FILE"
 #: the least seconds between two writes of the same work's progress
 EVERY = 1.0
 
-_lines: dict[int, str] = {}
+_lines: dict[int, Callable[[], str]] = {}   # each piece of work's line, formatted only when written
 _ids = itertools.count()
 _written = 0.0
 
 
-def start(line: str) -> int:
-    """A piece of work begins: its line is shown (after those of the work it is part of). Returns its handle."""
+def start(line: Callable[[], str]) -> int:
+    """A piece of work begins: ``line()`` says where it is (called only when the file is written, so progress
+    on a hot path costs nothing without a status file); it is shown after the lines of the work it is part of.
+    Returns its handle."""
     handle = next(_ids)
     _lines[handle] = line
     _write(force=True)
     return handle
 
 
-def update(handle: int, line: str, now: bool = False) -> None:
+def update(handle: int, now: bool = False) -> None:
     """The work of ``handle`` moved on: written at most once every :data:`EVERY` seconds, or ``now`` (a step to
     the next named part, which a later write might not come soon enough to show)."""
     if handle in _lines:
-        _lines[handle] = line
         _write(force=now)
 
 
@@ -55,7 +57,7 @@ def _write(force: bool) -> None:
         return
     _written = now
     try:
-        atomic_write(Path(path), "\n".join(_lines.values()).encode())
+        atomic_write(Path(path), "\n".join(line() for line in _lines.values()).encode())
     except OSError:
         pass   # a watcher's convenience: never a reason for the computation to fail
 

@@ -15,7 +15,7 @@ def page_result(qid: str) -> Result:
     """The result a page shows (see the module's doc); prints its provenance and models as the page's first output."""
     result = cached_run(registry.get(qid).run, profile=os.environ.get("ANSWERS_PROFILE", "site"), progress=False)
     print(measured_line(result))
-    print(f"profile={result.profile}, seed={result.seed}, threads={result.meta.get('threads')}")
+    print(f"threads={result.meta.get('threads')}")   # the line above names the profile and the seed
     for m in result.meta.get("models", []):
         acc = f": clean accuracy {m['clean_acc']:.3f}" if "clean_acc" in m else ""
         weak = f"  (did not learn: finding {m['weak_finding']})" if m.get("weak_finding") else ""

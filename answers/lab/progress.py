@@ -20,7 +20,7 @@ class _Bar(tqdm):
         self._estimate = estimate
         self._t0 = time.perf_counter()
         super().__init__(total=total, desc=desc, disable=disable, leave=False, unit=unit)
-        self._status = status.start(self._line())
+        self._status = status.start(self._line)
 
     def _line(self) -> str:
         line = f"{self._what} {self._done}/{self._total} {self._unit}" + (f" · {self._note}" if self._note else "")
@@ -32,13 +32,13 @@ class _Bar(tqdm):
     def update(self, n: float | None = 1) -> bool | None:
         shown = super().update(n)
         self._done += n or 0
-        status.update(self._status, self._line())
+        status.update(self._status)
         return shown
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         super().set_postfix_str(s, refresh)
         self._note = s
-        status.update(self._status, self._line(), now=True)
+        status.update(self._status, now=True)
 
     def close(self) -> None:
         if hasattr(self, "_status"):

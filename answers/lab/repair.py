@@ -118,12 +118,13 @@ class AttentionDistillation(TrainMethod):
 
     def __init__(self, teacher: nn.Module, layers: list[str], beta: float):
         self.teacher, self.layers, self.beta = teacher.eval(), layers, beta
+        self.teacher_layers = [teacher.get_submodule(n) for n in layers]
 
     def update(self, model, opt, step, x, y):
         student = self.replica(model)
         logits, s_maps = _outputs(model, [student.get_submodule(n) for n in self.layers], x)
         with torch.no_grad():
-            _, t_maps = _outputs(self.teacher, [self.teacher.get_submodule(n) for n in self.layers], x)
+            _, t_maps = _outputs(self.teacher, self.teacher_layers, x)
         distil = sum((attention(s) - attention(t)).pow(2).mean() for s, t in zip(s_maps, t_maps))
         loss = F.cross_entropy(logits, y) + self.beta * distil
         opt.zero_grad()
