@@ -100,7 +100,8 @@ def test_answer_pages_offer_their_notebook(built_site):
         name = page.parent.name
         assert f'href="{name}.ipynb" download' in html and f'href="{name}.py" download' in html, qid
         notebook = json.loads((page.parent / f"{name}.ipynb").read_text(encoding="utf-8"))
-        assert any("cached_run" in "".join(c["source"]) for c in notebook["cells"]), qid
+        # the notebook computes (or reads back) its own answer's result, as the page did
+        assert any(f'page_result("{qid}")' in "".join(c["source"]) for c in notebook["cells"]), qid
         assert (page.parent / f"{name}.py").exists(), qid
 
 
