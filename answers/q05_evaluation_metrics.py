@@ -63,8 +63,7 @@ ASR_GOAL = 0.9              # "reaches the attack": the ASR a poisoning must rea
 CA_MARGIN = 0.03            # "CA stays within a few points": three percentage points
 EPS = THREAT.linf_eps
 PGD_STEPS = 10
-ABOUT = 1.5                 # "costs about its step count in FGSMs": within a factor 1.5 of PGD_STEPS, either way
-COST_BOUNDS = (PGD_STEPS / ABOUT, PGD_STEPS * ABOUT)   # each PGD step is one gradient, as FGSM's one step is
+COST_BOUNDS = ev.about(PGD_STEPS)   # PGD costs about its step count in FGSMs: each step is one gradient, as FGSM's
 CLOCK = "cpu"               # the attacker's cost is compute: CPU time of one timing thread (lab.timing)
 
 
@@ -200,10 +199,11 @@ def attack_and_defense_costs(exp: Experiment, cfg: Settings, model) -> None:
     ratio = statistics.median(per_round)
     lo, hi = COST_BOUNDS
     res.finding("attack_cost_varies", f"攻击的代价差别很大，而且按步数算：PGD-{PGD_STEPS} 每张图的计算时间是 FGSM 的 {ratio:.1f} 倍"
-                f"（{timed.n} 轮计时），与它的 {PGD_STEPS} 次梯度计算相差不到 {ABOUT:g} 倍（{lo:.2g}–{hi:g} 倍之间）；"
+                f"（{timed.n} 轮计时），与它的 {PGD_STEPS} 次梯度计算相差不到 {ev.ABOUT:g} 倍（{lo:.2g}–{hi:g} 倍之间）；"
                 f"是模型识别一张图的 {pgd['times_inference']:.0f} 倍——“攻击一般不考虑延迟”只对不在乎时间的攻击者成立",
                 f"attack costs differ widely, by their step count: PGD-{PGD_STEPS} takes about {PGD_STEPS} FGSMs' compute "
-                f"per image (within a factor {ABOUT:g} of its {PGD_STEPS} gradient steps)",
-                {"pgd_over_fgsm": ratio}, f"{lo:.4g} < pgd_over_fgsm < {hi:g}",
+                f"per image (within a factor {ev.ABOUT:g} of its {PGD_STEPS} gradient steps)",
+                {"pgd_over_fgsm": ratio, "steps": PGD_STEPS},
+                f"steps / {ev.ABOUT:g} < pgd_over_fgsm < steps * {ev.ABOUT:g}",
                 evidence=ev.paired_rounds("pgd_over_fgsm", per_round, list(COST_BOUNDS), len(LOOKS), clock=CLOCK),
                 null={"pgd_over_fgsm": 1.0})

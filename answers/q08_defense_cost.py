@@ -78,8 +78,7 @@ SMOOTH_ALPHA = ABSTAIN_ALPHA  # smoothing's one abstain rule (answers.lab.smooth
 PREPROCESSORS = ("jpeg", "median", "bit_depth", "deflection")  # from the lab's one defense list
 MADRY_STEPS = 7       # Madry et al.'s PGD-AT: 7 attack steps per training step
 AT_PASSES = MADRY_STEPS + 1   # forward-backward passes per training step: 7 for the attack, 1 for the update
-ABOUT = 1.5           # "costs about its passes": within a factor 1.5 of AT_PASSES normal epochs, either way
-AT_BOUNDS = (AT_PASSES / ABOUT, AT_PASSES * ABOUT)
+AT_BOUNDS = ev.about(AT_PASSES)   # one PGD-AT epoch costs about AT_PASSES normal epochs
 N0 = 16               # CERTIFY's samples for guessing the class
 PAPER_IMAGE, PAPER_PATCH = 224, 32  # PatchCleanser's main ImageNet setting (patch 2% of the image)
 
@@ -488,10 +487,11 @@ def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.
     lo, hi = AT_BOUNDS
     res.finding("pgd_at_epoch_cost", f"按计算量（单线程 CPU 时间）算，一个 {MADRY_STEPS} 步 PGD 对抗训练 epoch 是正常 epoch 的 "
                 f"{ratio['pgd_at7']:.1f} 倍（{rounds.n} 轮计时）：与它每步的 {AT_PASSES} 次前向-反向传播（{MADRY_STEPS} 次攻击、"
-                f"1 次更新）相差不到 {ABOUT:g} 倍（{lo:.2g}–{hi:g} 倍之间）。课程只说“慢很多”",
+                f"1 次更新）相差不到 {ev.ABOUT:g} 倍（{lo:.2g}–{hi:g} 倍之间）。课程只说“慢很多”",
                 f"in compute, one epoch of {MADRY_STEPS}-step PGD-AT costs about its {AT_PASSES} forward-backward passes per "
-                f"step in normal epochs (within a factor {ABOUT:g}; the course only says 'much slower')",
-                {"ratio": ratio["pgd_at7"]}, f"{lo:.4g} < ratio < {hi:g}",
+                f"step in normal epochs (within a factor {ev.ABOUT:g}; the course only says 'much slower')",
+                {"ratio": ratio["pgd_at7"], "passes": AT_PASSES},
+                f"passes / {ev.ABOUT:g} < ratio < passes * {ev.ABOUT:g}",
                 evidence=ev.paired_rounds("ratio", per_round["ratio"], bounds["ratio"], len(LOOKS), clock="cpu"),
                 null={"ratio": 1.0})
     over = {name: statistics.median(per_round[name]) for name in ("over_fine_tune", "over_fine_prune")}

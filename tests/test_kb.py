@@ -168,6 +168,17 @@ def test_paired_rounds_decide_only_when_every_round_clears_the_bound_at_seven():
     assert not ev.rounds_decide([1.2] * 7, [1.0, 1.2], 3)                      # sits on a bound
 
 
+def test_about_a_count_is_within_the_factor_either_way_and_its_rule_compares_the_same_numbers():
+    assert ev.about(8) == pytest.approx((8 / 1.5, 12.0)) and ev.about(10) == pytest.approx((10 / 1.5, 15.0))
+    rule = f"n / {ev.ABOUT:g} < ratio < n * {ev.ABOUT:g}"
+    lo, hi = ev.about(8)
+    for ratio, inside in ((7.0, True), (lo * 0.99, False), (lo * 1.01, True), (hi * 1.01, False), (1.0, False)):
+        rounds = [ratio] * 7        # every round on the same side: decided at its first look
+        c = Claim("c", "约", "about", {"ratio": ratio, "n": 8}, rule, "finding",
+                  ev.paired_rounds("ratio", rounds, list(ev.about(8)), looks=3))
+        assert c.outcome == ("holds" if inside else "fails"), ratio
+
+
 def test_paired_rounds_cancel_a_load_that_stretches_both_arms():
     # the load doubled both timings in round 3: the paired ratio stays 2, so the rounds still decide
     method = [2.0, 2.2, 4.0, 2.1, 1.9, 2.0, 2.1]

@@ -21,6 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 ALPHA = 0.05
+#: "costs about n times" (a cost ratio against the count of passes or steps it should approach): within this
+#: factor of n, either way
+ABOUT = 1.5
+
+
+def about(count: float) -> tuple[float, float]:
+    """The bounds of "about ``count``": ``count`` ÷ :data:`ABOUT` and ``count`` × :data:`ABOUT`; a rule states
+    them as ``n / ABOUT < x < n * ABOUT`` over a value ``n`` = ``count``, so it compares exactly these numbers."""
+    return count / ABOUT, count * ABOUT
 
 
 @dataclass(frozen=True)
