@@ -48,15 +48,17 @@ class Settings:
     cost_images: int        # images each attack is timed on
     smooth_samples: int
     repeats: int            # timings of each defense's latency (a table; no finding rests on it)
+    runs: int               # independent trainings (seeds) of the clean and the backdoored model compared
 
 
 PROFILES = {
     "tiny": Settings(ratios=(0.01, 0.1), triggers=(2, 4), patch_sizes=(4, 8), patch_steps=40, eval_images=150,
-                     cost_images=16, smooth_samples=16, repeats=3),
+                     cost_images=16, smooth_samples=16, repeats=3, runs=2),
     "site": Settings(ratios=(0.005, 0.01, 0.03, 0.1), triggers=(2, 3, 5), patch_sizes=(4, 6, 8, 10), patch_steps=150,
-                     eval_images=500, cost_images=32, smooth_samples=64, repeats=5),
+                     eval_images=500, cost_images=32, smooth_samples=64, repeats=5, runs=3),
     "full": Settings(ratios=(0.001, 0.003, 0.01, 0.03, 0.1), triggers=(1, 2, 3, 4, 5, 6), patch_sizes=(2, 4, 6, 8, 10, 12),
-                     patch_steps=1000, eval_images=5000, cost_images=256, smooth_samples=1000, repeats=20),
+                     patch_steps=1000, eval_images=5000, cost_images=256, smooth_samples=1000, repeats=20,
+                 runs=5),
 }
 TARGET = BACKDOOR.target
 ASR_GOAL = 0.9              # "reaches the attack": the ASR a poisoning must reach to count as working
@@ -99,20 +101,7 @@ def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
               [{"trigger": side, "smallest_ratio": next((r for r in cfg.ratios if cells[r, side].asr >= ASR_GOAL), None),
                 "asr_at_largest_ratio": cells[cfg.ratios[-1], side].asr} for side in cfg.triggers],
               note="– 表示扫过的比例都没有达到。")
-    # the zoo's backdoored model (the setting q04 uses) against the clean model, image by image
-    bd = backdoor.scores(exp.model("badnets", "BadNets (zoo)"), x, y, backdoor.Trigger(BACKDOOR.trigger), TARGET)
-    clean = metrics.predict(clean_model, x) == y
-    drop_per_image = clean.float() - bd.clean.float()   # > 0 where only the clean model is right
-    drop = float(drop_per_image.mean())
-    res.finding("ca_kept_asr_high", f"后门几乎不花干净准确率：后门模型的 CA 比干净模型低 {drop * 100:.1f} 个百分点"
-                f"（负数即更高；判定要求低不到 {CA_MARGIN * 100:.0f} 个百分点），而 ASR 是 {bd.asr:.0%}"
-                f"（投毒 {BACKDOOR.ratio:.0%}，{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器）：只看 CA 发现不了后门",
-                "a backdoor costs almost no clean accuracy (less than a few points) while its ASR is high: CA alone "
-                "cannot reveal it", {"ca_drop": drop, "asr": bd.asr}, f"ca_drop < {CA_MARGIN} and asr > {ASR_GOAL}",
-                evidence=ev.bootstrap(lambda idx: float(drop_per_image[idx].mean()), drop_per_image, "ca_drop",
-                                      seed=exp.seed)
-                + ev.proportion(int(bd.attack.sum()), len(bd.attack), "asr"),
-                null={"ca_drop": 2 * CA_MARGIN}, compares=("clean model", "BadNets (zoo)"))
+    ca_over_runs(exp, cfg, clean_model)
     lo_r, hi_r, lo_t, hi_t = cfg.ratios[0], cfg.ratios[-1], cfg.triggers[0], cfg.triggers[-1]
     # one test per row or column of the grid (Holm), on the ones where the smaller setting leaves room to rise:
     # where it already reaches ASR_GOAL, a larger one cannot show much (the ceiling), and that is not a finding
@@ -122,6 +111,42 @@ def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
     rising(res, "asr_rises_with_trigger", cells, [(r, (r, lo_t), (r, hi_t)) for r in cfg.ratios],
            f"触发器边长从 {lo_t} 增加到 {hi_t} 像素", lambda r: f"ratio {r}", lambda r: f"{r:.1%} 投毒",
            "ASR rises with the trigger size, for every poisoning ratio whose small-trigger ASR is below the goal")
+
+
+def ca_over_runs(exp: Experiment, cfg: Settings, clean_model) -> None:
+    """The zoo's backdoor (the setting q04 and q09 use) against the clean model: whether a backdoor costs clean
+    accuracy compares two trainings, so the unit is an independent run (each trains both models with its own seed,
+    on data drawn with it, and scores them on its own test images); run 0 is the page's pair."""
+    res = exp.res
+    trigger = backdoor.Trigger(BACKDOOR.trigger)
+
+    def scored(clean, poisoned, x, y) -> dict:
+        bd = backdoor.scores(poisoned, x, y, trigger, TARGET)
+        clean_ca = metrics.clean_accuracy(clean, x, y)
+        return {"clean_ca": clean_ca, "backdoor_ca": bd.ca, "ca_drop": clean_ca - bd.ca, "asr": bd.asr}
+
+    rows = [{"run": 0, "seed": exp.seed,
+             **scored(clean_model, exp.model("badnets", "BadNets (zoo)"), exp.x, exp.y)}]
+    for r, seed, pair, split in exp.other_runs(cfg.runs, {"clean model": "standard", "BadNets (zoo)": "badnets"}):
+        x, y = split.x_test.to(exp.device), split.y_test.to(exp.device)
+        rows.append({"run": r, "seed": seed, **scored(pair["clean model"], pair["BadNets (zoo)"], x, y)})
+    res.table("ca_runs", f"干净模型与后门模型（{BACKDOOR.ratio:.0%} 投毒，{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器），"
+              f"{len(rows)} 次独立训练（每次用该次的种子生成数据、训练两个模型，在该次的 {len(exp.y)} 张测试图上评估）"
+              "(clean vs backdoored model over training runs)", rows,
+              note="ca_drop = clean_ca − backdoor_ca（负数即后门模型更高）。比较两种训练，单位是一次独立训练，"
+                   "而不是一次训练里的测试图；run 0 是上面网格旁边的那一对。")
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("ca_drop", "asr")}
+    per_run = [{k: r[k] for k in ("ca_drop", "asr")} for r in rows]
+    res.finding("ca_kept_asr_high", f"后门几乎不花干净准确率：{len(rows)} 次独立训练，后门模型的 CA 平均比干净模型低 "
+                f"{mean['ca_drop'] * 100:.1f} 个百分点（各次 " + "、".join(f"{r['ca_drop'] * 100:+.1f}" for r in rows)
+                + f"；负数即更高；判定要求低不到 {CA_MARGIN * 100:.0f} 个百分点），而 ASR 平均 {mean['asr']:.0%}（各次 "
+                + "、".join(f"{r['asr']:.0%}" for r in rows) + "）：只看 CA 发现不了后门",
+                f"a backdoor costs almost no clean accuracy (less than {CA_MARGIN * 100:.0f} points) while its ASR stays "
+                f"above {ASR_GOAL:.0%}, over independent trainings: CA alone cannot reveal it",
+                mean, f"ca_drop < {CA_MARGIN} and asr > {ASR_GOAL}",
+                evidence=ev.over_runs(per_run, "ca_drop", null=CA_MARGIN, seeds=[r["seed"] for r in rows])
+                + ev.over_runs(per_run, "asr", null=ASR_GOAL),
+                null={"ca_drop": 2 * CA_MARGIN}, compares=("clean model", "BadNets (zoo)"))
 
 
 def rising(res: Result, claim_id: str, cells, arms, change_zh: str, arm_key: Callable[[Any], str],

@@ -66,15 +66,22 @@ result.show("sweep")
 # %%
 result.show("smallest_ratio")
 
+# %% [markdown]
+# 后门花不花干净准确率，比较的是两次训练：所以在模型库的后门设置下，干净模型和后门模型各训练几次（每次用自己的种子生成
+# 数据、初始化、打乱顺序），每次在自己的测试图上比较。
+
+# %%
+result.show("ca_runs")
+
 # %% tags=["hide-input"]
 ca = result.claim_values("ca_kept_asr_high")
+drops = [r["ca_drop"] for r in result.tables["ca_runs"].rows]
 held = result.get_claim("ca_kept_asr_high").outcome == "holds"
 Markdown(
-    f"助教说后门“CA 保持高而 ASR 也高”：在模型库的后门设置下，后门模型的 CA 比干净模型低 {ca['ca_drop'] * 100:.1f} 个百分点"
-    "（负数表示反而更高：两次独立训练之间本来就有这么大的起伏），"
-    f"ASR 为 {ca['asr']:.0%}。"
+    f"助教说后门“CA 保持高而 ASR 也高”：{len(drops)} 次独立训练，后门模型的 CA 平均比干净模型低 {ca['ca_drop'] * 100:.1f} 个百分点，"
+    f"各次从 {min(drops) * 100:+.1f} 到 {max(drops) * 100:+.1f} 个百分点（负数表示后门模型反而更高），ASR 平均 {ca['asr']:.0%}。"
     + ("这正是后门难以发现的原因：只看 CA 的评估看不出异常，必须同时报告 ASR（和 RA）。" if held
-       else "这一次的测量没有证实这一点（见下面的判定表）。")
+       else "这几次训练没有证实这一点（见下面的判定表）。")
 )
 
 # %% [markdown]
