@@ -41,7 +41,7 @@ class Settings:
     eval_images: int        # test images of other classes than the target
     sizes: tuple            # patch sides (pixels) of the size sweep; SIZE is always one of them
     severities: tuple       # capture severities of the curve (0 = digital, no capture)
-    runs: int               # independent optimisations of the cloth comparison (run 0: the main patches)
+    runs: int               # independent optimisations of every comparison of patches (run 0: the main patches)
 
 
 PROFILES = {
@@ -71,10 +71,11 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                            meta={"target": CLASS_NAMES[TARGET], "size": SIZE, "image": IMAGE_SIZE})
     model = exp.model("camera")   # a camera-fed recognizer: fine-tuned on what its camera sees
     trained: dict[str, torch.Tensor] = {}
+    runs = RunPatches(exp, cfg, model, trained)
     return exp.run([("train patches", lambda: trained.update(train_patches(exp, cfg, model))),
-                    ("capture severity", lambda: capture_curve(exp, cfg, model, trained)),
-                    ("cloth and print", lambda: cloth_and_print(exp, cfg, model, trained)),
-                    ("patch size", lambda: size_sweep(exp, cfg, model, trained))])
+                    ("capture severity", lambda: capture_curve(exp, cfg, model, trained, runs)),
+                    ("cloth and print", lambda: cloth_and_print(exp, cfg, model, trained, runs)),
+                    ("patch size", lambda: size_sweep(exp, cfg, model, runs))])
 
 
 def _trainer(exp: Experiment, cfg: Settings, model, size: int, capture: bool, cloth: bool, printable: bool,
@@ -93,6 +94,35 @@ def _train_set(exp: Experiment, cfg: Settings):
 def _eval_set(exp: Experiment, cfg: Settings):
     keep = exp.y != TARGET   # a targeted patch can only succeed on images of other classes
     return exp.x[keep][:cfg.eval_images], exp.y[keep][:cfg.eval_images]
+
+
+
+class RunPatches:
+    """The patches of independent optimisations: a patch is optimised, so a comparison of patches has the
+    optimisation as its unit. Run 0 (the page's seed) is section 1's patches; every other run optimises a patch
+    with its own seed (start, batches, scenes and cameras of the optimisation), once, whichever section asks
+    first; its random control is drawn with that seed too."""
+
+    def __init__(self, exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]):
+        self.exp, self.cfg, self.model, self.trained = exp, cfg, model, trained
+        self.made: dict[tuple[int, str, int], torch.Tensor] = {}
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.exp.run_seeds(self.cfg.runs)
+
+    def patch(self, seed: int, key: str, size: int = SIZE) -> torch.Tensor:
+        """Patch ``key`` (of :data:`PATCHES`, or "random") of side ``size`` of the run with ``seed``."""
+        if seed == self.exp.seed and size == SIZE:
+            return self.trained[key]
+        if (seed, key, size) not in self.made:
+            if key == "random":
+                made = torch.rand(3, size, size, generator=torch.Generator().manual_seed(seed + 7))
+            else:
+                tx, ty = _train_set(self.exp, self.cfg)
+                made = _trainer(self.exp, self.cfg, self.model, size, *PATCHES[key][1:], seed=seed).fit(tx, ty, False)
+            self.made[seed, key, size] = made
+        return self.made[seed, key, size]
 
 
 # ---------------------------------------------------------------- 1. four patches of the main size
@@ -122,10 +152,9 @@ def _accuracy_through(model, x, y, generator: torch.Generator, capture=None) -> 
 
 
 # ---------------------------------------------------------------- 2. success against capture severity
-def capture_curve(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]) -> None:
+def capture_curve(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor], runs: RunPatches) -> None:
     res = exp.res
     x, y = _eval_set(exp, cfg)
-    hits: dict[str, dict[float, torch.Tensor]] = {k: {} for k in trained}
     rows = []
     for s in cfg.severities:
         capture = T.capture(s) if s > 0 else None
@@ -134,34 +163,64 @@ def capture_curve(exp: Experiment, cfg: Settings, model, trained: dict[str, torc
         for key, patch in trained.items():
             # the same generator state for every patch: the same positions and the same camera, image by image
             targeted, untargeted = _success(model, x, y, patch, exp.generator(SCENES), capture)
-            hits[key][s] = targeted
             row[key] = float(targeted.float().mean())
             row[f"{key}_untargeted"] = float(untargeted.float().mean())
         rows.append(row)
     res.table("severity", f"通用补丁的定向成功率随拍摄强度的变化（{len(x)} 张非目标类测试图）"
               "(targeted success vs capture severity)", rows,
               note="severity 0 = 直接把补丁贴进数字图像；1 = 最强的模拟拍摄（透视、旋转缩放、光照、模糊、噪声、JPEG）。"
-                   "每个强度下所有补丁用同一组位置与拍摄参数，逐图配对比较。带 _untargeted 的列是非定向成功率（分错即算）；"
+                   "每个强度下所有补丁用同一组位置与拍摄参数。带 _untargeted 的列是非定向成功率（分错即算）；"
                    "accuracy_no_patch：不贴补丁、同一强度的拍摄下识别器自己的准确率。")
     res.figure("severity_curve", curves(list(cfg.severities), {k: [r[k] for r in rows] for k in trained},
                                   "capture severity", "targeted success", "Universal patch: success through a camera"))
     res.figure("scenes", _scenes(exp, trained))
-    lo, hi = cfg.severities[0], cfg.severities[-1]
-    d0, d1, e1, r1 = (float(t.float().mean()) for t in (hits["digital"][lo], hits["digital"][hi], hits["eot"][hi],
-                                                        hits["random"][hi]))
-    res.finding("digital_patch_fades", f"只在数字图像上训练的补丁，经过模拟拍摄后定向成功率从 {d0:.0%} 降到 {d1:.0%}",
-                "a patch trained only digitally loses success through the simulated camera",
-                {"digital": d0, "captured": d1}, "captured < digital",
-                evidence=ev.mcnemar(hits["digital"][hi], hits["digital"][lo]), null={"captured": d0})
-    res.finding("eot_recovers", f"训练时对拍摄取期望（EOT）的补丁在最强拍摄下的成功率（{e1:.0%}）高于只数字训练的补丁（{d1:.0%}）",
-                "EOT over the capture recovers the success the digital patch loses",
-                {"eot": e1, "digital": d1}, "eot > digital",
-                evidence=ev.mcnemar(hits["eot"][hi], hits["digital"][hi]), null={"eot": d1})
-    res.finding("patch_not_occlusion", f"起作用的是补丁的内容而不是遮挡：同样大小的随机补丁在最强拍摄下只把 {r1:.0%} 的图送到目标类，"
-                f"EOT 补丁 {e1:.0%}", "it is the patch's content, not occlusion: a random patch of the same size rarely "
-                "reaches the target", {"eot": e1, "random": r1}, "eot > random",
-                evidence=ev.mcnemar(hits["eot"][hi], hits["random"][hi]), null={"eot": r1})
+    capture_over_runs(exp, model, runs, x, y, T.capture(cfg.severities[-1]))
 
+
+def capture_over_runs(exp: Experiment, model, runs: RunPatches, x, y, capture) -> None:
+    """The severity findings compare optimised patches (or one patch with and without the camera), so each is
+    decided over independent optimisations: every run's digital and EOT patch and its random control, measured
+    on the same scenes, digital and through the strongest capture."""
+    res = exp.res
+    rows = []
+    for r, seed in enumerate(runs.seeds):
+        def hit(key: str, through=None) -> float:
+            return float(_success(model, x, y, runs.patch(seed, key), exp.generator(SCENES), through)[0].float().mean())
+        row = {"run": r, "seed": seed, "digital_digital": hit("digital"), "digital_captured": hit("digital", capture),
+               "eot_captured": hit("eot", capture), "random_captured": hit("random", capture)}
+        rows.append({**row, "loss": row["digital_digital"] - row["digital_captured"],
+                     "gain": row["eot_captured"] - row["digital_captured"],
+                     "over_random": row["eot_captured"] - row["random_captured"]})
+    res.table("capture_runs", f"{len(rows)} 次独立优化（每次用自己的种子训练数字补丁与 EOT 补丁、抽随机对照），同一组 {len(x)} 张图、"
+              "同样的场景：数字贴图与最强拍摄下的定向成功率 (every optimisation: digital and captured success)", rows,
+              note="run 0 就是上表的补丁。loss = digital_digital − digital_captured（拍摄让数字补丁损失多少）；"
+                   "gain = eot_captured − digital_captured（EOT 挽回多少）；over_random = eot_captured − random_captured。")
+    mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k not in ("run", "seed")}
+    seeds = [r["seed"] for r in rows]
+
+    def each(a: str, b: str) -> str:
+        return "、".join(f"{r[a]:.0%}→{r[b]:.0%}" for r in rows)
+
+    def evidence(value: str, *keys: str) -> ev.Evidence:
+        return ev.over_runs([{k: r[k] for k in (value, *keys)} for r in rows], value, seeds=seeds)
+
+    res.finding("digital_patch_fades", f"只在数字图像上训练的补丁，经过模拟拍摄后定向成功率下降：{len(rows)} 次独立优化平均从 "
+                f"{mean['digital_digital']:.0%} 降到 {mean['digital_captured']:.0%}（各次 {each('digital_digital', 'digital_captured')}）",
+                "a patch trained only digitally loses success through the simulated camera, over independent optimisations",
+                {"digital": mean["digital_digital"], "captured": mean["digital_captured"], "loss": mean["loss"]},
+                "loss > 0", evidence=evidence("loss"), null={"loss": 0.0})
+    res.finding("eot_recovers", f"训练时对拍摄取期望（EOT）的补丁在最强拍摄下的成功率高于只数字训练的补丁：{len(rows)} 次独立优化平均 "
+                f"{mean['eot_captured']:.0%} 对 {mean['digital_captured']:.0%}（各次数字→EOT：{each('digital_captured', 'eot_captured')}）",
+                "EOT over the capture recovers the success the digital patch loses, over independent optimisations",
+                {"eot": mean["eot_captured"], "digital": mean["digital_captured"], "gain": mean["gain"]},
+                "gain > 0", evidence=evidence("gain"), null={"gain": 0.0})
+    res.finding("patch_not_occlusion", f"起作用的是补丁的内容而不是遮挡：同样大小的随机补丁在最强拍摄下平均只把 "
+                f"{mean['random_captured']:.0%} 的图送到目标类，EOT 补丁 {mean['eot_captured']:.0%}（{len(rows)} 次独立优化，"
+                f"各次随机→EOT：{each('random_captured', 'eot_captured')}）",
+                "it is the patch's content, not occlusion: a random patch of the same size rarely reaches the target, "
+                "over independent optimisations",
+                {"eot": mean["eot_captured"], "random": mean["random_captured"], "over_random": mean["over_random"]},
+                "over_random > 0", evidence=evidence("over_random"), null={"over_random": 0.0})
 
 def _scenes(exp: Experiment, trained: dict[str, torch.Tensor]):
     """Four test images with the EOT patch: digital, then through the strongest capture."""
@@ -176,7 +235,7 @@ def _scenes(exp: Experiment, trained: dict[str, torch.Tensor]):
 
 
 # ---------------------------------------------------------------- 3. cloth warp and printing
-def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]) -> None:
+def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor], runs: RunPatches) -> None:
     res = exp.res
     x, y = _eval_set(exp, cfg)
     palette = P.printer_palette()
@@ -199,7 +258,7 @@ def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, to
     res.table("conditions", "布料褶皱与打印：各补丁在最强拍摄下的定向成功率 (cloth folds and printing, at the strongest capture)",
               rows, note="captured_cloth：贴上之前每份补丁先经过薄板样条（TPS）形变，模拟衣服上的褶皱；printed_captured："
                          "补丁的每个像素先换成调色板里最近的可打印颜色（4×4×4 网格，[0.1, 0.9]），再拍摄。")
-    cloth_comparison(exp, cfg, model, trained, x, y)
+    cloth_comparison(exp, model, runs, x, y)
     printed = P.print_colours(trained["eot"], palette)
     res.check("printing_snaps_to_palette", "“打印”之后补丁的每个像素都是调色板里的颜色（不可打印度为 0）",
               "after 'printing' every pixel of a patch is a palette colour (non-printability 0)",
@@ -209,19 +268,15 @@ def cloth_and_print(exp: Experiment, cfg: Settings, model, trained: dict[str, to
               "non_printability_after < 1e-6 and pixels_off_palette == 0")
 
 
-def cloth_comparison(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor], x, y) -> None:
-    """Does training through the cloth warp pay off under folds? Patches are optimised, so the unit is an
-    optimisation: run 0 is the main pair of patches, every other run trains both with its own seed (start,
-    batches, scenes and cameras of the optimisation); all are measured on the same folded, captured scenes."""
+def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
+    """Does training through the cloth warp pay off under folds? Over independent optimisations (:class:`RunPatches`:
+    both patches of a run share its seed), all measured on the same folded, captured scenes."""
     res = exp.res
-    tx, ty = _train_set(exp, cfg)
     rows = []
-    for r, seed in enumerate(exp.run_seeds(cfg.runs)):
-        pair = ({k: trained[k] for k in ("eot", "eot_cloth")} if r == 0 else
-                {k: _trainer(exp, cfg, model, SIZE, *PATCHES[k][1:], seed=seed).fit(tx, ty, progress=False)
-                 for k in ("eot", "eot_cloth")})
-        hit = {k: float(_success(model, x, y, p, exp.generator(SCENES), T.capture(1.0), T.cloth())[0].float().mean())
-               for k, p in pair.items()}
+    for r, seed in enumerate(runs.seeds):
+        hit = {k: float(_success(model, x, y, runs.patch(seed, k), exp.generator(SCENES), T.capture(1.0),
+                                 T.cloth())[0].float().mean())
+               for k in ("eot", "eot_cloth")}
         rows.append({"run": r, "seed": seed, "cloth_trained": hit["eot_cloth"], "plain_eot": hit["eot"],
                      "difference": hit["eot_cloth"] - hit["eot"]})
     res.table("cloth_runs", f"布料褶皱下的定向成功率：{len(rows)} 次独立优化（每次两块补丁用同一个种子训练），"
@@ -246,27 +301,42 @@ def cloth_comparison(exp: Experiment, cfg: Settings, model, trained: dict[str, t
 
 
 # ---------------------------------------------------------------- 4. patch size
-def size_sweep(exp: Experiment, cfg: Settings, model, trained: dict[str, torch.Tensor]) -> None:
+def size_sweep(exp: Experiment, cfg: Settings, model, runs: RunPatches) -> None:
     res = exp.res
-    tx, ty = _train_set(exp, cfg)
     x, y = _eval_set(exp, cfg)
-    rows, hits = [], {}
+
+    def success(patch: torch.Tensor, capture=None) -> float:
+        return float(_success(model, x, y, patch, exp.generator(SCENES), capture)[0].float().mean())
+
+    rows = []
     for size in cfg.sizes:
-        patch = trained["eot"] if size == SIZE else _trainer(exp, cfg, model, size, True, False, False).fit(tx, ty, False)
-        digital, _ = _success(model, x, y, patch, exp.generator(SCENES))
-        captured, _ = _success(model, x, y, patch, exp.generator(SCENES), T.capture(1.0))
-        hits[size] = captured
-        rows.append({"size": size, "area": size ** 2 / x.shape[-1] ** 2, "digital": float(digital.float().mean()),
-                     "captured": float(captured.float().mean())})
+        patch = runs.patch(exp.seed, "eot", size)
+        rows.append({"size": size, "area": size ** 2 / x.shape[-1] ** 2, "digital": success(patch),
+                     "captured": success(patch, T.capture(1.0))})
     res.table("size", "补丁大小与成功率（EOT 训练）(success vs patch size, EOT patches)", rows,
               note="area：补丁占图像面积的比例。")
     res.figure("size_curve", curves([r["area"] for r in rows], {"digital": [r["digital"] for r in rows],
                                                                  "captured (severity 1)": [r["captured"] for r in rows]},
                                     "patch area (fraction of the image)", "targeted success",
                                     "Universal patch: success vs size"))
+    # bigger against smaller is a comparison of optimised patches: over independent optimisations
     small, big = cfg.sizes[0], cfg.sizes[-1]
-    res.finding("bigger_patch_succeeds_more", f"补丁越大越有效：经过最强拍摄，{big}×{big} 的补丁成功率 "
-                f"{float(hits[big].float().mean()):.0%}，{small}×{small} 的 {float(hits[small].float().mean()):.0%}",
-                "a bigger patch succeeds more often through the capture",
-                {"big": hits[big].float().mean(), "small": hits[small].float().mean()}, "big > small",
-                evidence=ev.mcnemar(hits[big], hits[small]), null={"big": float(hits[small].float().mean())})
+    by = {r["size"]: r["captured"] for r in rows}
+    size_runs = [{"run": 0, "seed": exp.seed, "small": by[small], "big": by[big]}]
+    size_runs += [{"run": r, "seed": seed, "small": success(runs.patch(seed, "eot", small), T.capture(1.0)),
+                   "big": success(runs.patch(seed, "eot", big), T.capture(1.0))}
+                  for r, seed in enumerate(runs.seeds[1:], 1)]
+    for r in size_runs:
+        r["difference"] = r["big"] - r["small"]
+    res.table("size_runs", f"{big}×{big} 与 {small}×{small} 的 EOT 补丁在最强拍摄下的定向成功率，{len(size_runs)} 次独立优化"
+              f"（每次两块补丁用同一个种子训练；同一组 {len(x)} 张图与场景）(bigger vs smaller patch over optimisations)",
+              size_runs, note="run 0 就是上表的两行；difference = big − small。")
+    mean = {k: statistics.mean(r[k] for r in size_runs) for k in ("small", "big", "difference")}
+    res.finding("bigger_patch_succeeds_more", f"补丁越大越有效：经过最强拍摄，{big}×{big} 的补丁成功率平均 {mean['big']:.0%}，"
+                f"{small}×{small} 的 {mean['small']:.0%}（{len(size_runs)} 次独立优化，各次 "
+                + "、".join(f"{r['small']:.0%}→{r['big']:.0%}" for r in size_runs) + "）",
+                "a bigger patch succeeds more often through the capture, over independent optimisations",
+                mean, "difference > 0",
+                evidence=ev.over_runs([{"difference": r["difference"]} for r in size_runs], "difference",
+                                      seeds=[r["seed"] for r in size_runs]),
+                null={"difference": 0.0})

@@ -57,13 +57,20 @@ result.show("scenes")
 # ## 拍摄越“狠”，补丁还剩多少？
 #
 # 强度 0 是直接把补丁贴进数字图像；强度 1 是我们最强的模拟拍摄。每个强度下，所有补丁落在同样的位置、经过同样的拍摄参数，
-# 所以逐图配对比较。
+# 所以不同补丁之间的差别只来自补丁本身。
 
 # %%
 result.show("severity")
 
 # %%
 result.show("severity_curve")
+
+# %% [markdown]
+# 上表是一组补丁。补丁是优化出来的：换一个种子（起点、每步的图片、场景与相机参数），同样的训练方法会得到另一块补丁，
+# 所以“拍摄让数字补丁失效”“EOT 挽回”“不是遮挡”这三条结论都在多次独立优化之间判定——下表每一行是一次优化。
+
+# %%
+result.show("capture_runs")
 
 # %% tags=["hide-input"]
 sev = result.tables["severity"].rows
@@ -136,6 +143,9 @@ result.show("size")
 # %%
 result.show("size_curve")
 
+# %%
+result.show("size_runs")
+
 # %% tags=["hide-input"]
 sizes = result.tables["size"].rows
 Markdown(
@@ -165,7 +175,8 @@ Markdown(
 # %% [markdown]
 # ## 结论与自检
 #
-# 每条结论由测得的数值、写明的规则和统计证据（同一批图片、同一组拍摄参数上的配对精确检验）判定：✓ 成立、✗ 不成立、? 证据不足。
+# 每条结论由测得的数值、写明的规则和统计证据判定：比较补丁的结论以一次独立优化为单位（各次的数值都在证据里，
+# 每一次都必须指向同一个方向），✓ 成立、✗ 不成立、? 证据不足。
 
 # %%
 result.show_claims()

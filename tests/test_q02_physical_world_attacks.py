@@ -52,3 +52,27 @@ def test_cloth_comparison_is_decided_over_independent_optimisations(result):
     claim = result.get_claim("cloth_training_not_reliable")
     assert claim.values["share_small_gain"] == sum(r["difference"] < q02.CLOTH_MARGIN for r in runs) / len(runs)
     assert claim.values["difference"] == pytest.approx(sum(r["difference"] for r in runs) / len(runs))
+
+
+def test_patch_comparisons_are_decided_over_independent_optimisations(result):
+    runs = result.tables["capture_runs"].rows
+    assert [r["run"] for r in runs] == list(range(q02.PROFILES["tiny"].runs))
+    assert len({r["seed"] for r in runs}) == len(runs)
+    # run 0 is section 1's patches on the severity table's scenes
+    digital, strongest = result.tables["severity"].rows[0], result.tables["severity"].rows[-1]
+    assert runs[0]["digital_digital"] == digital["digital"]
+    assert (runs[0]["digital_captured"], runs[0]["eot_captured"], runs[0]["random_captured"]) == \
+        (strongest["digital"], strongest["eot"], strongest["random"])
+    # another seed optimises other patches (and draws another random control)
+    assert runs[1]["eot_captured"] != runs[0]["eot_captured"] or runs[1]["digital_captured"] != runs[0]["digital_captured"]
+    for claim_id, value in (("digital_patch_fades", "loss"), ("eot_recovers", "gain"),
+                            ("patch_not_occlusion", "over_random")):
+        claim = result.get_claim(claim_id)
+        assert [r[value] for r in claim.evidence.runs] == pytest.approx([r[value] for r in runs])
+        assert claim.values[value] == pytest.approx(sum(r[value] for r in runs) / len(runs))
+    assert [r["loss"] for r in runs] == pytest.approx([r["digital_digital"] - r["digital_captured"] for r in runs])
+    sizes = {r["size"]: r["captured"] for r in result.tables["size"].rows}
+    size_runs = result.tables["size_runs"].rows
+    small, big = q02.PROFILES["tiny"].sizes[0], q02.PROFILES["tiny"].sizes[-1]
+    assert (size_runs[0]["small"], size_runs[0]["big"]) == (sizes[small], sizes[big])
+    assert len(result.get_claim("bigger_patch_succeeds_more").evidence.runs) == len(size_runs) == len(runs)
