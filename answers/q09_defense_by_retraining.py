@@ -22,7 +22,7 @@ from torch import nn
 from .experiment import Experiment
 from .kb import evidence as ev
 from .kb.question import Question
-from .kb.result import Result
+from .kb.result import HEALTHY_TIMES_CHANCE, Result
 from .lab import backdoor, data, metrics, patches as P, repair, zoo
 from .lab.data import CLASS_NAMES
 from .lab.instrument import count_calls
@@ -70,6 +70,8 @@ TARGET = BACKDOOR.target
 TRIGGER = backdoor.Trigger(BACKDOOR.trigger)
 CA_MARGIN = 0.03            # "CA within a few points": three percentage points
 REPAIRED_ASR = 0.2          # a repaired model: at most one triggered image in five still reaches the target (reported)
+LEFT = 0.9                  # "leaves the backdoor (almost untouched)": ASR after the repair still above this
+SURVIVES = 0.5              # "the backdoor survives": most triggered images still reach the target
 MOST = 0.5                  # "leaves most of the backdoor": ASR after the repair above half its level before
 PRUNING = ("fine_prune", "anp")   # the two repairs that prune, set against NAD
 PRUNE_BUDGET = 0.02         # the pruning repairs stop before clean-set accuracy falls by more than this (room within CA_MARGIN)
@@ -213,13 +215,6 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
     series = {ascii_label(REPAIRS[k][0].split(" [")[0]): [after[k, f].asr for f in cfg.fractions] for k in REPAIRS}
     res.figure("asr_vs_clean", curves([f * 100 for f in cfg.fractions], series, "clean set (% of training data)",
                                       "attack success rate (ASR)", "What each repair leaves of the backdoor"))
-    largest = cfg.fractions[-1]
-    tuned = after["fine_tune", largest]
-    res.finding("fine_tune_leaves_backdoor", f"单纯微调（{largest:.0%} 干净数据）几乎不动后门：ASR 从 {before.asr:.0%} 变成 {tuned.asr:.0%}",
-                f"plain fine-tuning on {largest:.0%} clean data leaves the backdoor: ASR stays above 90%",
-                {"asr_after": tuned.asr}, "asr_after > 0.9",
-                evidence=ev.proportion(int(tuned.attack.sum()), len(tuned.attack), "asr_after"),
-                null={"asr_after": before.asr / 2})
     # how ASR moves with the clean set's size is shown per repair (table and figure), not pooled into one test:
     # the repairs go different ways (one that prunes can reach a low ASR on a tiny set by wrecking clean accuracy)
 
@@ -239,6 +234,7 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
             model, split = exp.model_of_run("badnets", seed, f"BadNets (zoo, seed {seed})")
             xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
             x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
+            state.setdefault("other_runs", []).append((r, seed, model, x, y, xt, yt))   # section 5 reuses them
             before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
             after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)
                      for k in REPAIRS}
@@ -263,6 +259,19 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
                 f"one of {len(runs)} independent runs, a backdoored model each",
                 {"remaining": statistics.mean(remaining["fine_prune"])}, f"remaining > {MOST}",
                 evidence=ev.over_runs(runs, "remaining", null=MOST, seeds=seeds), null={"remaining": 0.0})
+    tuned = by["fine_tune"]
+    per_run = [{"asr_after": r["asr_after"], "ca_drop": r["ca_drop"]} for r in tuned]
+    mean = {k: statistics.mean(r[k] for r in per_run) for k in ("asr_after", "ca_drop")}
+    res.finding("fine_tune_leaves_backdoor",
+                f"单纯微调（{fraction:.0%} 干净数据）几乎不动后门，也不伤干净准确率：{len(tuned)} 次独立运行，ASR "
+                + "、".join(f"{r['asr_before']:.0%}→{r['asr_after']:.0%}" for r in tuned)
+                + f"，CA 平均下降 {mean['ca_drop'] * 100:.1f} 个百分点（负数即上升）",
+                f"plain fine-tuning on {fraction:.0%} clean data leaves the backdoor (ASR above {LEFT:.0%}) while clean "
+                f"accuracy stays within {CA_MARGIN * 100:.0f} points, over independent runs",
+                mean, f"asr_after > {LEFT} and ca_drop < {CA_MARGIN}",
+                evidence=ev.over_runs(per_run, "asr_after", null=LEFT, seeds=seeds)
+                + ev.over_runs(per_run, "ca_drop", null=CA_MARGIN),
+                null={"asr_after": LEFT / 2})
     gaps = [{f"{key}_minus_nad": remaining[key][i] - remaining["nad"][i] for key in PRUNING} for i in range(len(seeds))]
     names = [f"{key}_minus_nad" for key in PRUNING]
     evidence = ev.over_runs(gaps, names[0], seeds=seeds)
@@ -450,6 +459,8 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
 
 # ---------------------------------------------------------------- 5. transfer: retrain only the last layer
 def transfer(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, state: dict) -> None:
+    """Retrain only the last layer, on the largest clean set: run 0 on section 1's model, every other run on
+    section 1b's backdoored model of that run, with its clean set and seed (the unit of a repair is a run)."""
     res = exp.res
     fraction = cfg.fractions[-1]
     x, y = clean_set(exp, pool, fraction)
@@ -459,7 +470,23 @@ def transfer(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor,
               [{"key": "none", "情形 case": "后门模型", "ca": before.ca, "asr": before.asr, "ra": before.ra},
                {"key": "head", "情形 case": "只重训最后一层（新初始化）", "ca": s.ca, "asr": s.asr, "ra": s.ra},
                {"key": "fine_tune", "情形 case": "整体微调（第 1 节）", "ca": tuned.ca, "asr": tuned.asr, "ra": tuned.ra}])
-    res.finding("backdoor_survives_transfer", f"后门留在特征提取器里：只重训最后一层后 ASR 仍为 {s.asr:.0%}（原来 {before.asr:.0%}）",
-                "the backdoor lives in the feature extractor: retraining only the last layer leaves ASR high",
-                {"asr_head": s.asr}, "asr_head > 0.5",
-                evidence=ev.proportion(int(s.attack.sum()), len(s.attack), "asr_head"), null={"asr_head": 0.1})
+    rows = [{"run": 0, "seed": exp.seed, "asr_before": before.asr, "asr_head": s.asr, "ca_head": s.ca}]
+    for r, seed, model, xr, yr, xt, yt in state.get("other_runs", []):
+        h = backdoor.scores(repair.retrain_head(repair.copy_model(model), xr, yr, epochs=cfg.head_epochs, seed=seed),
+                            xt, yt, TRIGGER, TARGET)
+        rows.append({"run": r, "seed": seed, "asr_before": backdoor.scores(model, xt, yt, TRIGGER, TARGET).asr,
+                     "asr_head": h.asr, "ca_head": h.ca})
+    res.table("transfer_runs", f"只重训最后一层，{len(rows)} 次独立运行（每次：该次的后门模型、{fraction:.0%} 干净集与种子，"
+              "同第 1b 节）(last layer retrained, over runs)", rows, note="run 0 即上表。")
+    healthy = HEALTHY_TIMES_CHANCE / exp.split.num_classes
+    per_run = [{"asr_head": r["asr_head"], "ca_head": r["ca_head"]} for r in rows]
+    mean = {k: statistics.mean(r[k] for r in per_run) for k in ("asr_head", "ca_head")}
+    res.finding("backdoor_survives_transfer", f"后门留在特征提取器里：只重训最后一层后，{len(rows)} 次独立运行的 ASR 是 "
+                + "、".join(f"{r['asr_before']:.0%}→{r['asr_head']:.0%}" for r in rows)
+                + f"，而模型仍然可用（CA 平均 {mean['ca_head']:.0%}）",
+                f"the backdoor lives in the feature extractor: retraining only the last layer leaves ASR above {SURVIVES:.0%} "
+                f"in a model that still works (clean accuracy above {healthy:.0%}), over independent runs",
+                mean, f"asr_head > {SURVIVES} and ca_head > {healthy:g}",
+                evidence=ev.over_runs(per_run, "asr_head", null=SURVIVES, seeds=[r["seed"] for r in rows])
+                + ev.over_runs(per_run, "ca_head", null=healthy),
+                null={"asr_head": 0.1})

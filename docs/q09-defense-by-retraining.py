@@ -82,7 +82,8 @@ dearest = max(names, key=lambda k: at(k, big)["time_vs_epoch"])
 Markdown(
     f"后门模型的 CA 是 {none['ca']:.1%}，ASR 是 {none['asr']:.0%}。在 {big:.0%} 的干净数据上修复后的 ASR："
     + "，".join(f"{names[k]} {at(k, big)['asr']:.0%}" for k in names) + f"；ASR 最低的是 **{names[best]}**。"
-    + (f"单纯微调几乎不动后门（{at('fine_tune', big)['asr']:.0%}）：干净数据里没有触发器，训练不会去改“触发器 → 目标类”这条路。"
+    + (f"单纯微调几乎不动后门（{at('fine_tune', big)['asr']:.0%}；下一节的每一次独立运行也是如此）。（解释，未单独测量："
+       "干净数据里没有触发器，训练不会去改“触发器 → 目标类”这条路。）"
        if outcome["fine_tune_leaves_backdoor"] == "holds" else "")
     + f"这一次运行里，NAD 把 ASR 从 {none['asr']:.0%} 降到 {at('nad', big)['asr']:.0%}，CA 变化 "
     f"{(at('nad', big)['ca'] - none['ca']) * 100:+.1f} 个百分点，RA 为 {at('nad', big)['ra']:.0%}。"
@@ -245,12 +246,16 @@ result.show("patch_runs")
 # %%
 result.show("transfer")
 
+# %%
+result.show("transfer_runs")
+
 # %% tags=["hide-input"]
 tr = {r["key"]: r for r in result.tables["transfer"].rows}
 Markdown(
     f"只重训最后一层后，CA 是 {tr['head']['ca']:.1%}，ASR 从 {tr['none']['asr']:.0%} 变为 {tr['head']['asr']:.0%}。"
-    + ("后门的大部分留在特征提取器里：触发器在特征空间里仍然把图片推到同一个地方，新的最后一层只要把那个地方分给目标类"
-       "就又接上了。在同一任务上，从不可信的来源拿来预训练模型再“迁移”，不等于把后门洗掉；换了类别的迁移（如 BadNets 的实验）"
+    + (f"{len(result.tables['transfer_runs'].rows)} 次独立运行都是这样（上表）：后门的大部分留在特征提取器里。"
+       "（解释，未单独测量：触发器在特征空间里仍然把图片推到同一个地方，新的最后一层只要把那个地方分给目标类"
+       "就又接上了。）在同一任务上，从不可信的来源拿来预训练模型再“迁移”，不等于把后门洗掉；换了类别的迁移（如 BadNets 的实验）"
        "里后门变成另一种破坏。迁移学习能当防御用的前提是特征提取器本身可信。"
        if outcome["backdoor_survives_transfer"] == "holds" else "这一次只重训最后一层就去掉了大部分后门（见判定表）。")
 )

@@ -10,7 +10,7 @@ from answers import q09_defense_by_retraining as q09
 from answers.experiment import Experiment
 from answers.lab import zoo
 
-CLAIMS = ["fine_tune_leaves_backdoor", "fine_prune_leaves_backdoor", "nad_beats_pruning",
+CLAIMS = ["fine_prune_leaves_backdoor", "fine_tune_leaves_backdoor", "nad_beats_pruning",
           "clean_label_keeps_labels", "clean_label_weakens_repairs", "ac_separates_poison", "patch_survives_fine_tuning",
           "new_patch_partly_returns", "backdoor_survives_transfer"]
 
@@ -57,6 +57,22 @@ def test_repairs_are_decided_over_runs_each_with_its_own_backdoored_model(result
     assert [x["anp_minus_nad"] for x in nad.evidence.runs] == [a - n for a, n in zip(remaining["anp"], remaining["nad"])]
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"BadNets (zoo, seed {s})" in models for s in seeds[1:])
+    tuned = result.get_claim("fine_tune_leaves_backdoor")
+    assert [x["asr_after"] for x in tuned.evidence.runs] == [r["asr_after"] for r in runs if r["key"] == "fine_tune"]
+    assert [x["ca_drop"] for x in tuned.evidence.runs] == [r["ca_drop"] for r in runs if r["key"] == "fine_tune"]
+
+
+def test_last_layer_retraining_is_repeated_on_each_runs_backdoored_model(result):
+    runs = result.tables["transfer_runs"].rows
+    repairs = result.tables["repair_runs"].rows
+    assert [r["run"] for r in runs] == list(range(CFG.runs))
+    assert [r["seed"] for r in runs] == [r["seed"] for r in repairs if r["key"] == "fine_tune"]
+    # each run starts from that run's backdoored model (section 1b's), and its head is retrained from scratch
+    assert [r["asr_before"] for r in runs] == [r["asr_before"] for r in repairs if r["key"] == "fine_tune"]
+    head = {r["key"]: r for r in result.tables["transfer"].rows}["head"]
+    assert (runs[0]["asr_head"], runs[0]["ca_head"]) == (head["asr"], head["ca"])
+    claim = result.get_claim("backdoor_survives_transfer")
+    assert [x["asr_head"] for x in claim.evidence.runs] == [r["asr_head"] for r in runs]
 
 
 def test_patch_remark_is_repeated_over_runs(result):
