@@ -84,6 +84,15 @@ result.show("size_curve")
 result.show("resolution")
 
 # %% [markdown]
+# ## 换一个种子还成立吗？
+#
+# 补丁是优化出来的，识别器是训练出来的：换一个种子（数据、初始化、补丁的起点、场景），同样的做法会得到另一块补丁、另一个
+# 识别器。所以下面的三条结论都在几次独立运行之间判定，下表每一行是一次运行。
+
+# %%
+result.show("runs")
+
+# %% [markdown]
 # ## 助教的三条理由，数据怎么说
 
 # %% tags=["hide-input"]
@@ -98,24 +107,24 @@ Markdown(
        "若这个趋势延续，留给条件补丁的空间只会更多；我们只测了两种很小的分辨率。）\n"
        if outcome["more_pixels_easier_switch"] == "holds" else "这两种分辨率还不足以说明信息量的作用。\n")
     + f"2. **“有条件地控制比吸引注意力难”**——数字图像上，一直生效的补丁拿走即关，选择性 {ad['selectivity']:.0%}；"
-    f"条件补丁 {cd['selectivity']:.0%}；后门用小得多的触发器做到 {bd['selectivity']:.0%}"
-    f"（{verdict[outcome['backdoor_more_selective']]}“后门更有选择性”）。后门把“条件”写进了模型本身，"
-    "补丁只能利用模型已有的弱点。\n"
+    f"条件补丁 {cd['selectivity']:.0%}（{verdict[outcome['conditional_patch_is_selective']]}“条件补丁有选择性”）；"
+    f"后门用小得多的触发器做到 {bd['selectivity']:.0%}——这一项只展示、不判定：后门模型本来就是为“见到触发器就发射”训练的，"
+    "它的选择性到顶是设计使然，不是一个可能出错的发现。后门把“条件”写进了模型本身，补丁只能利用模型已有的弱点。\n"
     f"3. **“物理世界损失更大”**——同一个摄像头识别器上，条件补丁的选择性经过拍摄后下降"
     f"（{verdict[outcome['capture_blurs_the_switch']]}）；"
     f"后门的 {meta['trigger']}×{meta['trigger']} 触发器经过同样的拍摄，发射率是 {cb['on_rate']:.0%}"
     f"（数字图像上 {bd['on_rate']:.0%}），尽管这个模型是在拍过的（仍带毒的）数据上微调的。\n\n"
     + ("所以：不改模型、只靠一个可开关的物体，**可以**做到“部分时刻生效”，但开关不如后门干净、需要的面积大、经过相机更差；"
        "想要干净的开关，攻击者要么碰模型（后门），要么只在需要的时刻才施加逐图扰动。"
-       if all(outcome[c] == "holds" for c in ("conditional_patch_is_selective", "backdoor_more_selective",
-                                               "capture_blurs_the_switch"))
+       if all(outcome[c] == "holds" for c in ("conditional_patch_is_selective", "capture_blurs_the_switch"))
        else "这一次测量的结论见下面的判定表；其中不成立或证据不足的，上面的说法也随之不成立。")
 )
 
 # %% [markdown]
 # ## 结论与自检
 #
-# 每条结论由测得的数值、写明的规则和统计证据（同一批场景上的配对检验）判定：✓ 成立、✗ 不成立、? 证据不足。
+# 每条结论由测得的数值、写明的规则和统计证据判定：单位是一次独立运行（各次的数值都在证据里，每一次都必须指向同一个
+# 方向）。✓ 成立、✗ 不成立、? 证据不足。
 
 # %%
 result.show_claims()
