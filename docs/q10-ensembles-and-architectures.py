@@ -127,6 +127,13 @@ Markdown(f"本节的投毒：{meta['dpa_ratio']:.1%} 的训练图（{meta['dpa_p
 # %%
 result.show("partitions")
 
+# %% [markdown]
+# 分区聚合与单个模型的比较、少分区与多分区的比较，比的都是训练：一次运行的测试图说明不了换一个种子（另一份投毒、另一种划分、
+# 另一次初始化）会怎样。所以两条结论都在几次独立运行之间判定，下表每一行是一次运行。
+
+# %%
+result.show("partition_runs")
+
 # %% tags=["hide-input"]
 pa = {r["key"]: r for r in result.tables["partitions"].rows}
 ks = [r["k"] for r in result.tables["partitions"].rows if r["key"] != "single"]

@@ -48,3 +48,20 @@ def test_partition_coverage_is_compared_by_content_so_a_duplicate_plus_an_omissi
     assert sum(((whole - wrong) + (wrong - whole)).values()) == 2
     halves = q10.samples(x[:3], y[:3]) + q10.samples(x[3:], y[3:])
     assert halves == whole
+
+
+def test_partition_findings_are_decided_over_independent_runs(result):
+    runs = result.tables["partition_runs"].rows
+    assert [r["run"] for r in runs] == list(range(CFG.runs)) and len({r["seed"] for r in runs}) == len(runs)
+    first = {r["key"]: r for r in result.tables["partitions"].rows}
+    small, big = CFG.ks[0], CFG.ks[-1]
+    assert (runs[0]["asr_single"], runs[0]["asr_vote"]) == (first["single"]["asr"], first[f"k{big}"]["asr"])
+    assert (runs[0]["ca_few"], runs[0]["ca_many"]) == (first[f"k{small}"]["ca"], first[f"k{big}"]["ca"])
+    # another seed poisons, partitions and trains anew
+    assert runs[1]["asr_single"] != runs[0]["asr_single"] or runs[1]["ca_many"] != runs[0]["ca_many"]
+    lower = result.get_claim("partitions_lower_asr")
+    assert [x["lowered"] for x in lower.evidence.runs] == [r["asr_single"] - r["asr_vote"] for r in runs]
+    cost = result.get_claim("partitions_cost_accuracy")
+    assert [x["ca_cost"] for x in cost.evidence.runs] == [r["ca_few"] - r["ca_many"] for r in runs]
+    models = [m["name"] for m in result.meta["models"]]
+    assert all(f"DPA k={big} (vote, seed {r['seed']})" in models for r in runs[1:])
