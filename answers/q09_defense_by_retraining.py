@@ -54,8 +54,9 @@ class Settings:
     patch_steps: int
     patch_images: int       # test images the patch is measured on
     epoch_repeats: int      # timings of one normal training epoch
-    runs: int               # independent runs of the repairs (a backdoored model each) and of the patch remark:
-                            # 5 at site, where a t-test over runs can decide NAD's run-to-run spread (3 could not)
+    runs: int               # independent runs of the repairs (a backdoored model each), of NAD under clean-label
+                            # poison and of the patch remark: 5 at site, where a t-test over runs can decide NAD's
+                            # run-to-run spread (3 could not)
 
 
 PROFILES = {
@@ -234,7 +235,8 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
             model, split = exp.model_of_run("badnets", seed, f"BadNets (zoo, seed {seed})")
             xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
             x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
-            state.setdefault("other_runs", []).append((r, seed, model, x, y, xt, yt))   # section 5 reuses them
+            # sections 2 and 5 reuse them: the run's model, its clean pool and split, its largest clean set
+            state.setdefault("other_runs", []).append((r, seed, model, split, x, y, xt, yt))
             before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
             after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)
                      for k in REPAIRS}
@@ -328,16 +330,33 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
               "(the 'clean' set carries clean-label poison)", rows,
               note="asr_clean_set：同样大小、真正干净的集合上修复后的 ASR（上一节）；asr_poisoned_set：混入投毒后的。")
     # the TA's claim is about NAD ("ensures the known backdoor is removed"): the finding is about that repair,
-    # chosen by the question, not pooled with the others (the table shows each; most leave the backdoor anyway)
+    # chosen by the question, not pooled with the others (the table shows each; most leave the backdoor anyway),
+    # and it compares two repairs, so it is decided over the runs of section 1b (each its own backdoored model)
     c, s = outcomes["nad"]
-    res.finding("clean_label_weakens_repairs", f"标签全对的 clean-label 投毒削弱了助教说的 NAD：真正干净的集合上 NAD 之后 ASR 为 "
-                f"{c.asr:.0%}，“干净”集混入投毒后为 {s.asr:.0%}",
-                "clean-label poison in the 'clean' set weakens NAD, the repair the TA names",
-                {"asr_clean_set": c.asr, "asr_poisoned_set": s.asr}, "asr_poisoned_set > asr_clean_set",
-                evidence=ev.mcnemar(~c.attack, ~s.attack), null={"asr_poisoned_set": c.asr},
+    rows = [{"run": 0, "seed": exp.seed, "asr_clean_set": c.asr, "asr_poisoned_set": s.asr}]
+    for r, seed, model, split, _, _, xt, yt in state.get("other_runs", []):
+        xr, yr = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
+        surrogate, _ = exp.model_of_run("surrogate", seed, f"attacker's own model (seed {seed})")
+        pxr, _ = backdoor.label_consistent(xr, yr, surrogate, TRIGGER, TARGET, CLEAN_LABEL_FRACTION,
+                                           eps=CLEAN_LABEL_EPS, seed=seed)
+        asr = {name: backdoor.scores(repaired(exp, cfg, model, "nad", images, yr, seed)[0], xt, yt, TRIGGER, TARGET).asr
+               for name, images in (("asr_clean_set", xr), ("asr_poisoned_set", pxr))}
+        rows.append({"run": r, "seed": seed, **asr})
+    for row in rows:
+        row["weakened"] = row["asr_poisoned_set"] - row["asr_clean_set"]
+    res.table("clean_label_runs", f"NAD 在真正干净的集合与混入 clean-label 投毒的集合上修复后的 ASR，{len(rows)} 次独立运行"
+              f"（每次：该次的后门模型、{fraction:.0%} 干净集、攻击者自己的模型与种子）(NAD on a clean vs a poisoned set, over runs)",
+              rows, note="run 0 即上表的 NAD 一行；weakened = asr_poisoned_set − asr_clean_set。")
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("asr_clean_set", "asr_poisoned_set", "weakened")}
+    res.finding("clean_label_weakens_repairs", f"标签全对的 clean-label 投毒削弱了助教说的 NAD：{len(rows)} 次独立运行，NAD 之后的 ASR"
+                "（真正干净的集合 → “干净”集混入投毒）：" + "、".join(f"{r['asr_clean_set']:.0%} → {r['asr_poisoned_set']:.0%}" for r in rows),
+                "clean-label poison in the 'clean' set weakens NAD, the repair the TA names, over independent runs",
+                mean, "weakened > 0",
+                evidence=ev.over_runs([{"weakened": r["weakened"]} for r in rows], "weakened",
+                                      seeds=[r["seed"] for r in rows]),
+                null={"weakened": 0.0},
                 small_scale="at tiny (width-8 model, 5 epochs at a gentler learning rate) the repairs barely lower ASR "
                             "even on a truly clean set, so there is nothing for the poison to undo")
-
 
 # ---------------------------------------------------------------- 3. detection before retraining: Activation Clustering
 SIZE_THRESHOLD = 0.35       # the relative-size analysis: flag a cluster holding less than this share of its label
@@ -471,7 +490,7 @@ def transfer(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor,
                {"key": "head", "情形 case": "只重训最后一层（新初始化）", "ca": s.ca, "asr": s.asr, "ra": s.ra},
                {"key": "fine_tune", "情形 case": "整体微调（第 1 节）", "ca": tuned.ca, "asr": tuned.asr, "ra": tuned.ra}])
     rows = [{"run": 0, "seed": exp.seed, "asr_before": before.asr, "asr_head": s.asr, "ca_head": s.ca}]
-    for r, seed, model, xr, yr, xt, yt in state.get("other_runs", []):
+    for r, seed, model, _, xr, yr, xt, yt in state.get("other_runs", []):
         h = backdoor.scores(repair.retrain_head(repair.copy_model(model), xr, yr, epochs=cfg.head_epochs, seed=seed),
                             xt, yt, TRIGGER, TARGET)
         rows.append({"run": r, "seed": seed, "asr_before": backdoor.scores(model, xt, yt, TRIGGER, TARGET).asr,

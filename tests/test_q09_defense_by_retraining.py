@@ -98,3 +98,15 @@ def test_clean_label_and_patch_tables(result):
     assert [r["key"] for r in result.tables["clean_label"].rows] == list(q09.REPAIRS)
     assert [r["key"] for r in result.tables["patch"].rows] == ["original", "fine_tuned", "patch_tuned", "patch_tuned_new"]
     assert {"asr_vs_clean", "clean_label_images"} <= set(result.figures)
+
+
+def test_clean_label_finding_is_decided_over_the_repair_runs(result):
+    runs = result.tables["clean_label_runs"].rows
+    repairs = result.tables["repair_runs"].rows
+    assert [r["seed"] for r in runs] == [r["seed"] for r in repairs if r["key"] == "nad"]
+    nad = {r["key"]: r for r in result.tables["clean_label"].rows}["nad"]
+    assert (runs[0]["asr_clean_set"], runs[0]["asr_poisoned_set"]) == (nad["asr_clean_set"], nad["asr_poisoned_set"])
+    claim = result.get_claim("clean_label_weakens_repairs")
+    assert [x["weakened"] for x in claim.evidence.runs] == [r["asr_poisoned_set"] - r["asr_clean_set"] for r in runs]
+    models = [m["name"] for m in result.meta["models"]]
+    assert all(f"attacker's own model (seed {r['seed']})" in models for r in runs[1:])
