@@ -146,6 +146,11 @@ def _success(model, x, y, patch, seed_gen: torch.Generator, capture=None, deform
     return pred == TARGET, pred != y
 
 
+def _targeted_rate(exp: Experiment, model, x, y, patch, capture=None, deform=None) -> float:
+    """Share of ``x`` that ``patch`` sends to the target, on the page's evaluation scenes (:data:`SCENES`)."""
+    return float(_success(model, x, y, patch, exp.generator(SCENES), capture, deform)[0].float().mean())
+
+
 def _accuracy_through(model, x, y, generator: torch.Generator, capture=None) -> float:
     """Accuracy on ``x`` seen through ``capture`` (parameters from ``generator``), no patch."""
     return metrics.accuracy(metrics.predict(model, x if capture is None else capture(x, generator=generator)), y)
@@ -185,7 +190,7 @@ def capture_over_runs(exp: Experiment, model, runs: RunPatches, x, y, capture) -
     rows = []
     for r, seed in enumerate(runs.seeds):
         def hit(key: str, through=None) -> float:
-            return float(_success(model, x, y, runs.patch(seed, key), exp.generator(SCENES), through)[0].float().mean())
+            return _targeted_rate(exp, model, x, y, runs.patch(seed, key), through)
         row = {"run": r, "seed": seed, "digital_digital": hit("digital"), "digital_captured": hit("digital", capture),
                "eot_captured": hit("eot", capture), "random_captured": hit("random", capture)}
         rows.append({**row, "loss": row["digital_digital"] - row["digital_captured"],
@@ -196,31 +201,27 @@ def capture_over_runs(exp: Experiment, model, runs: RunPatches, x, y, capture) -
               note="run 0 就是上表的补丁。loss = digital_digital − digital_captured（拍摄让数字补丁损失多少）；"
                    "gain = eot_captured − digital_captured（EOT 挽回多少）；over_random = eot_captured − random_captured。")
     mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k not in ("run", "seed")}
-    seeds = [r["seed"] for r in rows]
 
     def each(a: str, b: str) -> str:
         return "、".join(f"{r[a]:.0%}→{r[b]:.0%}" for r in rows)
-
-    def evidence(value: str, *keys: str) -> ev.Evidence:
-        return ev.over_runs([{k: r[k] for k in (value, *keys)} for r in rows], value, seeds=seeds)
 
     res.finding("digital_patch_fades", f"只在数字图像上训练的补丁，经过模拟拍摄后定向成功率下降：{len(rows)} 次独立优化平均从 "
                 f"{mean['digital_digital']:.0%} 降到 {mean['digital_captured']:.0%}（各次 {each('digital_digital', 'digital_captured')}）",
                 "a patch trained only digitally loses success through the simulated camera, over independent optimisations",
                 {"digital": mean["digital_digital"], "captured": mean["digital_captured"], "loss": mean["loss"]},
-                "loss > 0", evidence=evidence("loss"), null={"loss": 0.0})
+                "loss > 0", evidence=ev.over_run_rows(rows, "loss"), null={"loss": 0.0})
     res.finding("eot_recovers", f"训练时对拍摄取期望（EOT）的补丁在最强拍摄下的成功率高于只数字训练的补丁：{len(rows)} 次独立优化平均 "
                 f"{mean['eot_captured']:.0%} 对 {mean['digital_captured']:.0%}（各次数字→EOT：{each('digital_captured', 'eot_captured')}）",
                 "EOT over the capture recovers the success the digital patch loses, over independent optimisations",
                 {"eot": mean["eot_captured"], "digital": mean["digital_captured"], "gain": mean["gain"]},
-                "gain > 0", evidence=evidence("gain"), null={"gain": 0.0})
+                "gain > 0", evidence=ev.over_run_rows(rows, "gain"), null={"gain": 0.0})
     res.finding("patch_not_occlusion", f"起作用的是补丁的内容而不是遮挡：同样大小的随机补丁在最强拍摄下平均只把 "
                 f"{mean['random_captured']:.0%} 的图送到目标类，EOT 补丁 {mean['eot_captured']:.0%}（{len(rows)} 次独立优化，"
                 f"各次随机→EOT：{each('random_captured', 'eot_captured')}）",
                 "it is the patch's content, not occlusion: a random patch of the same size rarely reaches the target, "
                 "over independent optimisations",
                 {"eot": mean["eot_captured"], "random": mean["random_captured"], "over_random": mean["over_random"]},
-                "over_random > 0", evidence=evidence("over_random"), null={"over_random": 0.0})
+                "over_random > 0", evidence=ev.over_run_rows(rows, "over_random"), null={"over_random": 0.0})
 
 def _scenes(exp: Experiment, trained: dict[str, torch.Tensor]):
     """Four test images with the EOT patch: digital, then through the strongest capture."""
@@ -274,8 +275,7 @@ def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
     res = exp.res
     rows = []
     for r, seed in enumerate(runs.seeds):
-        hit = {k: float(_success(model, x, y, runs.patch(seed, k), exp.generator(SCENES), T.capture(1.0),
-                                 T.cloth())[0].float().mean())
+        hit = {k: _targeted_rate(exp, model, x, y, runs.patch(seed, k), T.capture(1.0), T.cloth())
                for k in ("eot", "eot_cloth")}
         rows.append({"run": r, "seed": seed, "cloth_trained": hit["eot_cloth"], "plain_eot": hit["eot"],
                      "difference": hit["eot_cloth"] - hit["eot"]})
@@ -306,7 +306,7 @@ def size_sweep(exp: Experiment, cfg: Settings, model, runs: RunPatches) -> None:
     x, y = _eval_set(exp, cfg)
 
     def success(patch: torch.Tensor, capture=None) -> float:
-        return float(_success(model, x, y, patch, exp.generator(SCENES), capture)[0].float().mean())
+        return _targeted_rate(exp, model, x, y, patch, capture)
 
     rows = []
     for size in cfg.sizes:
@@ -337,6 +337,5 @@ def size_sweep(exp: Experiment, cfg: Settings, model, runs: RunPatches) -> None:
                 + "、".join(f"{r['small']:.0%}→{r['big']:.0%}" for r in size_runs) + "）",
                 "a bigger patch succeeds more often through the capture, over independent optimisations",
                 mean, "difference > 0",
-                evidence=ev.over_runs([{"difference": r["difference"]} for r in size_runs], "difference",
-                                      seeds=[r["seed"] for r in size_runs]),
+                evidence=ev.over_run_rows(size_runs, "difference"),
                 null={"difference": 0.0})

@@ -208,10 +208,13 @@ def selectivity_runs(exp: Experiment, cfg: Settings, hits: dict) -> list[dict]:
     """The findings compare optimised patches (and, across resolutions, trained recognizers), so each is decided
     over independent runs. Run 0 is the sections above; every other run trains the three recognizers with its seed
     (on data drawn with it), optimises each conditional patch with it and draws its scenes with it."""
+    def selectivity(on_off: tuple[torch.Tensor, torch.Tensor]) -> float:
+        return _mean(on_off[0]) - _mean(on_off[1])
+
     def row(r: int, seed: int, digital, flat, captured, small) -> dict:
         return {"run": r, "seed": seed, "on": _mean(digital[0]), "off": _mean(digital[1]),
-                "conditional": _mean(digital[0]) - _mean(digital[1]), "uncaptured": _mean(flat[0]) - _mean(flat[1]),
-                "captured": _mean(captured[0]) - _mean(captured[1]), "selectivity_24": _mean(small[0]) - _mean(small[1])}
+                "conditional": selectivity(digital), "uncaptured": selectivity(flat), "captured": selectivity(captured),
+                "selectivity_24": selectivity(small)}
 
     rows = [row(0, exp.seed, hits[("conditional", "digital")], hits[("conditional", "camera_uncaptured")],
                 hits[("conditional", "captured")], hits["resolution"][24][:2])]
@@ -250,23 +253,19 @@ def claims(exp: Experiment, hits: dict, systems: dict) -> None:
               "before == after")
     rows = hits["runs"]
     mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k not in ("run", "seed")}
-    seeds = [r["seed"] for r in rows]
-
-    def over(value: str) -> ev.Evidence:
-        return ev.over_runs([{value: r[value]} for r in rows], value, seeds=seeds)
 
     res.finding("conditional_patch_is_selective", f"不改模型也能做到“只在部分时刻生效”：{len(rows)} 次独立运行，条件补丁旁边有钥匙时"
                 "与只有补丁时送进目标类的比例（数字图像，同一批场景）：" + "、".join(f"{r['on']:.0%} 对 {r['off']:.0%}" for r in rows),
                 "a conditional patch fires more often with its key than without it (digital scenes), over independent runs",
                 {"on": mean["on"], "off": mean["off"], "conditional": mean["conditional"]}, "conditional > 0",
-                evidence=over("conditional"), null={"conditional": 0.0})
+                evidence=ev.over_run_rows(rows, "conditional"), null={"conditional": 0.0})
     res.finding("capture_blurs_the_switch", f"同一个摄像头识别器：条件补丁的选择性（on − off）经过模拟拍摄下降，{len(rows)} 次独立运行"
                 "（未经拍摄 → 经过拍摄）：" + "、".join(f"{r['uncaptured']:.0%} → {r['captured']:.0%}" for r in rows)
                 + "（两块补丁各自为自己的条件训练，拍摄用的那块用了 EOT）",
                 "on the same camera recognizer the conditional patch's selectivity falls through the simulated camera, "
                 "even with a patch trained with EOT for it, over independent runs",
                 {"uncaptured": mean["uncaptured"], "captured": mean["captured"], "blur": mean["blur"]}, "blur > 0",
-                evidence=over("blur"), null={"blur": 0.0})
+                evidence=ev.over_run_rows(rows, "blur"), null={"blur": 0.0})
     res.finding("more_pixels_easier_switch", f"助教的“信息量”论证在我们这里指向更大的图像：同样的场景、差不多的相对大小，"
                 f"{len(rows)} 次独立运行（每次各训练一个 24×24 与 32×32 的识别器和各自的条件补丁），选择性 24×24 → 32×32："
                 + "、".join(f"{r['selectivity_24']:.0%} → {r['conditional']:.0%}" for r in rows)
@@ -275,7 +274,7 @@ def claims(exp: Experiment, hits: dict, systems: dict) -> None:
                 "conditional patch is more selective at 32×32 than at 24×24, over independent runs",
                 {"selectivity_32": mean["conditional"], "selectivity_24": mean["selectivity_24"],
                  "resolution_gain": mean["resolution_gain"]}, "resolution_gain > 0",
-                evidence=over("resolution_gain"), null={"resolution_gain": 0.0},
+                evidence=ev.over_run_rows(rows, "resolution_gain"), null={"resolution_gain": 0.0},
                 compares=("digital recognizer", "digital recognizer 24×24"))
     # the backdoor's on/off beside the patches' is shown in the table, not claimed: a model trained to fire on its
     # trigger sits at the ceiling by construction, so "the backdoor is more selective" could not come out otherwise

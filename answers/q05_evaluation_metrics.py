@@ -136,7 +136,6 @@ def ca_over_runs(exp: Experiment, cfg: Settings, clean_model) -> None:
               note="ca_drop = clean_ca − backdoor_ca（负数即后门模型更高）。比较两种训练，单位是一次独立训练，"
                    "而不是一次训练里的测试图；run 0 是上面网格旁边的那一对。")
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("ca_drop", "asr")}
-    per_run = [{k: r[k] for k in ("ca_drop", "asr")} for r in rows]
     res.finding("ca_kept_asr_high", f"后门几乎不花干净准确率：{len(rows)} 次独立训练，后门模型的 CA 平均比干净模型低 "
                 f"{mean['ca_drop'] * 100:.1f} 个百分点（各次 " + "、".join(f"{r['ca_drop'] * 100:+.1f}" for r in rows)
                 + f"；负数即更高；判定要求低不到 {CA_MARGIN * 100:.0f} 个百分点），而 ASR 平均 {mean['asr']:.0%}（各次 "
@@ -144,8 +143,8 @@ def ca_over_runs(exp: Experiment, cfg: Settings, clean_model) -> None:
                 f"a backdoor costs almost no clean accuracy (less than {CA_MARGIN * 100:.0f} points) while its ASR stays "
                 f"above {ASR_GOAL:.0%}, over independent trainings: CA alone cannot reveal it",
                 mean, f"ca_drop < {CA_MARGIN} and asr > {ASR_GOAL}",
-                evidence=ev.over_runs(per_run, "ca_drop", null=CA_MARGIN, seeds=[r["seed"] for r in rows])
-                + ev.over_runs(per_run, "asr", null=ASR_GOAL),
+                evidence=ev.over_run_rows(rows, "ca_drop", "asr", null=CA_MARGIN)
+                + ev.over_run_rows(rows, "asr", "ca_drop", null=ASR_GOAL),
                 null={"ca_drop": 2 * CA_MARGIN}, compares=("clean model", "BadNets (zoo)"))
 
 

@@ -383,8 +383,7 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
     all_runs = robustness_runs(exp, cfg, runs, free, pgd)
     free_runs = [r for r in all_runs if r["learned"]]
     mean = statistics.mean(r["difference"] for r in free_runs) if free_runs else 0.0
-    over = (ev.over_runs([{"difference": r["difference"]} for r in free_runs], "difference",
-                         seeds=[r["seed"] for r in free_runs]) if len(free_runs) >= 2
+    over = (ev.over_run_rows(free_runs, "difference") if len(free_runs) >= 2
             else ev.Evidence(len(free_runs), intervals={"difference": (-1.0, 1.0)}, method="fewer than two pairs learned"))
     res.finding("free_cheaper_but_less_robust",
                 f"{label(free)} 训练完的 PGD 准确率是否比 PGD-{k} 低？{len(all_runs)} 次独立训练（种子不同：数据、初始化、顺序都不同）"

@@ -183,5 +183,5 @@ def at_over_runs(exp: Experiment, cfg: Settings, attacks: dict) -> None:
                 f"adversarial training keeps more accuracy in the worst case than no defense, in each of {len(rows)} "
                 "independent training runs",
                 mean, "gain > 0",
-                evidence=ev.over_runs([{"gain": r["gain"]} for r in rows], "gain", seeds=[r["seed"] for r in rows]),
+                evidence=ev.over_run_rows(rows, "gain"),
                 null={"gain": 0.0}, compares=("base", "PGD-AT"))

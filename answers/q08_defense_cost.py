@@ -251,7 +251,7 @@ def at_over_runs(exp: Experiment, cfg: Settings) -> None:
                 f"adversarial training keeps more accuracy under white-box L∞ PGD than the undefended model, in each of "
                 f"{len(rows)} independent training runs",
                 mean, "gain > 0",
-                evidence=ev.over_runs([{"gain": r["gain"]} for r in rows], "gain", seeds=[r["seed"] for r in rows]),
+                evidence=ev.over_run_rows(rows, "gain"),
                 null={"gain": 0.0}, compares=("base", "PGD-AT"))
 
 

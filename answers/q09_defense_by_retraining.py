@@ -221,6 +221,22 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
 
 
 # ---------------------------------------------------------------- 1b. does each repair work? runs as the units
+@dataclass(frozen=True)
+class BackdoorRun:
+    """One of section 1b's independent runs after run 0, for the later sections to repeat their repair on: its
+    backdoored model, split, largest clean set (``x``, ``y``), test images and ASR before any repair."""
+
+    run: int
+    seed: int
+    model: nn.Module
+    split: data.Split
+    x: torch.Tensor
+    y: torch.Tensor
+    xt: torch.Tensor
+    yt: torch.Tensor
+    asr_before: float
+
+
 def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
     """Each pruning or distilling repair at the largest clean set, over independent runs: a repair's outcome
     depends on the backdoored model and on the repair's own randomness, so each run trains its own backdoored
@@ -235,9 +251,8 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
             model, split = exp.model_of_run("badnets", seed, f"BadNets (zoo, seed {seed})")
             xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
             x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
-            # sections 2 and 5 reuse them: the run's model, its clean pool and split, its largest clean set
-            state.setdefault("other_runs", []).append((r, seed, model, split, x, y, xt, yt))
             before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
+            state.setdefault("other_runs", []).append(BackdoorRun(r, seed, model, split, x, y, xt, yt, before.asr))
             after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)
                      for k in REPAIRS}
         for key, s in after.items():
@@ -262,8 +277,7 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
                 {"remaining": statistics.mean(remaining["fine_prune"])}, f"remaining > {MOST}",
                 evidence=ev.over_runs(runs, "remaining", null=MOST, seeds=seeds), null={"remaining": 0.0})
     tuned = by["fine_tune"]
-    per_run = [{"asr_after": r["asr_after"], "ca_drop": r["ca_drop"]} for r in tuned]
-    mean = {k: statistics.mean(r[k] for r in per_run) for k in ("asr_after", "ca_drop")}
+    mean = {k: statistics.mean(r[k] for r in tuned) for k in ("asr_after", "ca_drop")}
     res.finding("fine_tune_leaves_backdoor",
                 f"单纯微调（{fraction:.0%} 干净数据）几乎不动后门，也不伤干净准确率：{len(tuned)} 次独立运行，ASR "
                 + "、".join(f"{r['asr_before']:.0%}→{r['asr_after']:.0%}" for r in tuned)
@@ -271,8 +285,8 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
                 f"plain fine-tuning on {fraction:.0%} clean data leaves the backdoor (ASR above {LEFT:.0%}) while clean "
                 f"accuracy stays within {CA_MARGIN * 100:.0f} points, over independent runs",
                 mean, f"asr_after > {LEFT} and ca_drop < {CA_MARGIN}",
-                evidence=ev.over_runs(per_run, "asr_after", null=LEFT, seeds=seeds)
-                + ev.over_runs(per_run, "ca_drop", null=CA_MARGIN),
+                evidence=ev.over_run_rows(tuned, "asr_after", "ca_drop", null=LEFT)
+                + ev.over_run_rows(tuned, "ca_drop", "asr_after", null=CA_MARGIN),
                 null={"asr_after": LEFT / 2})
     gaps = [{f"{key}_minus_nad": remaining[key][i] - remaining["nad"][i] for key in PRUNING} for i in range(len(seeds))]
     names = [f"{key}_minus_nad" for key in PRUNING]
@@ -334,14 +348,15 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
     # and it compares two repairs, so it is decided over the runs of section 1b (each its own backdoored model)
     c, s = outcomes["nad"]
     rows = [{"run": 0, "seed": exp.seed, "asr_clean_set": c.asr, "asr_poisoned_set": s.asr}]
-    for r, seed, model, split, _, _, xt, yt in state.get("other_runs", []):
-        xr, yr = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
-        surrogate, _ = exp.model_of_run("surrogate", seed, f"attacker's own model (seed {seed})")
+    for run in state.get("other_runs", []):
+        xr, yr = clean_set(exp, clean_pool(exp, run.split, run.seed), fraction, run.split)
+        surrogate, _ = exp.model_of_run("surrogate", run.seed, f"attacker's own model (seed {run.seed})")
         pxr, _ = backdoor.label_consistent(xr, yr, surrogate, TRIGGER, TARGET, CLEAN_LABEL_FRACTION,
-                                           eps=CLEAN_LABEL_EPS, seed=seed)
-        asr = {name: backdoor.scores(repaired(exp, cfg, model, "nad", images, yr, seed)[0], xt, yt, TRIGGER, TARGET).asr
+                                           eps=CLEAN_LABEL_EPS, seed=run.seed)
+        asr = {name: backdoor.scores(repaired(exp, cfg, run.model, "nad", images, yr, run.seed)[0], run.xt, run.yt,
+                                     TRIGGER, TARGET).asr
                for name, images in (("asr_clean_set", xr), ("asr_poisoned_set", pxr))}
-        rows.append({"run": r, "seed": seed, **asr})
+        rows.append({"run": run.run, "seed": run.seed, **asr})
     for row in rows:
         row["weakened"] = row["asr_poisoned_set"] - row["asr_clean_set"]
     res.table("clean_label_runs", f"NAD 在真正干净的集合与混入 clean-label 投毒的集合上修复后的 ASR，{len(rows)} 次独立运行"
@@ -352,8 +367,7 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
                 "（真正干净的集合 → “干净”集混入投毒）：" + "、".join(f"{r['asr_clean_set']:.0%} → {r['asr_poisoned_set']:.0%}" for r in rows),
                 "clean-label poison in the 'clean' set weakens NAD, the repair the TA names, over independent runs",
                 mean, "weakened > 0",
-                evidence=ev.over_runs([{"weakened": r["weakened"]} for r in rows], "weakened",
-                                      seeds=[r["seed"] for r in rows]),
+                evidence=ev.over_run_rows(rows, "weakened"),
                 null={"weakened": 0.0},
                 small_scale="at tiny (width-8 model, 5 epochs at a gentler learning rate) the repairs barely lower ASR "
                             "even on a truly clean set, so there is nothing for the poison to undo")
@@ -462,9 +476,8 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
                 f"on our clean model, plain fine-tuning leaves more than {KEPT:.0%} of the patch's success and fine-tuning "
                 f"on the patch itself leaves less than {KEPT:.0%}, in every one of {len(runs)} runs",
                 mean, f"kept_plain > {KEPT} and kept_patch < {KEPT}",
-                evidence=ev.over_runs([{k: r[k] for k in ("kept_plain", "kept_patch")} for r in runs], "kept_plain",
-                                      null=KEPT, seeds=[r["seed"] for r in runs])
-                + ev.over_runs([{k: r[k] for k in ("kept_plain", "kept_patch")} for r in runs], "kept_patch", null=KEPT),
+                evidence=ev.over_run_rows(runs, "kept_plain", "kept_patch", null=KEPT)
+                + ev.over_run_rows(runs, "kept_patch", "kept_plain", null=KEPT),
                 null={"kept_patch": mean["kept_plain"]})
     res.finding("new_patch_partly_returns", f"攻击者针对加固后的模型重新训练一个补丁：成功率 {o['patch_tuned_new']:.0%}，"
                 f"高于旧补丁的 {o['patch_tuned']:.0%}，但低于原模型上的 {o['original']:.0%}",
@@ -490,22 +503,21 @@ def transfer(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor,
                {"key": "head", "情形 case": "只重训最后一层（新初始化）", "ca": s.ca, "asr": s.asr, "ra": s.ra},
                {"key": "fine_tune", "情形 case": "整体微调（第 1 节）", "ca": tuned.ca, "asr": tuned.asr, "ra": tuned.ra}])
     rows = [{"run": 0, "seed": exp.seed, "asr_before": before.asr, "asr_head": s.asr, "ca_head": s.ca}]
-    for r, seed, model, _, xr, yr, xt, yt in state.get("other_runs", []):
-        h = backdoor.scores(repair.retrain_head(repair.copy_model(model), xr, yr, epochs=cfg.head_epochs, seed=seed),
-                            xt, yt, TRIGGER, TARGET)
-        rows.append({"run": r, "seed": seed, "asr_before": backdoor.scores(model, xt, yt, TRIGGER, TARGET).asr,
-                     "asr_head": h.asr, "ca_head": h.ca})
+    for run in state.get("other_runs", []):
+        h = backdoor.scores(repair.retrain_head(repair.copy_model(run.model), run.x, run.y, epochs=cfg.head_epochs,
+                                                seed=run.seed), run.xt, run.yt, TRIGGER, TARGET)
+        rows.append({"run": run.run, "seed": run.seed, "asr_before": run.asr_before, "asr_head": h.asr,
+                     "ca_head": h.ca})
     res.table("transfer_runs", f"只重训最后一层，{len(rows)} 次独立运行（每次：该次的后门模型、{fraction:.0%} 干净集与种子，"
               "同第 1b 节）(last layer retrained, over runs)", rows, note="run 0 即上表。")
     healthy = HEALTHY_TIMES_CHANCE / exp.split.num_classes
-    per_run = [{"asr_head": r["asr_head"], "ca_head": r["ca_head"]} for r in rows]
-    mean = {k: statistics.mean(r[k] for r in per_run) for k in ("asr_head", "ca_head")}
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("asr_head", "ca_head")}
     res.finding("backdoor_survives_transfer", f"后门留在特征提取器里：只重训最后一层后，{len(rows)} 次独立运行的 ASR 是 "
                 + "、".join(f"{r['asr_before']:.0%}→{r['asr_head']:.0%}" for r in rows)
                 + f"，而模型仍然可用（CA 平均 {mean['ca_head']:.0%}）",
                 f"the backdoor lives in the feature extractor: retraining only the last layer leaves ASR above {SURVIVES:.0%} "
                 f"in a model that still works (clean accuracy above {healthy:.0%}), over independent runs",
                 mean, f"asr_head > {SURVIVES} and ca_head > {healthy:g}",
-                evidence=ev.over_runs(per_run, "asr_head", null=SURVIVES, seeds=[r["seed"] for r in rows])
-                + ev.over_runs(per_run, "ca_head", null=healthy),
+                evidence=ev.over_run_rows(rows, "asr_head", "ca_head", null=SURVIVES)
+                + ev.over_run_rows(rows, "ca_head", "asr_head", null=healthy),
                 null={"asr_head": 0.1})

@@ -253,9 +253,7 @@ def dpa_over_runs(exp: Experiment, cfg: Settings, first: dict[str, float]) -> No
                    "run 0 即上表。")
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("asr_single", "asr_vote", "lowered", "ca_few", "ca_many",
                                                               "ca_cost")}
-    seeds = [r["seed"] for r in rows]
     healthy = HEALTHY_TIMES_CHANCE / exp.split.num_classes
-    per_run = [{k: r[k] for k in ("lowered", "ca_many")} for r in rows]
     res.finding("partitions_lower_asr", f"分区聚合压低了 ASR，而投票仍然可用：{len(rows)} 次独立运行，单个模型 → k = {big} 的投票："
                 + "、".join(f"{r['asr_single']:.0%}→{r['asr_vote']:.0%}" for r in rows)
                 + f"（投票的 CA 平均 {mean['ca_many']:.0%}）",
@@ -263,11 +261,12 @@ def dpa_over_runs(exp: Experiment, cfg: Settings, first: dict[str, float]) -> No
                 f"(clean accuracy above {healthy:.0%}), over independent runs",
                 {k: mean[k] for k in ("asr_single", "asr_vote", "lowered", "ca_many")},
                 f"lowered > 0 and ca_many > {healthy:g}",
-                evidence=ev.over_runs(per_run, "lowered", seeds=seeds) + ev.over_runs(per_run, "ca_many", null=healthy),
+                evidence=ev.over_run_rows(rows, "lowered", "ca_many")
+                + ev.over_run_rows(rows, "ca_many", "lowered", null=healthy),
                 null={"lowered": 0.0})
     res.finding("partitions_cost_accuracy", f"代价是干净准确率：{len(rows)} 次独立运行，投票的 CA 从 k = {small} 到 k = {big}："
                 + "、".join(f"{r['ca_few']:.1%}→{r['ca_many']:.1%}" for r in rows),
                 "the clean accuracy of the vote falls as the number of partitions grows, over independent runs",
                 {k: mean[k] for k in ("ca_few", "ca_many", "ca_cost")}, "ca_cost > 0",
-                evidence=ev.over_runs([{"ca_cost": r["ca_cost"]} for r in rows], "ca_cost", seeds=seeds),
+                evidence=ev.over_run_rows(rows, "ca_cost"),
                 null={"ca_cost": 0.0})

@@ -463,3 +463,14 @@ def test_a_column_header_comes_from_the_table_then_the_answer_then_the_shared_vo
     other = Result("q98", "tiny", 0)
     other.table("t", "a table", [{"own": 1, "clean_acc": 0.5}])
     assert other.table_markdown("t").splitlines()[2] == "| own | 干净准确率 |"
+
+
+def test_over_run_rows_is_over_runs_on_a_tables_rows_with_their_seeds():
+    rows = [{"run": i, "seed": 1000 * i, "gain": g, "ca": c, "other": 9.0}
+            for i, (g, c) in enumerate([(0.2, 0.9), (0.3, 0.8), (0.25, 0.85)])]
+    got = ev.over_run_rows(rows, "gain", "ca", null=0.1)
+    want = ev.over_runs([{"gain": r["gain"], "ca": r["ca"]} for r in rows], "gain", null=0.1,
+                              seeds=[0, 1000, 2000])
+    assert got == want
+    assert got.runs == ({"gain": 0.2, "ca": 0.9}, {"gain": 0.3, "ca": 0.8}, {"gain": 0.25, "ca": 0.85})
+    assert got.design["seeds"] == [0, 1000, 2000]

@@ -263,6 +263,13 @@ def over_runs(runs: Sequence[Mapping[str, float]], value: str, null: float = 0.0
                     design={"runs": len(xs), **({"seeds": list(seeds)} if seeds else {})})
 
 
+def over_run_rows(rows: Sequence[Mapping[str, Any]], value: str, *also: str, null: float = 0.0) -> Evidence:
+    """:func:`over_runs` on the rows of a runs table, each with its ``seed``: every run keeps ``value`` and the
+    values ``also`` names (the rule's other per-run values), and the seeds go into the design."""
+    return over_runs([{k: r[k] for k in (value, *also)} for r in rows], value, null=null,
+                     seeds=[r["seed"] for r in rows])
+
+
 def mean_interval(samples: Sequence[float], value: str, confidence: float = 0.95) -> Evidence:
     """A Student-t interval for the mean of ``samples`` named ``value``."""
     import numpy as np
