@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any, Callable
 
 from .experiment import Experiment
 from .kb import evidence as ev
@@ -105,11 +104,13 @@ def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
     lo_r, hi_r, lo_t, hi_t = cfg.ratios[0], cfg.ratios[-1], cfg.triggers[0], cfg.triggers[-1]
     # one test per row or column of the grid (Holm), on the ones where the smaller setting leaves room to rise:
     # where it already reaches ASR_GOAL, a larger one cannot show much (the ceiling), and that is not a finding
-    rising(res, "asr_rises_with_ratio", cells, [(t, (lo_r, t), (hi_r, t)) for t in cfg.triggers],
-           f"投毒比例从 {lo_r:.1%} 增加到 {hi_r:.0%}", lambda t: f"trigger {t}", lambda t: f"{t}px 触发器",
+    by_ratio = with_room(cells, [Arm(f"t{t}", f"{t}px 触发器", (lo_r, t), (hi_r, t)) for t in cfg.triggers])
+    by_trigger = with_room(cells, [Arm(f"r{r * 1000:g}pm".replace(".", "_"), f"{r:.1%} 投毒", (r, lo_t), (r, hi_t))
+                                   for r in cfg.ratios])
+    asr = grid_runs(exp, cfg, cells, {c for arm in by_ratio + by_trigger for c in (arm.low, arm.high)})
+    rising(res, "asr_rises_with_ratio", asr, by_ratio, f"投毒比例从 {lo_r:.1%} 增加到 {hi_r:.0%}",
            "ASR rises with the poisoning ratio, for every trigger size whose low-ratio ASR is below the goal")
-    rising(res, "asr_rises_with_trigger", cells, [(r, (r, lo_t), (r, hi_t)) for r in cfg.ratios],
-           f"触发器边长从 {lo_t} 增加到 {hi_t} 像素", lambda r: f"ratio {r}", lambda r: f"{r:.1%} 投毒",
+    rising(res, "asr_rises_with_trigger", asr, by_trigger, f"触发器边长从 {lo_t} 增加到 {hi_t} 像素",
            "ASR rises with the trigger size, for every poisoning ratio whose small-trigger ASR is below the goal")
 
 
@@ -148,19 +149,60 @@ def ca_over_runs(exp: Experiment, cfg: Settings, clean_model) -> None:
                 null={"ca_drop": 2 * CA_MARGIN}, compares=("clean model", "BadNets (zoo)"))
 
 
-def rising(res: Result, claim_id: str, cells, arms, change_zh: str, arm_key: Callable[[Any], str],
-           arm_zh: Callable[[Any], str], en: str) -> None:
-    """``arms``: (arm, lower cell, higher cell) of the grid, named by ``arm_key`` in the evidence and ``arm_zh`` in
-    the sentence; the finding says every arm with room rises."""
-    room = [(a, lo, hi) for a, lo, hi in arms if cells[lo].asr < ASR_GOAL]
-    which = f"只看较小设置的 ASR 还没到 {ASR_GOAL:.0%} 的档" if room else "每一档都已到顶，全部列出"
-    room = room or arms
-    res.finding(claim_id, f"{change_zh}，ASR 在每一档都上升（{which}："
-                + "，".join(f"{arm_zh(a)} {cells[lo].asr:.0%} → {cells[hi].asr:.0%}" for a, lo, hi in room) + "）",
-                en, {"asr_low": [cells[lo].asr for _, lo, _ in room], "asr_high": [cells[hi].asr for _, _, hi in room]},
-                "all(h > l for l, h in zip(asr_low, asr_high))",
-                evidence=ev.per_arm({arm_key(a): ev.mcnemar(cells[hi].attack, cells[lo].attack) for a, lo, hi in room}),
-                null={"asr_high": [cells[lo].asr for _, lo, _ in room]})
+@dataclass(frozen=True)
+class Arm:
+    """One row or column of the grid: from its ``low`` cell (ratio, trigger) to its ``high`` one."""
+
+    key: str            # names its values in the evidence (rise_<key>)
+    zh: str             # names it in the sentence
+    low: tuple[float, int]
+    high: tuple[float, int]
+
+
+def with_room(cells, arms: list[Arm]) -> list[Arm]:
+    """The arms whose low cell's ASR is below the goal in the page's grid (run 0); all of them if none is."""
+    return [a for a in arms if cells[a.low].asr < ASR_GOAL] or arms
+
+
+def grid_runs(exp: Experiment, cfg: Settings, cells, needed: set) -> list[dict]:
+    """The backdoor scores of the ``needed`` cells in ``cfg.runs`` independent runs: run 0 is the page's grid, every other run
+    trains those cells' models with its own seed (its own data, poison, initialisation and order) and scores them on
+    its own test images. Whether ASR rises with a knob compares trainings, so a run is the unit."""
+    trained = {exp.seed: {c: cells[c] for c in needed}}
+    for seed in exp.run_seeds(cfg.runs)[1:]:
+        trained[seed] = {}
+        for ratio, side in sorted(needed):
+            model, split = exp.model_of_run(zoo.backdoored(ratio, side), seed,
+                                            f"BadNets r={ratio:g} t={side} (seed {seed})")
+            x, y = split.x_test.to(exp.device), split.y_test.to(exp.device)
+            trained[seed][ratio, side] = backdoor.scores(model, x, y, backdoor.Trigger(side), TARGET)
+    return [{"run": r, "seed": seed, "cells": by_cell} for r, (seed, by_cell) in enumerate(trained.items())]
+
+
+def rising(res: Result, claim_id: str, runs: list[dict], arms: list[Arm], change_zh: str, en: str) -> None:
+    """The finding that every arm's ASR rises from its low cell to its high one: one test per arm (Holm), each
+    McNemar's over the attacked images of every run stratified by run, every run rising on every arm; the runs
+    table shows each run's two ASRs and rise per arm."""
+    rows = [{"run": r["run"], "seed": r["seed"],
+             **{f"{k}_{a.key}": r["cells"][cell].asr for a in arms for k, cell in (("low", a.low), ("high", a.high))},
+             **{f"rise_{a.key}": r["cells"][a.high].asr - r["cells"][a.low].asr for a in arms}} for r in runs]
+    res.table(f"{claim_id}_runs", f"{change_zh}：各档较小与较大设置的 ASR，{len(rows)} 次独立训练"
+              "（run 0 即上面的网格）(ASR per arm over training runs)", rows,
+              note="low_X / high_X / rise_X：档 X（tK：触发器 K 像素；rNpm：投毒比例千分之 N）较小设置的 ASR、较大设置的 ASR、"
+                   "两者之差。比较的是训练设置，单位是一次独立训练（每次用该次的种子生成数据、投毒、训练）。")
+    mean = {a.key: {k: statistics.mean(r[f"{k}_{a.key}"] for r in rows) for k in ("low", "high", "rise")}
+            for a in arms}
+    which = (f"只看较小设置的 ASR 在网格里还没到 {ASR_GOAL:.0%} 的档" if any(rows[0][f"low_{a.key}"] < ASR_GOAL for a in arms)
+             else "每一档都已到顶，全部列出")
+    res.finding(claim_id, f"{change_zh}，ASR 在每一档都上升（{which}；{len(rows)} 次独立训练的平均："
+                + "，".join(f"{a.zh} {mean[a.key]['low']:.0%} → {mean[a.key]['high']:.0%}" for a in arms)
+                + "；判定要求每一档、每一次训练都上升）",
+                en, {f"rise_{a.key}": mean[a.key]["rise"] for a in arms},
+                " and ".join(f"rise_{a.key} > 0" for a in arms),
+                evidence=ev.per_arm({a.key: ev.mcnemar_over_runs([(r["cells"][a.high].attack, r["cells"][a.low].attack)
+                                                                  for r in runs], f"rise_{a.key}",
+                                                                 seeds=[r["seed"] for r in runs]) for a in arms}),
+                null={f"rise_{a.key}": 0.0 for a in arms})
 
 
 # ---------------------------------------------------------------- 2. universal patch: size → success, model untouched

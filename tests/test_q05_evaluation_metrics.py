@@ -1,6 +1,7 @@
 """q05's claims at the tiny profile, the backdoor metrics on hand-made cases, and its tables' invariants."""
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import claim_suite
 
@@ -52,3 +53,25 @@ def test_cost_tables(result):
     assert all(r["ms_per_image"] > 0 for r in attack)
     smooth = result.tables["defense_cost"].rows[-1]
     assert smooth["calls_per_image"] == q05.PROFILES["tiny"].smooth_samples
+
+
+def test_rise_runs_start_from_the_grid_and_feed_the_evidence(result):
+    cfg = q05.PROFILES["tiny"]
+    sweep = {r["poison_ratio"]: r for r in result.tables["sweep"].rows}
+    lo_r, hi_r, lo_t, hi_t = cfg.ratios[0], cfg.ratios[-1], cfg.triggers[0], cfg.triggers[-1]
+    grid = {"asr_rises_with_ratio": {f"t{t}": (sweep[lo_r][f"asr_t{t}"], sweep[hi_r][f"asr_t{t}"]) for t in cfg.triggers},
+            "asr_rises_with_trigger": {f"r{r * 1000:g}pm".replace(".", "_"): (sweep[r][f"asr_t{lo_t}"],
+                                                                              sweep[r][f"asr_t{hi_t}"])
+                                       for r in cfg.ratios}}
+    for claim, arms in grid.items():
+        rows = result.tables[f"{claim}_runs"].rows
+        assert [r["run"] for r in rows] == list(range(cfg.runs)) and len({r["seed"] for r in rows}) == cfg.runs
+        keys = [k[len("rise_"):] for k in rows[0] if k.startswith("rise_")]
+        assert keys and set(keys) <= set(arms)
+        for key in keys:
+            assert (rows[0][f"low_{key}"], rows[0][f"high_{key}"]) == arms[key]      # run 0 is the page's grid
+            assert all(abs(r[f"rise_{key}"] - (r[f"high_{key}"] - r[f"low_{key}"])) < 1e-9 for r in rows)
+        evidence = result.get_claim(claim).evidence
+        assert [[run[f"rise_{k}"] for k in keys] for run in evidence.runs] == \
+            [[pytest.approx(r[f"rise_{k}"]) for k in keys] for r in rows]
+        assert len(evidence.design["adjusted_p"]) == len(keys)                      # one test per arm, Holm

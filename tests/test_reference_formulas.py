@@ -493,6 +493,49 @@ def test_per_arm_evidence_is_decided_only_when_every_adjusted_arm_is_significant
         ev.per_arm({k: ev.binomial(9, 20, 0.5, "sign") + ev.proportion(9, 20, "share") for k in "ab"})
 
 
+def test_mcnemar_over_runs_sums_each_runs_discordant_images():
+    from scipy.stats import binomtest
+
+    def run(only_a: int, only_b: int, both: int, neither: int):
+        a = [True] * only_a + [False] * only_b + [True] * both + [False] * neither
+        b = [False] * only_a + [True] * only_b + [True] * both + [False] * neither
+        return a, b
+    runs = [run(8, 2, 30, 10), run(5, 1, 20, 4)]
+    e = ev.mcnemar_over_runs(runs, "rise", seeds=[0, 1000])
+    assert e.tests["McNemar stratified by run (rise)"] == pytest.approx(binomtest(13, 16, 0.5).pvalue)
+    assert e.n == 80 and e.design["seeds"] == [0, 1000]
+    assert [r["rise"] for r in e.runs] == pytest.approx([6 / 50, 4 / 30])    # each run's own difference
+    # the same as McNemar's on the runs' images side by side (the stratified sum), never a test of one run alone
+    a, b = (sum((r[i] for r in runs), []) for i in (0, 1))
+    assert e.tests["McNemar stratified by run (rise)"] == pytest.approx(ev.mcnemar(a, b).tests["McNemar"])
+    assert ev.mcnemar_over_runs([run(0, 0, 5, 5)] * 2, "rise").tests["McNemar stratified by run (rise)"] == 1.0
+    # one run pointing the other way leaves the finding undecided, however strong the sum
+    against = ev.mcnemar_over_runs([run(40, 2, 5, 5), run(1, 3, 5, 5)], "rise")
+    assert against.tests["McNemar stratified by run (rise)"] < 1e-6
+    assert not against.decided(lambda v: v["rise"] > 0, {"rise": 0.3})
+    with pytest.raises(ValueError):
+        ev.mcnemar_over_runs([run(8, 2, 30, 10)], "rise")
+    with pytest.raises(ValueError):
+        ev.mcnemar_over_runs([([True, False], [True]), run(1, 1, 1, 1)], "rise")
+
+
+def test_per_arm_over_runs_keeps_every_run_of_every_arm():
+    seeds = [0, 1000, 2000]
+    up = ev.over_runs([{"rise_a": v} for v in (0.5, 0.6, 0.55)], "rise_a", seeds=seeds)
+    mixed = ev.over_runs([{"rise_b": v} for v in (0.5, -0.02, 0.6)], "rise_b", seeds=seeds)
+    e = ev.per_arm({"a": up, "b": ev.over_runs([{"rise_b": v} for v in (0.4, 0.45, 0.5)], "rise_b", seeds=seeds)})
+    assert e.runs == ({"rise_a": 0.5, "rise_b": 0.4}, {"rise_a": 0.6, "rise_b": 0.45}, {"rise_a": 0.55, "rise_b": 0.5})
+    assert e.design["seeds"] == seeds
+    rule = lambda v: v["rise_a"] > 0 and v["rise_b"] > 0
+    assert e.decided(rule, {"rise_a": 0.55, "rise_b": 0.45})
+    # one run of one arm pointing the other way: not decided, however small the other arms' p-values
+    assert not ev.per_arm({"a": up, "b": mixed}).decided(rule, {"rise_a": 0.55, "rise_b": 0.36})
+    with pytest.raises(ValueError, match="same runs"):
+        ev.per_arm({"a": up, "b": ev.over_runs([{"rise_b": v} for v in (0.4, 0.5)], "rise_b", seeds=[0, 1000])})
+    with pytest.raises(ValueError, match="same runs"):                 # an arm over images beside arms over runs
+        ev.per_arm({"a": up, "b": ev.binomial(18, 20, 0.5, "sign")})
+
+
 def test_arms_holding_counts_only_arms_decided_in_the_stated_direction():
     arms = {"a": ev.binomial(18, 20, 0.5, "sign"), "b": ev.binomial(2, 20, 0.5, "sign"),
             "c": ev.binomial(11, 20, 0.5, "sign")}

@@ -128,6 +128,34 @@ def mcnemar(correct_a, correct_b, name: str = "McNemar") -> Evidence:
                            f"({only_a} vs {only_b})")
 
 
+def mcnemar_over_runs(pairs: Sequence[tuple[Any, Any]], value: str, seeds: Sequence[int] = ()) -> Evidence:
+    """Two arms compared in each of several independent runs, each run on its own images (one paired outcome
+    per image): the exact McNemar test stratified by run. Given each run's discordant images, under no difference
+    each run's count for ``a`` is Binomial(dᵢ, ½), so their sum is Binomial(Σdᵢ, ½) — the Mantel–Haenszel test
+    for matched pairs, which never pools images of one run with another's as if they were one sample. Every
+    run's difference (share right under ``a`` minus under ``b``) is kept as ``value`` and must give the point's
+    verdict (no run pointing the other way)."""
+    from scipy.stats import binomtest
+    if len(pairs) < 2:
+        raise ValueError(f"evidence over runs needs at least two runs, got {len(pairs)}")
+    only_a = only_b = n = 0
+    runs = []
+    for correct_a, correct_b in pairs:
+        a, b = _as_bools(correct_a), _as_bools(correct_b)
+        if len(a) != len(b) or not a:
+            raise ValueError(f"each run's paired evidence needs the same, non-empty images: {len(a)} vs {len(b)}")
+        only_a += sum(x and not y for x, y in zip(a, b))
+        only_b += sum(y and not x for x, y in zip(a, b))
+        n += len(a)
+        runs.append({value: (sum(a) - sum(b)) / len(a)})
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return Evidence(n, {f"McNemar stratified by run ({value})": p},
+                    method=f"{value}: {len(runs)} independent runs, each on its own images: exact McNemar test on the "
+                           f"{only_a + only_b} discordant images summed over the runs ({only_a} vs {only_b}), "
+                           "stratified by run; every run must point the same way",
+                    runs=tuple(runs), design={"runs": len(runs), **({"seeds": list(seeds)} if seeds else {})})
+
+
 def proportion(successes: int, n: int, value: str, confidence: float = 0.95) -> Evidence:
     """A Clopper–Pearson interval for the proportion named ``value`` (``successes`` of ``n``)."""
     from scipy.stats import binomtest
@@ -315,8 +343,26 @@ def per_arm(arms: Mapping[str, Evidence]) -> Evidence:
                     intervals,
                     method=f"one test per arm, Holm-adjusted over {len(arms)} arms: "
                            + "; ".join(f"{arm}: {e.method}" for arm, e in arms.items()),
+                    runs=_merged_runs(arms),
                     design={"arms": list(arms), "raw_p": [float(p) for p in raw],
-                            "adjusted_p": [float(p) for p in adjusted]})
+                            "adjusted_p": [float(p) for p in adjusted],
+                            **next((e.design for e in arms.values() if "seeds" in e.design), {})})
+
+
+def _merged_runs(arms: Mapping[str, Evidence]) -> tuple[Mapping[str, Any], ...]:
+    """The arms' runs side by side (run i of every arm in one mapping), so that every run must give the point's
+    verdict on every arm at once; arms decided over runs must share their runs (the same seeds) and name their
+    values apart."""
+    over = [e for e in arms.values() if e.runs]
+    if not over:
+        return ()
+    if len(over) != len(arms) or len({len(e.runs) for e in over}) != 1 \
+            or len({tuple(e.design.get("seeds", ())) for e in over}) != 1:
+        raise ValueError("either every arm or none is decided over runs, and all over the same runs (seeds)")
+    names = [k for e in over for k in e.runs[0]]
+    if len(names) != len(set(names)):
+        raise ValueError(f"arms name the same per-run value twice ({sorted(names)}): name each arm's value apart")
+    return tuple({k: v for e in over for k, v in e.runs[i].items()} for i in range(len(over[0].runs)))
 
 
 def arms_holding(arms: Mapping[str, Evidence], directions: Mapping[str, bool],
