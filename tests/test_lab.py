@@ -434,6 +434,7 @@ def test_a_training_curve_is_cached_with_its_weights(tmp_path, monkeypatch):
 
 def test_q06_scratch_recipes_and_tiny_reuses_site_models():
     from answers.lab import zoo
+    from answers.lab.train import training_method
     spec = zoo.spec(zoo.scratch(zoo.free(4)), "site")
     assert (spec.adv_method, spec.replays, spec.epochs) == ("free", 4, zoo.scale("site").scratch_epochs // 4)
     assert zoo.spec(zoo.scratch(zoo.pgd(7)), "site").adv_steps == 7
@@ -442,7 +443,14 @@ def test_q06_scratch_recipes_and_tiny_reuses_site_models():
     assert zoo.spec(zoo.scratch(zoo.FGSM), "site").adv_method == "fgsm"
     assert [m.key for m in (zoo.NATURAL, zoo.pgd(3), zoo.free(2), zoo.FGSM_RS)] == ["natural", "pgd3", "free2", "fgsm_rs"]
     assert zoo.scratch(zoo.pgd(7), 2, zoo.CIFAR10).name == "scratch/pgd7/e2/on-cifar10"
-    for bad in (lambda: zoo.Method("pgd"), lambda: zoo.Method("natural", 2), lambda: zoo.Method("trades", 1)):
+    # FGSM's step (Wong et al. vary it): a multiple of ε that reaches the training method as its alpha
+    large = zoo.spec(zoo.scratch(zoo.Method("fgsm_rs", step=2)), "site")
+    assert (zoo.Method("fgsm_rs", step=2).key, large.adv_step) == ("fgsm_rs_a2", 2)
+    assert training_method(large).alpha == pytest.approx(2 * large.adv_eps)
+    assert training_method(zoo.spec(zoo.scratch(zoo.FGSM_RS), "site")).alpha == pytest.approx(1.25 * large.adv_eps)
+    assert zoo.spec(zoo.scratch(zoo.Method("fgsm_rs", step=2), 1, zoo.CIFAR10), "full").adv_step == 2
+    for bad in (lambda: zoo.Method("pgd"), lambda: zoo.Method("natural", 2), lambda: zoo.Method("trades", 1),
+                lambda: zoo.Method("pgd", 7, step=2), lambda: zoo.Method("fgsm", step=-1)):
         with pytest.raises(ValueError):
             bad()
     # the same spec and the same data at tiny and site: one cached model serves both

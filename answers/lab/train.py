@@ -27,7 +27,8 @@ class TrainSpec:
     [@xiang2022patchcleanser]). ``adv_eps`` > 0 instead trains on L∞ PGD examples with ``adv_steps`` steps
     (PGD-AT, [@madry2018towards]); ``adv_method`` picks another way to make them: ``"fgsm_rs"`` (FGSM from a
     random start [@wong2020fast]), ``"fgsm"`` (without it), ``"free"`` (Free-AT with ``replays`` replays of each
-    minibatch [@shafahi2019adversarial]); see :mod:`answers.lab.methods`. ``augment`` names a preprocessing defense of
+    minibatch [@shafahi2019adversarial]); see :mod:`answers.lab.methods`. ``adv_step`` sets the FGSM methods' step as a
+    multiple of ``adv_eps`` (0: Wong et al.'s 1.25). ``augment`` names a preprocessing defense of
     :data:`answers.lab.defenses.PREPROCESSING` (or the simulated camera of :data:`answers.lab.transforms.CAMERA`)
     applied to every training batch (training "on the same transforms" a preprocessing defense will apply).
 
@@ -48,6 +49,7 @@ class TrainSpec:
     adv_steps: int = 0
     adv_method: str = "pgd"
     replays: int = 1
+    adv_step: float = 0.0
     seed: int = 0
     init: "TrainSpec | None" = None
 
@@ -88,7 +90,8 @@ def training_method(spec: TrainSpec) -> TrainMethod:
         if spec.adv_method == "pgd":
             return PGDTraining(spec.adv_eps, spec.adv_steps)
         if spec.adv_method in ("fgsm_rs", "fgsm"):
-            return FGSMRandomStart(spec.adv_eps, random_start=spec.adv_method == "fgsm_rs")
+            return FGSMRandomStart(spec.adv_eps, alpha=spec.adv_step * spec.adv_eps or None,
+                                   random_start=spec.adv_method == "fgsm_rs")
         if spec.adv_method == "free":
             return FreeAT(spec.adv_eps, spec.replays)
         raise ValueError(f"unknown adv_method {spec.adv_method!r}; choose pgd, fgsm_rs, fgsm or free")

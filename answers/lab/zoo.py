@@ -335,27 +335,31 @@ PAPER_EPS = 8 / 255   # on CIFAR-10 (full profile) q06 trains at the papers' ε
 class Method:
     """One of q06's training methods, each from scratch: ``natural``, PGD-AT with ``n`` steps (``pgd``),
     Free-AT with ``n`` replays (``free``), FGSM from a random start (``fgsm_rs``) and FGSM from the clean image
-    (``fgsm``). ``key`` names it in tables and in the zoo."""
+    (``fgsm``), whose step may be set as a multiple of ε (``step``; 0: Wong et al.'s 1.25). ``key`` names it in
+    tables and in the zoo."""
 
     kind: str
     n: int = 0
+    step: float = 0.0
 
     def __post_init__(self):
         if self.kind not in ("natural", "pgd", "free", "fgsm_rs", "fgsm"):
             raise ValueError(f"unknown training method {self.kind!r}; choose natural, pgd, free, fgsm_rs or fgsm")
         if (self.kind in ("pgd", "free")) != (self.n >= 1):
             raise ValueError(f"{self.kind} takes {'a number of steps or replays n >= 1' if self.kind in ('pgd', 'free') else 'no n'}")
+        if self.step < 0 or (self.step and self.kind not in ("fgsm_rs", "fgsm")):
+            raise ValueError(f"only fgsm_rs and fgsm take a step (a positive multiple of ε), not {self.kind}")
 
     @property
     def key(self) -> str:
-        return f"{self.kind}{self.n}" if self.n else self.kind
+        return (f"{self.kind}{self.n}" if self.n else self.kind) + (f"_a{self.step:g}".replace(".", "_") if self.step else "")
 
     def fields(self) -> dict:
         """The :class:`~answers.lab.train.TrainSpec` fields of this method."""
         if self.kind == "natural":
             return {}
         if self.kind in ("fgsm_rs", "fgsm"):
-            return {"adv_eps": THREAT.linf_eps, "adv_method": self.kind}
+            return {"adv_eps": THREAT.linf_eps, "adv_method": self.kind, **({"adv_step": self.step} if self.step else {})}
         return ({"adv_eps": THREAT.linf_eps, "adv_method": "pgd", "adv_steps": self.n} if self.kind == "pgd" else
                 {"adv_eps": THREAT.linf_eps, "adv_method": "free", "replays": self.n})
 
