@@ -390,7 +390,8 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
     all_runs = compared(exp, cfg, free_seeded, pgd_runs)
     free_runs = [r for r in all_runs if r["learned"]]
     mean = statistics.mean(r["difference"] for r in free_runs) if free_runs else 0.0
-    over = _over_learned(free_runs, 0.0)
+    over = (ev.over_run_rows(free_runs, "difference") if len(free_runs) >= 2
+            else ev.Evidence(len(free_runs), intervals={"difference": (-1.0, 1.0)}, method="fewer than two pairs learned"))
     res.finding("free_cheaper_but_less_robust",
                 f"{label(free)} 训练完的 PGD 准确率是否比 PGD-{k} 低？{len(all_runs)} 次独立训练（种子不同：数据、初始化、顺序都不同）"
                 f"里两者都学会了的只有 {len(free_runs)} 次"
@@ -416,13 +417,17 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
 
 @dataclass
 class Seeded:
-    """One independent run of a method: its index, seed, model with its curve, and clean accuracy on the run's own
-    test split."""
+    """One independent run of a method: its index, seed, model with its curve, and which of the run's own test
+    images it classifies correctly."""
 
     run: int
     seed: int
     trained: Trained
-    clean: float
+    correct: torch.Tensor
+
+    @property
+    def clean(self) -> float:
+        return float(self.correct.float().mean())
 
 
 def seeded(exp: Experiment, cfg: Settings, runs: dict[str, Trained], method: zoo.Method, epochs: int | None = None,
@@ -436,12 +441,13 @@ def seeded(exp: Experiment, cfg: Settings, runs: dict[str, Trained], method: zoo
         first = r == 0 and epochs is None and method.key in runs
         t = runs[method.key] if first else trained(exp, cfg, method, epochs, seed=seed)
         split = exp.split if r == 0 else zoo.split(exp.profile, seed, dataset(exp.profile))
-        clean = metrics.clean_accuracy(t.model, split.x_test.to(exp.device), split.y_test.to(exp.device))
+        run = Seeded(r, seed, t, metrics.predict(t.model, split.x_test.to(exp.device)) == split.y_test.to(exp.device))
         if not first:
             bar = HEALTHY_TIMES_CHANCE / split.num_classes
             name = label(method.key) + (f", {epochs} epochs" if epochs is not None else "")
-            exp.res.model(f"{name} (seed {seed})", clean, split.num_classes, weak_finding=weak if clean < bar else None)
-        out.append(Seeded(r, seed, t, clean))
+            exp.res.model(f"{name} (seed {seed})", run.clean, split.num_classes,
+                          weak_finding=weak if run.clean < bar else None)
+        out.append(run)
     return out
 
 
@@ -472,9 +478,7 @@ def natural_below(exp: Experiment, cfg: Settings, runs: dict[str, Trained], adve
     rows, pairs = [], []
     for i, n in enumerate(natural):
         best = max((m[i] for m in adversarial), key=lambda s: s.clean)
-        split = exp.split if n.run == 0 else zoo.split(exp.profile, n.seed, dataset(exp.profile))
-        x, y = split.x_test.to(exp.device), split.y_test.to(exp.device)
-        pairs.append((metrics.predict(n.trained.model, x) == y, metrics.predict(best.trained.model, x) == y))
+        pairs.append((n.correct, best.correct))
         rows.append({"run": n.run, "seed": n.seed, "natural": n.clean, "best_method": label(best.trained.method.key),
                      "best": best.clean, "gap": n.clean - best.clean})
     res.table("clean_runs", f"正常训练与对抗训练的干净准确率，{len(rows)} 次独立训练（每次该次的全部测试图）"
@@ -497,13 +501,6 @@ def natural_below(exp: Experiment, cfg: Settings, runs: dict[str, Trained], adve
                 null={"gap": 0.0})
 
 
-def _over_learned(rows: list[dict], null: float) -> ev.Evidence:
-    """The difference over the runs where both models learned (undecided with fewer than two)."""
-    if len(rows) >= 2:
-        return ev.over_run_rows(rows, "difference", null=null)
-    return ev.Evidence(len(rows), intervals={"difference": (-1.0, 1.0)}, method="fewer than two pairs learned")
-
-
 def budget_runs(exp: Experiment, cfg: Settings, runs: dict[str, Trained], fast_runs: list[Seeded], k: int) -> list[dict]:
     """FGSM-RS's runs against PGD-k trained from scratch for the epochs that FGSM-RS's passes pay for — a complete
     learning-rate schedule sized to that budget, not a longer run cut short — in the same runs."""
@@ -518,33 +515,34 @@ def budget_runs(exp: Experiment, cfg: Settings, runs: dict[str, Trained], fast_r
 
 
 # ---------------------------------------------------------------- 4. FGSM without its random start
+def robust_peak(curve: EpochCurve) -> tuple[int, float, float]:
+    """The checkpoint where a run's PGD accuracy peaked, that peak, and the accuracy at its end."""
+    accs = [r["robust_acc"] for r in curve.rows]
+    peak = max(range(len(accs)), key=accs.__getitem__)
+    return peak, accs[peak], accs[-1]
+
+
 def catastrophic_overfitting(exp: Experiment, cfg: Settings, runs: dict[str, Trained], fast_runs: list[Seeded]) -> None:
     """FGSM with and without its random start as section 1 trained them (a table), then FGSM-RS with the step
     its authors warn against, over the runs beside FGSM-RS's own step: where the papers see the collapse."""
     res = exp.res
     rows = []
     for m in ("fgsm", "fgsm_rs"):
-        accs = [r["robust_acc"] for r in runs[m].curve.rows]
-        peak = max(range(len(accs)), key=accs.__getitem__)
-        rows.append({"key": m, "方法 method": label(m), "peak_robust_acc": accs[peak],
-                     "peak_epoch": runs[m].curve.rows[peak]["epoch"], "final_robust_acc": accs[-1],
-                     "drop": accs[peak] - accs[-1], "final_clean_acc": runs[m].final["clean_acc"]})
+        peak, top, final = robust_peak(runs[m].curve)
+        rows.append({"key": m, "方法 method": label(m), "peak_robust_acc": top,
+                     "peak_epoch": runs[m].curve.rows[peak]["epoch"], "final_robust_acc": final,
+                     "drop": top - final, "final_clean_acc": runs[m].final["clean_acc"]})
     res.table("overfitting", "FGSM 对抗训练有没有“灾难性过拟合”（PGD 准确率在训练中途崩到接近 0）"
               "(catastrophic overfitting)", rows)
     res.meta["fgsm_random_start"] = {"McNemar_p": ev.mcnemar(runs["fgsm_rs"].curve.robust[-1],
                                                              runs["fgsm"].curve.robust[-1]).tests["McNemar"]}
-    large = zoo.Method("fgsm_rs", step=LARGE_STEP)
-    large_runs = seeded(exp, cfg, runs, large)
-
-    def collapse(t: Trained) -> tuple[float, float, float]:
-        accs = [r["robust_acc"] for r in t.curve.rows]
-        return max(accs), accs[-1], max(accs) - accs[-1]
-
+    large_runs = seeded(exp, cfg, runs, zoo.Method("fgsm_rs", step=LARGE_STEP))
     table = []
     for f, g in zip(fast_runs, large_runs, strict=True):
         row = {"run": f.run, "seed": f.seed}
         for name, t in (("default", f.trained), ("large", g.trained)):
-            row[f"peak_{name}"], row[f"final_{name}"], row[f"drop_{name}"] = collapse(t)
+            _, row[f"peak_{name}"], row[f"final_{name}"] = robust_peak(t.curve)
+            row[f"drop_{name}"] = row[f"peak_{name}"] - row[f"final_{name}"]
         table.append({**row, "loss": row["final_default"] - row["final_large"], "clean_large": g.clean})
     default = training_method(zoo.spec(fast_runs[0].trained.recipe, exp.profile, exp.seed))
     res.table("overfitting_runs", f"FGSM-RS 的步长：默认 α = {default.alpha / default.eps:g}ε 与 α = {LARGE_STEP:g}ε，{len(table)} 次独立训练（各 "

@@ -113,6 +113,11 @@ def _as_bools(xs) -> list[bool]:
     return [bool(v) for v in (xs.tolist() if hasattr(xs, "tolist") else xs)]
 
 
+def _discordant(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int]:
+    """The paired images only ``a`` gets right, and those only ``b`` gets right."""
+    return sum(x and not y for x, y in zip(a, b)), sum(y and not x for x, y in zip(a, b))
+
+
 def mcnemar(correct_a, correct_b, name: str = "McNemar") -> Evidence:
     """Paired comparison of two classifiers (or two conditions) on the same images: the exact McNemar test,
     a two-sided binomial test on the images where exactly one of them is right."""
@@ -120,8 +125,7 @@ def mcnemar(correct_a, correct_b, name: str = "McNemar") -> Evidence:
     a, b = _as_bools(correct_a), _as_bools(correct_b)
     if len(a) != len(b):
         raise ValueError(f"paired evidence needs the same images: {len(a)} vs {len(b)}")
-    only_a = sum(x and not y for x, y in zip(a, b))
-    only_b = sum(y and not x for x, y in zip(a, b))
+    only_a, only_b = _discordant(a, b)
     p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     return Evidence(len(a), {name: p},
                     method=f"{name}: exact binomial test on the {only_a + only_b} discordant images "
@@ -144,9 +148,8 @@ def mcnemar_over_runs(pairs: Sequence[tuple[Any, Any]], value: str, seeds: Seque
         a, b = _as_bools(correct_a), _as_bools(correct_b)
         if len(a) != len(b) or not a:
             raise ValueError(f"each run's paired evidence needs the same, non-empty images: {len(a)} vs {len(b)}")
-        only_a += sum(x and not y for x, y in zip(a, b))
-        only_b += sum(y and not x for x, y in zip(a, b))
-        n += len(a)
+        run_a, run_b = _discordant(a, b)
+        only_a, only_b, n = only_a + run_a, only_b + run_b, n + len(a)
         runs.append({value: (sum(a) - sum(b)) / len(a)})
     p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     return Evidence(n, {f"McNemar stratified by run ({value})": p},
