@@ -111,9 +111,10 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     runs: dict[str, Trained] = {}
     costs: dict[str, dict] = {}
     fast_runs: list[Seeded] = []     # FGSM-RS over the runs: compared at one budget, then watched for overfitting
-    return exp.run([("training runs", lambda: runs.update(train_all(exp, cfg))),
+    natural: list[Seeded] = []       # natural training over the runs: the baseline of sections 1 and 3
+    return exp.run([("training runs", lambda: runs.update(train_all(exp, cfg, natural))),
                     ("cost per minibatch", lambda: costs.update(cost_table(exp, cfg, runs))),
-                    ("equal budget", lambda: fast_runs.extend(equal_budget(exp, cfg, runs, costs))),
+                    ("equal budget", lambda: fast_runs.extend(equal_budget(exp, cfg, runs, costs, natural))),
                     ("catastrophic overfitting", lambda: catastrophic_overfitting(exp, cfg, runs, fast_runs)),
                     ("the papers' tables", lambda: papers(exp)),
                     ("one vs two processes", lambda: processes(exp, cfg))])
@@ -149,7 +150,9 @@ def trained(exp: Experiment, cfg: Settings, method: zoo.Method, epochs: int | No
     return Trained(recipe, method, model, curve)
 
 
-def train_all(exp: Experiment, cfg: Settings) -> dict[str, Trained]:
+def train_all(exp: Experiment, cfg: Settings, natural: list["Seeded"]) -> dict[str, Trained]:
+    """Every method trained once (run 0: the page's curves and tables), and natural training in every run into
+    ``natural``."""
     res = exp.res
     runs = {key: trained(exp, cfg, m) for key, m in methods(cfg).items()}
     starved = starved_replays(exp.profile, cfg)
@@ -168,7 +171,8 @@ def train_all(exp: Experiment, cfg: Settings) -> dict[str, Trained]:
     res.figure("curves", timelines(series, {"robust_acc": f"PGD-{cfg.curve_steps} accuracy", "clean_acc": "clean accuracy",
                                             "loss": "training loss"},
                                    "Every method from scratch: accuracy and loss against training time"))
-    _starved_claim(exp, cfg, runs)
+    natural.extend(seeded(exp, cfg, runs, zoo.NATURAL))
+    _starved_claim(exp, cfg, runs, natural)
     return runs
 
 
@@ -177,46 +181,63 @@ def starved_replays(profile: str, cfg: Settings) -> list[int]:
     return [m for m in cfg.ms if zoo.scale(profile).scratch_epochs / m <= 2]
 
 
-def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"]) -> None:
+def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"], natural: list["Seeded"]) -> None:
+    """Whether Free-AT learns at all within natural training's SGD steps is a property of the training procedure,
+    so it is decided over the independent runs, one test per arm: each starved m (below half accuracy) and natural
+    training (above 80%), every run holding on every arm."""
     starved = starved_replays(exp.profile, cfg)
     if not starved:
         return
-    n = len(exp.y)
-    clean = {m: metrics.predict(runs[m].model, exp.x) == exp.y for m in ["natural", *(f"free{k}" for k in starved)]}
-    acc = {m: float(c.float().mean()) for m, c in clean.items()}
-    epochs = zoo.scale(exp.profile).scratch_epochs
-    evidence = ev.proportion(int(clean["natural"].sum()), n, "natural")
-    for k in starved:
-        evidence = evidence + ev.proportion(int(clean[f"free{k}"].sum()), n, f"free{k}")
     res = exp.res
+    free = {k: seeded(exp, cfg, runs, zoo.free(k), weak="free_starves") for k in starved}
+    rows = [{"run": n.run, "seed": n.seed, "natural": n.clean, **{f"free{k}": free[k][n.run].clean for k in starved}}
+            for n in natural]
+    epochs = zoo.scale(exp.profile).scratch_epochs
+    replayed = {k: zoo.spec(runs[f"free{k}"].recipe, exp.profile, exp.seed).epochs for k in starved}
+    res.table("starved_runs", f"同样多的 SGD 步（{epochs} 个正常 epoch）：正常训练与 Free-AT m = "
+              + "、".join(map(str, starved)) + f" 的干净准确率，{len(rows)} 次独立训练（每次该次的全部测试图；run 0 即第 1 节）"
+              "(natural training vs starved Free-AT, clean accuracy over seeds)", rows,
+              note="Free-AT m 把 epoch 数除以 m（" + "、".join(f"m = {k}：{e} 个 epoch" for k, e in replayed.items())
+                   + "），每个小批量连着重放 m 次，所以 SGD 步数与正常训练相同。")
+    arms = {f"free{k}": ev.over_run_rows(rows, f"free{k}", null=0.5) for k in starved}
+    arms["natural"] = ev.over_run_rows(rows, "natural", null=0.8)
+    mean = {key: statistics.mean(r[key] for r in rows) for key in arms}
     res.finding("free_starves",
                 f"同样多的 SGD 步（{epochs} 个正常 epoch）里，Free-AT m = {'、'.join(map(str, starved))} 只训练 "
-                + "、".join(str(zoo.spec(runs[f'free{k}'].recipe, exp.profile, exp.seed).epochs) for k in starved)
-                + " 个 epoch（每张训练图只在这几个 epoch 里出现，每次连着重放 m 次），没有学会：干净准确率只有 "
-                + "、".join(f"{acc[f'free{k}']:.0%}" for k in starved) + f"（正常训练 {acc['natural']:.0%}）",
+                + "、".join(str(e) for e in replayed.values())
+                + f" 个 epoch（每张训练图只在这几个 epoch 里出现，每次连着重放 m 次），{len(rows)} 次独立训练里每次都没有学会，干净准确率："
+                + "；".join(f"m = {k} 各次 " + "、".join(f"{r[f'free{k}']:.0%}" for r in rows) for k in starved)
+                + "（正常训练各次 " + "、".join(f"{r['natural']:.0%}" for r in rows) + "）",
                 f"with natural training's budget of SGD steps, Free-AT with m = {starved} (at most 2 epochs) stays "
-                "below half accuracy while natural training exceeds 80%",
-                {**{f"free{k}": acc[f"free{k}"] for k in starved}, "natural": acc["natural"]},
-                " and ".join(f"free{k} < 0.5" for k in starved) + " and natural > 0.8",
-                evidence=evidence, null={f"free{k}": acc["natural"] for k in starved})
+                "below half accuracy while natural training exceeds 80%, in every independent training",
+                mean, " and ".join(f"free{k} < 0.5" for k in starved) + " and natural > 0.8",
+                evidence=ev.per_arm(arms), null={**{f"free{k}": 0.5 for k in starved}, "natural": 0.8})
     if not cfg.control:
         return
-    # the control: the same starved method, the same learning rate, four times the steps
+    # the control: the same starved method, the same learning rate, four times the steps, in each run
     k = starved[0]
-    longer = trained(exp, cfg, zoo.free(k), 4 * epochs)
-    res.model(f"Free-AT m={k}, {4 * epochs} natural epochs of steps", metrics.clean_accuracy(longer.model, exp.x, exp.y),
-              exp.split.num_classes)
-    longer_clean = metrics.predict(longer.model, exp.x) == exp.y
-    res.meta["free_control"] = {"m": k, "budget_epochs": 4 * epochs, "rows": longer.curve.rows}
+    longer = seeded(exp, cfg, runs, zoo.free(k), 4 * epochs)
+    control = [{"run": b.run, "seed": b.seed, "budget": b.clean, "longer": g.clean, "gain": g.clean - b.clean,
+                "longer_robust": g.trained.final["robust_acc"]} for b, g in zip(free[k], longer, strict=True)]
+    res.meta["free_control"] = {"m": k, "budget_epochs": 4 * epochs, "rows": longer[0].trained.curve.rows,
+                                "epochs": zoo.spec(longer[0].trained.recipe, exp.profile, exp.seed).epochs}
+    res.table("free_control_runs", f"对照：Free-AT m = {k}，学习率不变，SGD 步数为正常训练的四倍（{4 * epochs} 个正常 epoch 的步数），"
+              f"{len(control)} 次独立训练 (Free-AT m = {k} given four times the steps, over seeds)", control,
+              note=f"budget：同一次训练里只有正常训练步数的 Free-AT m = {k}（上表）；gain = longer − budget；"
+                   f"longer_robust：前 {cfg.curve_images} 张测试图上的 PGD-{cfg.curve_steps} 准确率。")
+    mean = {key: statistics.mean(r[key] for r in control) for key in ("longer", "budget", "gain", "longer_robust")}
     res.finding("free_learns_given_epochs",
-                f"给 Free-AT m = {k} 四倍的 SGD 步（{zoo.spec(longer.recipe, exp.profile, exp.seed).epochs} 个 epoch，学习率不变），"
-                f"它就学会了：干净准确率 {float(longer_clean.float().mean()):.0%}（只有正常训练的步数时 {acc[f'free{k}']:.0%}），"
-                f"PGD 下 {longer.final['robust_acc']:.0%}——缺的是训练轮数；给够轮数，它的总时间也就不再和正常训练一样",
-                f"Free-AT m = {k} learns when given four times natural training's steps (same learning rate)",
-                {"longer": float(longer_clean.float().mean()), "budget": acc[f"free{k}"]},
-                "longer >= 0.5 and longer > budget",
-                evidence=ev.mcnemar(longer_clean, clean[f"free{k}"])
-                + ev.proportion(int(longer_clean.sum()), n, "longer"), null={"longer": acc[f"free{k}"]})
+                f"给 Free-AT m = {k} 四倍的 SGD 步（{res.meta['free_control']['epochs']} 个 epoch，学习率不变），{len(control)} 次独立训练"
+                f"里每次都学会了：干净准确率各次 " + "、".join(f"{r['longer']:.0%}" for r in control)
+                + "（只有正常训练的步数时各次 " + "、".join(f"{r['budget']:.0%}" for r in control)
+                + f"），PGD 下平均 {mean['longer_robust']:.0%}——缺的是训练轮数；给够轮数，它的总时间也就不再和正常训练一样",
+                f"Free-AT m = {k} learns when given four times natural training's steps (same learning rate), in every "
+                "independent training",
+                {"longer": mean["longer"], "gain": mean["gain"]}, "longer >= 0.5 and gain > 0",
+                evidence=ev.mcnemar_over_runs([(g.correct, b.correct) for g, b in zip(longer, free[k])], "gain",
+                                              seeds=[r["seed"] for r in control])
+                + ev.over_run_rows(control, "longer", null=0.5),
+                null={"longer": 0.5, "gain": 0.0})
 
 
 # ---------------------------------------------------------------- 2. cost per minibatch, side by side
@@ -325,7 +346,8 @@ def at_budget(curve: EpochCurve, epochs: float) -> int | None:
     return inside[-1] if inside else None
 
 
-def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs: dict[str, dict]) -> list["Seeded"]:
+def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs: dict[str, dict],
+                 natural: list["Seeded"]) -> list["Seeded"]:
     """Every method read at FGSM-RS's budget. The budget is counted in natural epochs with the side-by-side cost
     ratios (not with the recorded run times, which come from runs made one after another), so each method's
     place in it is its epochs = budget / its cost per epoch, read off its curve at the last checkpoint before."""
@@ -411,7 +433,7 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
                 f"of {len(all_runs)} seeds one of them stays below half clean accuracy",
                 {"failed_share": len(failed) / len(all_runs)}, "failed_share > 0",
                 evidence=ev.proportion(len(failed), len(all_runs), "failed_share"), null={"failed_share": 0.0})
-    natural_below(exp, cfg, runs, [fast_runs, free_seeded, pgd_runs])
+    natural_below(exp, cfg, runs, natural, [fast_runs, free_seeded, pgd_runs])
     return fast_runs
 
 
@@ -444,7 +466,8 @@ def seeded(exp: Experiment, cfg: Settings, runs: dict[str, Trained], method: zoo
         run = Seeded(r, seed, t, metrics.predict(t.model, split.x_test.to(exp.device)) == split.y_test.to(exp.device))
         if not first:
             bar = HEALTHY_TIMES_CHANCE / split.num_classes
-            name = label(method.key) + (f", {epochs} epochs" if epochs is not None else "")
+            unit = "natural epochs of steps" if "replays" in method.fields() else "epochs"   # Free-AT divides by m
+            name = label(method.key) + (f", {epochs} {unit}" if epochs is not None else "")
             exp.res.model(f"{name} (seed {seed})", run.clean, split.num_classes,
                           weak_finding=weak if run.clean < bar else None)
         out.append(run)
@@ -468,13 +491,13 @@ def compared(exp: Experiment, cfg: Settings, a: list[Seeded], b: list[Seeded]) -
     return rows
 
 
-def natural_below(exp: Experiment, cfg: Settings, runs: dict[str, Trained], adversarial: list[list[Seeded]]) -> None:
+def natural_below(exp: Experiment, cfg: Settings, runs: dict[str, Trained], natural: list[Seeded],
+                  adversarial: list[list[Seeded]]) -> None:
     """Clean accuracy (whole test split of each run) of natural training against the best of the adversarial
     methods trained in every run: whether adversarial training pays in clean accuracy compares trainings, so the
     test is stratified by run (McNemar on each run's own images, every run pointing the same way); section 1's
     other methods, trained once, are named beside it."""
     res = exp.res
-    natural = seeded(exp, cfg, runs, zoo.NATURAL)
     rows, pairs = [], []
     for i, n in enumerate(natural):
         best = max((m[i] for m in adversarial), key=lambda s: s.clean)
