@@ -222,10 +222,13 @@ def median_interval(xs: Sequence[float], confidence: float = 0.95) -> tuple[floa
     largest k whose coverage, 1 − 2·P(Bin(n, ½) < k), is at least ``confidence`` (the sign test inverted);
     (−∞, ∞) when too few values reach that confidence."""
     from scipy.stats import binom
+    if not 0 < confidence < 1:
+        raise ValueError(f"a confidence level lies strictly between 0 and 1, got {confidence}")
     xs = sorted(float(v) for v in xs)
     n, tail = len(xs), (1 - confidence) / 2
     k = 0
-    while k + 1 <= n // 2 + 1 and binom.cdf(k, n, 0.5) <= tail:   # P(X ≤ k) = P(X < k + 1)
+    # P(X ≤ k) = P(X < k + 1); it reaches ½ > tail by k = n // 2, so k never passes the middle
+    while binom.cdf(k, n, 0.5) <= tail:
         k += 1
     return (xs[k - 1], xs[n - k]) if k else (-math.inf, math.inf)
 
@@ -281,7 +284,7 @@ def over_runs(runs: Sequence[Mapping[str, float]], value: str, null: float = 0.0
     if len(xs) < 2:
         raise ValueError(f"evidence over runs needs at least two runs, got {len(xs)}")
     if np.ptp(xs) <= 1e-6 * max(1.0, float(np.abs(xs).max())):   # float32 accuracies: steps of ~3e-8
-        p = 1.0 if np.isclose(xs[0], null, rtol=0, atol=1e-6) else min(1.0, 2 * 0.5 ** len(xs))
+        p = 1.0 if np.isclose(xs.mean(), null, rtol=0, atol=1e-6) else 2 * 0.5 ** len(xs)   # n ≥ 2: at most ½
         half = 0.0
     else:
         p = float(ttest_1samp(xs, null).pvalue)
