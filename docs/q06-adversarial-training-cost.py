@@ -161,13 +161,15 @@ br = result.tables["budget_runs"].rows
 eb = {k: sum(r[k] for r in br) / len(br) for k in ("fgsm_rs", "pgd", "pgd_clean")}
 fr = result.tables["runs_fgsm_rs_vs_pgd7"].rows
 fr_learned = [r for r in fr if r["learned"]]
-fc = result.claim_values("free_cheaper_but_less_robust")
 seeds_runs = result.tables[next(name for name in result.tables if name.startswith("runs_free"))].rows
+free_learned = [r for r in seeds_runs if r["learned"]]
+free_fraction = costs[f"free{free_m}"]["total_ratio"] / costs["pgd7"]["total_ratio"]
 Markdown(
     f"同样多的前向+反向次数里，PGD-7 只够从头训练 {br[0]['pgd_epochs']} 个 epoch：{len(br)} 次独立训练平均，FGSM-RS 的 PGD 准确率 "
     f"{eb['fgsm_rs']:.0%}，PGD-7 {eb['pgd']:.0%}，它的干净准确率也只有 {eb['pgd_clean']:.0%}"
-    + (("——在这个预算下从头做 PGD-AT 还没学会分类，" if eb["pgd_clean"] < 0.5 else "——") + "FGSM-RS 每次都更鲁棒（见判定表）。"
-       if outcome["fast_beats_pgd_at_equal_budget"] == "holds" else "：这次不能判定 FGSM-RS 更鲁棒（见判定表）。")
+    + ("——在这个预算下从头做 PGD-AT 每一次都还没学会分类，FGSM-RS 每一次都学会了（见判定表）；没学会的模型谈不上鲁棒，"
+       "所以这里比的是学不学得会，不是谁更鲁棒。"
+       if outcome["pgd_starves_at_fast_budget"] == "holds" else "：这次不能判定 PGD-7 在这个预算下学不会（见判定表）。")
     + "（按 CPU 时间算，PGD 的每步攻击比一次训练便宜（第 2 节的 c），PGD-7 在同样的时间里能多走一点；这里按次数算，"
     "是为了让预算不随机器而变。）"
     + f"\n\n不限时间、各自训练完（同样 {E} 个 epoch）时，FGSM-RS 减 PGD-AT 的 PGD 准确率在 {len(fr)} 次独立训练里是 "
@@ -175,13 +177,12 @@ Markdown(
     f"{len(fr_learned)} 次（PGD-AT 的干净准确率各次 " + "、".join(f"{r['pgd7_clean']:.1%}" for r in fr) + "），"
     "没学会的一次不能拿来比鲁棒性，剩下的太少，所以本页不对“FGSM-RS 与 PGD-AT 一样鲁棒”作判定，只列出数据"
     "（Wong 等人在 CIFAR-10 上充分训练时报告两者相当，见第 5 节）。"
-    + f"Free-AT m = {free_m} 在几次独立训练中平均比 PGD-AT {'高' if fc['difference'] >= 0 else '低'} "
-    f"{abs(fc['difference']) * 100:.0f} 个百分点，训练的计算量是它的 {fc['time_fraction']:.0%}"
-    + ("：便宜，但在这个预算下每一次都更不鲁棒。" if outcome["free_cheaper_but_less_robust"] == "holds" else
-       "；但这一比较在本页的预算下不作判定："
-       + (f"{len(seeds_runs)} 个种子里只有 {sum(r['learned'] for r in seeds_runs)} 个种子两者都学会了（上表），"
-          f"从头做对抗训练 {E} 个 epoch 并不可靠——第 1 节的曲线只是其中一个种子。"
-          if outcome.get("scratch_training_unreliable") == "holds" else "见判定表。"))
+    + f"Free-AT m = {free_m} 的整个训练只要 PGD-7 的 {free_fraction:.0%} 的计算量（第 2 节的代价表）；它是否因此更不鲁棒，"
+    f"本页同样不作判定：{len(seeds_runs)} 个种子里只有 {len(free_learned)} 个种子两者都学会了（上表）"
+    + (f"，这几次的差是 " + "、".join(f"{r['difference'] * 100:+.0f}" for r in free_learned) + " 个百分点" if free_learned else "")
+    + "。"
+    + (f"从头做对抗训练 {E} 个 epoch 并不可靠——第 1 节的曲线只是其中一个种子。"
+       if outcome.get("scratch_training_unreliable") == "holds" else "")
 )
 
 # %% [markdown]
@@ -287,11 +288,12 @@ Markdown(
     "这是“高出多少倍”最直接的回答。\n"
     "* **按得到什么算**："
     + ("对抗训练达不到正常训练的干净准确率，鲁棒性要用准确率和时间一起换。" if outcome["none_matches_natural"] == "holds" else "")
-    + ("同样多的前向+反向次数里，FGSM-RS 比按这个预算从头训练的 PGD-AT 更鲁棒；各自训练完时谁更鲁棒，本页的预算下判定不了（PGD-AT 并不每次都学得会）。"
-       if outcome["fast_beats_pgd_at_equal_budget"] == "holds" else "FGSM-RS 与 PGD-AT 的比较见判定表。")
-    + ("Free-AT 按同样多的步数几乎和正常训练一样快，但在这么短的训练里，m 大了就学不会，m 小的也不如 PGD-AT 鲁棒——"
+    + ("同样多的前向+反向次数里，按这个预算从头训练的 PGD-AT 连分类都没学会，FGSM-RS 学会了；各自训练完时谁更鲁棒，"
+       "本页的预算下判定不了（PGD-AT 并不每次都学得会）。"
+       if outcome["pgd_starves_at_fast_budget"] == "holds" else "FGSM-RS 与 PGD-AT 的比较见判定表。")
+    + ("Free-AT 按同样多的步数几乎和正常训练一样快，但在这么短的训练里，m 大了就学不会，给它四倍的步数才学会——"
        "助教的怀疑在这里有一半成立：它每一步确实便宜，要得到同样的结果却需要更多的 epoch。"
-       if outcome.get("free_starves") == "holds" and outcome["free_cheaper_but_less_robust"] == "holds" else "")
+       if outcome.get("free_starves") == "holds" and outcome.get("free_learns_given_epochs", "holds") == "holds" else "")
     + "\n* 多进程（`torchrun` + DDP）改变的是墙钟时间，不改变总的计算量：对抗训练贵的那几倍，要用更多的设备去买。\n\n"
     "推理时防御的代价见 [q08](../q08-defense-cost/)。"
 )
