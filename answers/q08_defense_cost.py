@@ -466,16 +466,11 @@ def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.
     # every row timed the same way: a fresh copy of the same weights per call, one warm-up round, then the rows
     # in turn, round after round; training cost is compute, so single-thread CPU time (lab.timing), and every
     # ratio is taken to the normal epoch of the same round
-    def statistics_per_round(r: Rounds) -> dict[str, list[float]]:
-        to_normal = {key: r.ratio(key, "normal", "cpu") for key in jobs}
-        return {"ratio": to_normal["pgd_at7"], "over_fine_tune": r.ratio("pgd_at7", "fine_tune", "cpu"),
-                "over_fine_prune": r.ratio("pgd_at7", "fine_prune", "cpu")}
-
-    bounds = {"ratio": list(AT_BOUNDS), "over_fine_tune": [1.0], "over_fine_prune": [1.0]}
+    # (one AT epoch against a whole repair is not a finding: 8 passes over all the images against 5 epochs of one
+    # pass over a tenth of them, the ratio is fixed by that design; the table shows it)
     rounds = time_rounds({key: (lambda fn=fn: fn(repair.copy_model(model))) for key, (_, fn) in jobs.items()},
-                         stop=lambda r: all(ev.rounds_decide(xs, bounds[name], len(LOOKS))
-                                            for name, xs in statistics_per_round(r).items()))
-    per_round = statistics_per_round(rounds)
+                         stop=lambda r: ev.rounds_decide(r.ratio("pgd_at7", "normal", "cpu"), list(AT_BOUNDS), len(LOOKS)))
+    per_round = {"ratio": rounds.ratio("pgd_at7", "normal", "cpu")}
     rows = [{"key": key, "训练侧防御 training-side defense": name, "cpu_seconds": rounds.timing(key, "cpu").median_s,
              "ratio_to_normal_epoch": statistics.median(rounds.ratio(key, "normal", "cpu")),
              "wall_ratio_to_normal_epoch": statistics.median(rounds.ratio(key, "normal", "wall"))}
@@ -492,17 +487,8 @@ def training_costs(res: Result, cfg: Settings, profile: str, model, split: data.
                 f"step in normal epochs (within a factor {ev.ABOUT:g}; the course only says 'much slower')",
                 {"ratio": ratio["pgd_at7"], "passes": AT_PASSES},
                 f"passes / {ev.ABOUT:g} < ratio < passes * {ev.ABOUT:g}",
-                evidence=ev.paired_rounds("ratio", per_round["ratio"], bounds["ratio"], len(LOOKS), clock="cpu"),
+                evidence=ev.paired_rounds("ratio", per_round["ratio"], list(AT_BOUNDS), len(LOOKS), clock="cpu"),
                 null={"ratio": 1.0})
-    over = {name: statistics.median(per_round[name]) for name in ("over_fine_tune", "over_fine_prune")}
-    res.finding("at_costlier_than_repair", f"对抗训练一个 epoch（{ratio['pgd_at7']:.1f} 倍正常 epoch）比在 10% 干净数据上微调"
-                f"（{ratio['fine_tune']:.2f} 倍）或精剪（{ratio['fine_prune']:.2f} 倍）更贵：每轮之比的中位数分别为 "
-                f"{over['over_fine_tune']:.1f} 与 {over['over_fine_prune']:.1f} 倍",
-                "one PGD-AT epoch costs more compute than fine-tuning or fine-pruning on a small clean set",
-                over, "over_fine_tune > 1 and over_fine_prune > 1",
-                evidence=ev.paired_rounds("over_fine_tune", per_round["over_fine_tune"], [1.0], len(LOOKS), clock="cpu")
-                + ev.paired_rounds("over_fine_prune", per_round["over_fine_prune"], [1.0], len(LOOKS), clock="cpu"),
-                null={"over_fine_tune": 1.0})
 
 
 def pareto(rows: list[dict]) -> Figure:

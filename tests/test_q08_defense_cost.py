@@ -10,7 +10,7 @@ CLAIMS = ["smoothing_calls", "at_no_extra_calls", "jpeg_nonadaptive", "median_no
           "first_round_is_k2", "course_nine_is_3x3", "mean_far_below_worst", "worst_case_reached",
           "worst_case_many_classes", "no_input_exceeds_worst", "certification_calls", "loop_equals_batched",
           "batched_faster", "few_certified", "certified_survive_attack",
-          "pgd_at_epoch_cost", "at_costlier_than_repair"]
+          "pgd_at_epoch_cost"]
 
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q08", CLAIMS)
@@ -58,7 +58,7 @@ def test_every_training_row_is_timed_the_same_way(result):
 
 def test_timing_findings_rest_on_paired_rounds(result):
     from answers.lab.timing import LOOKS
-    for cid in ("calls_dominate_cost", "batched_faster", "pgd_at_epoch_cost", "at_costlier_than_repair"):
+    for cid in ("calls_dominate_cost", "batched_faster", "pgd_at_epoch_cost"):
         e = result.get_claim(cid).evidence
         assert e.n in LOOKS and all("sign test" in t for t in e.tests), cid
         assert e.alpha == 0.05 / len(LOOKS)
