@@ -42,6 +42,32 @@ def test_mcnemar_over_runs_records_its_runs_and_seeds():
         ev.mcnemar_over_runs([([], []), pairs[0]], "gain")
 
 
+def test_binomial_over_runs_sums_each_runs_own_units():
+    from scipy.stats import binomtest
+    e = ev.binomial_over_runs([92, 63, 93], [100, 100, 100], 0.5, "acc", seeds=[0, 1000, 2000])
+    name = "binomial test stratified by run (acc)"
+    assert e.n == 300 and e.tests[name] == pytest.approx(binomtest(248, 300, 0.5).pvalue)
+    assert e.runs == ({"acc": 0.92}, {"acc": 0.63}, {"acc": 0.93})
+    assert e.design == {"runs": 3, "seeds": [0, 1000, 2000]}
+    assert ev.binomial_over_runs([5, 6], [10, 10], 0.5, "acc").design == {"runs": 2}
+    assert e.method == ("acc: 3 independent runs, each on its own units: exact binomial test of the 248/300 successes "
+                        "summed over the runs against 0.5; every run must point the same way")
+    # strong in sum, but one run on the other side of p0: not decided
+    mixed = ev.binomial_over_runs([95, 45], [100, 100], 0.5, "acc")
+    assert mixed.tests["binomial test stratified by run (acc)"] < 1e-4
+    assert not mixed.decided(lambda v: v["acc"] > 0.5, {"acc": 0.7})
+    assert e.decided(lambda v: v["acc"] > 0.5, {"acc": 0.827})
+    with pytest.raises(ValueError, match="at least two runs, got 1"):
+        ev.binomial_over_runs([5], [10], 0.5, "acc")
+    with pytest.raises(ValueError, match="2 counts, 3 sizes"):
+        ev.binomial_over_runs([5, 6], [10, 10, 10], 0.5, "acc")
+    for bad in ([11, 5], [-1, 5]):
+        with pytest.raises(ValueError, match="0 ≤ successes ≤ units"):
+            ev.binomial_over_runs(bad, [10, 10], 0.5, "acc")
+    with pytest.raises(ValueError, match="some units"):
+        ev.binomial_over_runs([0, 5], [0, 10], 0.5, "acc")
+
+
 def test_proportion_record_and_no_data():
     e = ev.proportion(3, 10, "share")
     assert e.n == 10 and e.method == "share: 95% Clopper–Pearson interval (3/10)"

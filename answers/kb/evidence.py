@@ -159,6 +159,28 @@ def mcnemar_over_runs(pairs: Sequence[tuple[Any, Any]], value: str, seeds: Seque
                     runs=tuple(runs), design={"runs": len(runs), **({"seeds": list(seeds)} if seeds else {})})
 
 
+def binomial_over_runs(successes: Sequence[int], n: Sequence[int], p0: float, value: str,
+                       seeds: Sequence[int] = ()) -> Evidence:
+    """A proportion measured in each of several independent runs, each on its own units (a trained model's
+    accuracy on its run's own test images), against ``p0``: the exact binomial test of the successes summed over
+    the runs — under pᵢ = p0 in every run each count is Binomial(nᵢ, p0), so the sum is Binomial(Σnᵢ, p0) — the
+    stratified form of :func:`binomial`, as :func:`mcnemar_over_runs` is of :func:`mcnemar`. Every run's proportion
+    is kept as ``value`` and must give the point's verdict (no run on the other side of ``p0``)."""
+    from scipy.stats import binomtest
+    if len(successes) != len(n):
+        raise ValueError(f"each run needs its count and its units: {len(successes)} counts, {len(n)} sizes")
+    if len(successes) < 2:
+        raise ValueError(f"evidence over runs needs at least two runs, got {len(successes)}")
+    if any(not 0 <= k <= m or m == 0 for k, m in zip(successes, n)):
+        raise ValueError(f"each run needs 0 ≤ successes ≤ units and some units, got {list(zip(successes, n))}")
+    k, total = int(sum(successes)), int(sum(n))
+    return Evidence(total, {f"binomial test stratified by run ({value})": binomtest(k, total, p0).pvalue},
+                    method=f"{value}: {len(n)} independent runs, each on its own units: exact binomial test of the "
+                           f"{k}/{total} successes summed over the runs against {p0:g}; every run must point the same way",
+                    runs=tuple({value: kk / m} for kk, m in zip(successes, n)),
+                    design={"runs": len(n), **({"seeds": list(seeds)} if seeds else {})})
+
+
 def proportion(successes: int, n: int, value: str, confidence: float = 0.95) -> Evidence:
     """A Clopper–Pearson interval for the proportion named ``value`` (``successes`` of ``n``)."""
     from scipy.stats import binomtest
