@@ -273,31 +273,37 @@ def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
     """Does training through the cloth warp pay off under folds? Over independent optimisations (:class:`RunPatches`:
     both patches of a run share its seed), all measured on the same folded, captured scenes."""
     res = exp.res
-    rows = []
+    rows, hits = [], []
     for r, seed in enumerate(runs.seeds):
-        hit = {k: _targeted_rate(exp, model, x, y, runs.patch(seed, k), T.capture(1.0), T.cloth())
+        hit = {k: _success(model, x, y, runs.patch(seed, k), exp.generator(SCENES), T.capture(1.0), T.cloth())[0]
                for k in ("eot", "eot_cloth")}
-        rows.append({"run": r, "seed": seed, "cloth_trained": hit["eot_cloth"], "plain_eot": hit["eot"],
-                     "difference": hit["eot_cloth"] - hit["eot"]})
+        hits.append(hit)
+        rate = {k: float(v.float().mean()) for k, v in hit.items()}
+        rows.append({"run": r, "seed": seed, "cloth_trained": rate["eot_cloth"], "plain_eot": rate["eot"],
+                     "difference": rate["eot_cloth"] - rate["eot"]})
     res.table("cloth_runs", f"布料褶皱下的定向成功率：{len(rows)} 次独立优化（每次两块补丁用同一个种子训练），"
               f"同一组 {len(x)} 张图的褶皱+最强拍摄场景 (cloth-trained vs plain EOT, one row per optimisation)", rows,
               note="run 0 就是上表的两块补丁；difference = cloth_trained − plain_eot。补丁是优化出来的，"
                    "所以比较的单位是一次优化，而不是同一次优化里的一张张测试图。")
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("cloth_trained", "plain_eot", "difference")}
-    # The sign of the difference is not stable: it follows the CPU's rounding (cloth won 5 of 5 runs by 0.5-2 points
-    # with AVX2 kernels and lost 5 of 5 with SSE ones), so the finding is about size: the T-shirt paper trains
-    # through the warp for a large gain, and a large gain in every run is what would make this false.
-    small = sum(r["difference"] < CLOTH_MARGIN for r in rows)
-    low, high = min(r["difference"] for r in rows), max(r["difference"] for r in rows)
+    # What the T-shirt paper's method promises is a clear gain from training through the warp, every time; what
+    # varies is the optimisation (its gain has ranged from -30 to +15 points between seeds, and its sign with the
+    # CPU's rounding). So the finding is that the promise fails at least once: the optimisation with the smallest
+    # gain, its interval over its scenes (paired bootstrap) below the margin. It comes out false when even the
+    # weakest optimisation gains the margin or more.
+    low = min(range(len(rows)), key=lambda i: rows[i]["difference"])
+    a, b = (hits[low][k].float() for k in ("eot_cloth", "eot"))
+    smallest = ev.bootstrap(lambda idx: float(a[idx].mean() - b[idx].mean()), a, "smallest_gain", seed=exp.seed)
     res.finding("cloth_training_not_reliable",
-                f"拍摄中有布料褶皱时，训练时也加上褶皱并不能稳定地让补丁明显更强：{len(rows)} 次独立优化中，有 {small} 次"
-                f"加了褶皱的补丁领先不到 {CLOTH_MARGIN * 100:.0f} 个百分点或反而更弱，差值从 {low * 100:+.0f} 到 "
-                f"{high * 100:+.0f} 个百分点（平均 {mean['cloth_trained']:.0%} 对 {mean['plain_eot']:.0%}）",
-                "under cloth folds, training the patch through the cloth warp does not reliably make it clearly "
-                f"stronger: in at least one of {len(rows)} independent optimisations it gains less than "
+                f"拍摄中有布料褶皱时，训练时也加上褶皱并不能每次都让补丁明显更强：{len(rows)} 次独立优化里差值从 "
+                f"{rows[low]['difference'] * 100:+.1f} 到 {max(r['difference'] for r in rows) * 100:+.1f} 个百分点"
+                f"（平均 {mean['cloth_trained']:.0%} 对 {mean['plain_eot']:.0%}），领先最少的一次（种子 {rows[low]['seed']}）"
+                f"不到 {CLOTH_MARGIN * 100:.0f} 个百分点",
+                "under cloth folds, training the patch through the cloth warp does not make it clearly stronger every "
+                f"time: in the weakest of {len(rows)} independent optimisations it gains less than "
                 f"{CLOTH_MARGIN * 100:.0f} points (or loses)",
-                {"share_small_gain": small / len(rows), **mean}, "share_small_gain > 0",
-                evidence=ev.proportion(small, len(rows), "share_small_gain"), null={"share_small_gain": 0.0})
+                {"smallest_gain": rows[low]["difference"], **mean}, f"smallest_gain < {CLOTH_MARGIN:g}",
+                evidence=smallest, null={"smallest_gain": CLOTH_MARGIN})
 
 
 # ---------------------------------------------------------------- 4. patch size

@@ -81,7 +81,8 @@ Markdown(
     f"**{hi['digital']:.0%}**；训练时对拍摄取期望的补丁在最强拍摄下是 **{hi['eot']:.0%}**，"
     f"随机补丁对照 {hi['random']:.0%}（识别器在同样强度的拍摄下不贴补丁时的准确率是 {hi['accuracy_no_patch']:.0%}）。"
     + (f"反过来也成立：EOT 补丁是为“拍过的图”训练的，直接贴进数字图像时只有 {lo['eot']:.0%}，"
-       f"在强度 {best_eot['severity']} 时最高（{best_eot['eot']:.0%}）——补丁只对它训练时见过的那一族变换最有效。"
+       f"在强度 {best_eot['severity']} 时最高（{best_eot['eot']:.0%}；这是第一组补丁这一次优化的测量，"
+       "没有按多次优化判定）——看起来补丁对它训练时见过的那一族变换最有效。"
        if best_eot["severity"] > 0 else f"EOT 补丁直接贴进数字图像时也最有效（{lo['eot']:.0%}）。")
     + 
     "这与物理世界文献的经验一致：Kurakin 等人把对抗图像打印再拍照，迭代方法生成的细小扰动大半失效，"
@@ -119,7 +120,7 @@ Markdown(
     f"更弱的有 **{sum(r['difference'] < 0 for r in runs)}** 次，领先达到 {margin} 个百分点的有 "
     f"**{sum(r['difference'] >= CLOTH_MARGIN for r in runs)}** 次，平均 {cloth.values['cloth_trained']:.0%} 对 "
     f"{cloth.values['plain_eot']:.0%}："
-    + ("在我们的规模上，把褶皱加进训练并不能稳定地让补丁在褶皱下明显更强——一次优化与下一次的差别，常常比两种训练方式的差别还大。"
+    + ("在我们的规模上，把褶皱加进训练并不能每次都让补丁在褶皱下明显更强——一次优化与下一次的差别，常常比两种训练方式的差别还大。"
        "所以这里判定的是领先的大小，不是正负：用 `answers kernels q02` 换一种 CPU 指令集（舍入不同）复查时，"
        "我们见过差值的正负整体翻转。" if cloth.outcome == "holds" else f"这一次每次优化都是加了褶皱的领先至少 {margin} 个百分点（见判定表）。")
     + f"上表第一组补丁没有褶皱时是 {c['captured']:.0%} 与 {e['captured']:.0%}。"
@@ -130,8 +131,8 @@ Markdown(
     f"加了可打印项训练的补丁从 {p['captured']:.0%} 到 {p['printed_captured']:.0%}；后者的不可打印度是 "
     f"{patch_rows['eot_print']['non_printability']:.3f}（普通 EOT 补丁 {patch_rows['eot']['non_printability']:.3f}），"
     f"总变差 {patch_rows['eot_print']['total_variation']:.3f}（{patch_rows['eot']['total_variation']:.3f}）；"
-    + f"可打印项{'让' if drop_p < drop_e else '没有让'}打印造成的损失更小（{drop_p * 100:.1f} 对 {drop_e * 100:.1f} 个百分点），"
-    + f"不打印时它{'更弱' if p['captured'] < e['captured'] else '并不更弱'}（{p['captured']:.0%} 对 {e['captured']:.0%}）。"
+    + f"这一组补丁里，打印造成的损失在加了可打印项时是 {drop_p * 100:.1f} 个百分点、普通 EOT 时是 {drop_e * 100:.1f} 个百分点，"
+    + f"不打印时是 {p['captured']:.0%} 对 {e['captured']:.0%}——只是一次优化的测量，本页不就可打印项的作用作判定。"
 )
 
 # %% [markdown]
