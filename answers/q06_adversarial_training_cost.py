@@ -410,6 +410,7 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
     # Free-AT against PGD-k trained to the end: a table too, for the same reason (too few runs learned both)
     all_runs = compared(exp, cfg, free_seeded, pgd_runs)
     failed = [r for r in all_runs if not r["learned"]]
+    weakest = min((m for pair in zip(free_seeded, pgd_runs) for m in pair), key=lambda m: m.clean)
     res.finding("scratch_training_unreliable",
                 f"在这个预算下（{zoo.scale(exp.profile).scratch_epochs} 个正常 epoch 的步数），从头训练的 {label(free)} 与 PGD-{k} "
                 f"并不每次都学得会：{len(all_runs)} 个种子里有 {len(failed)} 个种子至少一个模型的干净准确率不到一半（"
@@ -417,8 +418,11 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
                 + "）——本页第 1 节的曲线只是其中一个种子",
                 f"at this budget, {label(free)} and PGD-{k} trained from scratch do not learn reliably: with at least one "
                 f"of {len(all_runs)} seeds one of them stays below half clean accuracy",
-                {"failed_share": len(failed) / len(all_runs)}, "failed_share > 0",
-                evidence=ev.proportion(len(failed), len(all_runs), "failed_share"), null={"failed_share": 0.0})
+                {"weakest_clean": weakest.clean, "failed_share": len(failed) / len(all_runs)}, "weakest_clean < 0.5",
+                # "not every time" is decided by the weakest model of all the runs, its accuracy on its run's own
+                # test images below one half; false when even the weakest is decided above it
+                evidence=ev.proportion(int(weakest.correct.sum()), len(weakest.correct), "weakest_clean"),
+                null={"weakest_clean": 0.5})
     natural_below(exp, cfg, runs, natural, [fast_runs, free_seeded, pgd_runs])
     return fast_runs
 

@@ -97,6 +97,11 @@ def test_free_vs_pgd_robustness_is_decided_over_trainings(result):
             assert (m.get("weak_finding") == "scratch_training_unreliable") == (m["clean_acc"] < 0.5)
     unreliable = result.get_claim("scratch_training_unreliable")
     assert unreliable.values["failed_share"] == sum(not r["learned"] for r in rows) / len(rows)
+    # decided by the weakest model of every run, on its own test images
+    weakest = min(min(r[f"free{min(CFG.ms)}_clean"], r["pgd7_clean"]) for r in rows)
+    assert unreliable.values["weakest_clean"] == pytest.approx(weakest)
+    low, high = unreliable.evidence.intervals["weakest_clean"]
+    assert low <= weakest <= high
 
 
 def test_equal_budget_gives_pgd_a_complete_schedule_of_the_same_passes(result):
