@@ -64,7 +64,8 @@ Markdown(
     "干净准确率：" + "，".join(f"{k} {r['clean_acc']:.1%}" for k, r in arch.items())
     + "；PGD 下：" + "，".join(f"{k} {r['pgd_acc']:.0%}" for k, r in arch.items()) + "。"
     + (f"最准的 {most} 在 PGD 下反而比最不准的 {least} 更脆弱（{acc['pgd_most_accurate']:.0%} 对 {acc['pgd_least_accurate']:.0%}），"
-       "与 Su 等人“越准的模型越容易被攻破”的方向一致；但只有四种架构，这只是一个方向，不是他们那样的拟合关系，"
+       "与 Su 等人“越准的模型越容易被攻破”的方向一致；但只有四种架构、每种只训练了一次，这只是这几个模型上的一个方向，"
+       "不是他们那样的拟合关系，"
        f"而且在这个攻击强度下，PGD 下的准确率最高也只有 {max(r['pgd_acc'] for r in arch.values()):.0%}。"
        if outcome["accuracy_not_robustness"] == "holds" else
        f"这一次最准的 {most} 在 PGD 下反而更鲁棒（{acc['pgd_most_accurate']:.0%} 对 {acc['pgd_least_accurate']:.0%}），"
