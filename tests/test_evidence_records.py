@@ -61,9 +61,14 @@ def test_binomial_over_runs_sums_each_runs_own_units():
         ev.binomial_over_runs([5], [10], 0.5, "acc")
     with pytest.raises(ValueError, match="2 counts, 3 sizes"):
         ev.binomial_over_runs([5, 6], [10, 10, 10], 0.5, "acc")
-    for bad in ([11, 5], [-1, 5]):
-        with pytest.raises(ValueError, match="0 ≤ successes ≤ units"):
-            ev.binomial_over_runs(bad, [10, 10], 0.5, "acc")
+    with pytest.raises(ValueError, match=r"0 ≤ successes ≤ units and some units, got \[\(11, 10\), \(5, 10\)\]"):
+        ev.binomial_over_runs([11, 5], [10, 10], 0.5, "acc")
+    with pytest.raises(ValueError, match="0 ≤ successes ≤ units"):
+        ev.binomial_over_runs([-1, 5], [10, 10], 0.5, "acc")
+    # none and all are counts like any other, and p0 is the tested proportion
+    edge = ev.binomial_over_runs([0, 10], [10, 10], 0.1, "acc")
+    assert edge.runs == ({"acc": 0.0}, {"acc": 1.0})
+    assert edge.tests["binomial test stratified by run (acc)"] == pytest.approx(binomtest(10, 20, 0.1).pvalue)
     with pytest.raises(ValueError, match="some units"):
         ev.binomial_over_runs([0, 5], [0, 10], 0.5, "acc")
 
