@@ -146,9 +146,14 @@ def _success(model, x, y, patch, seed_gen: torch.Generator, capture=None, deform
     return pred == TARGET, pred != y
 
 
+def _targeted_hits(exp: Experiment, model, x, y, patch, capture=None, deform=None) -> torch.Tensor:
+    """Per image of ``x``: whether ``patch`` sends it to the target, on the page's evaluation scenes (:data:`SCENES`)."""
+    return _success(model, x, y, patch, exp.generator(SCENES), capture, deform)[0]
+
+
 def _targeted_rate(exp: Experiment, model, x, y, patch, capture=None, deform=None) -> float:
     """Share of ``x`` that ``patch`` sends to the target, on the page's evaluation scenes (:data:`SCENES`)."""
-    return float(_success(model, x, y, patch, exp.generator(SCENES), capture, deform)[0].float().mean())
+    return float(_targeted_hits(exp, model, x, y, patch, capture, deform).float().mean())
 
 
 def _accuracy_through(model, x, y, generator: torch.Generator, capture=None) -> float:
@@ -275,7 +280,7 @@ def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
     res = exp.res
     rows, hits = [], []
     for r, seed in enumerate(runs.seeds):
-        hit = {k: _success(model, x, y, runs.patch(seed, k), exp.generator(SCENES), T.capture(1.0), T.cloth())[0]
+        hit = {k: _targeted_hits(exp, model, x, y, runs.patch(seed, k), T.capture(1.0), T.cloth())
                for k in ("eot", "eot_cloth")}
         hits.append(hit)
         rate = {k: float(v.float().mean()) for k, v in hit.items()}

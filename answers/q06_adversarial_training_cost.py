@@ -382,7 +382,7 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
               f"(FGSM-RS vs PGD-{k} with a complete schedule at the same passes, over seeds)", short,
               note="passes：整个训练的前向+反向次数（每个小批量的次数 × epoch 数，相对一个正常 epoch）；difference：FGSM-RS 减 PGD；"
                    "*_clean：该次测试集上的干净准确率（*_correct / test_images：分对的张数与总数）。比较两种训练，单位是一次独立训练。")
-    mean = {key: statistics.mean(r[key] for r in short) for key in ("fgsm_rs", "pgd", "fgsm_rs_clean", "pgd_clean")}
+    mean = {key: statistics.mean(r[key] for r in short) for key in ("fgsm_rs_clean", "pgd_clean")}
     bar = HEALTHY_TIMES_CHANCE / exp.split.num_classes
     pgd_epochs = short[0]["pgd_epochs"]
     # a model that did not learn to classify cannot carry a comparison of robustness: what this budget decides is
