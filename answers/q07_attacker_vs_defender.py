@@ -167,7 +167,9 @@ def adaptive_vs_plain(exp: Experiment, by: dict[str, dict], correct: dict) -> No
                     f"for most of the {len(pre)} preprocessing defenses, the adaptive attack keeps significantly less "
                     "accuracy than plain PGD (one test per defense, Holm)",
                     {"defenses": k}, f"defenses >= {len(pre) // 2 + 1}", evidence=evidence,
-                    null={"defenses": 0})
+                    null={"defenses": 0},
+                    small_scale="at tiny (a few dozen images per defense) the count is of defenses whose adaptive "
+                                "attack is significantly stronger after Holm, and few are: the count needs site's images")
 
 
 def at_over_runs(exp: Experiment, cfg: Settings, attacks: dict) -> None:

@@ -86,6 +86,20 @@ def test_problems_depend_on_profile_and_declared_outcome():
     assert [p.split(":")[0] for p in r.problems()] == ["wrong", "broken"]
 
 
+def test_at_tiny_an_inconclusive_finding_must_still_point_the_sentences_way():
+    """A bug that removes an effect (an attack returning its input) leaves the tiny finding inconclusive with its
+    point estimate against the sentence: that is a problem at tiny unless a small-scale reversal is declared."""
+    a, b = _paired(4, 2)                       # too few discordant images to decide either way
+    for values, small_scale, problems in (({"a": 0.6, "b": 0.5}, None, 0), ({"a": 0.5, "b": 0.6}, None, 1),
+                                          ({"a": 0.5, "b": 0.6}, "needs site's budget", 0)):
+        r = Result("q00", "tiny", 0)
+        c = r.finding("weak", "z", "e", values, "a > b", evidence=ev.mcnemar(a, b), small_scale=small_scale)
+        assert c.outcome == "inconclusive" and len(r.problems()) == problems, (values, r.problems())
+    r = Result("q00", "tiny", 0)
+    r.finding("declared", "z", "e", {"a": 0.5, "b": 0.6}, "a > b", evidence=ev.mcnemar(a, b), expected="inconclusive")
+    assert r.problems() == []
+
+
 def test_a_small_scale_reversal_is_shown_at_tiny_and_still_required_at_site():
     reversed_pairs = ev.mcnemar(*reversed(_paired(20, 2)))
     for profile, problems in (("tiny", 0), ("site", 1)):
@@ -108,6 +122,16 @@ def test_unhealthy_models_and_mismatched_comparisons():
     bad = r.finding("confounded", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
                     compares=("good", "weak"))
     assert ok.outcome == "holds" and bad.outcome == "inconclusive" and "confounded" in bad.confound
+    # a comparison over runs is confounded when any run's pair is mismatched, not only run 0's
+    r.model("good (seed 1000)", 0.9, 10)
+    r.model("close (seed 1000)", 0.88, 10)
+    assert r.finding("matched_in_every_run", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
+                     compares=("good", "close")).outcome == "holds"
+    r.model("good (seed 2000)", 0.9, 10)
+    r.model("close (seed 2000)", 0.6, 10)
+    late = r.finding("mismatched_in_run_2", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
+                     compares=("good", "close"))
+    assert late.outcome == "inconclusive" and "good (seed 2000)" in late.confound
 
 
 def test_a_weak_model_is_accepted_only_as_the_subject_of_a_finding_that_holds():

@@ -99,6 +99,7 @@ class Claim:
     confound: str | None = None
     small_scale: str | None = None
     outcome: str = field(init=False)
+    point: bool = field(init=False)     # the rule on the measured values alone (no evidence)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -116,7 +117,7 @@ class Claim:
             if _evaluate(tree, self.id, {**self.values, **_plain(self.null)}):
                 raise RuleError(f"claim {self.id!r}: rule {self.rule!r} also holds in the null case {self.null}: "
                                 "it has slack, so its sentence could be false while it shows ✓")
-        point = _evaluate(tree, self.id, self.values)
+        point = self.point = _evaluate(tree, self.id, self.values)
         if self.kind == "check":
             self.outcome = "holds" if point else "fails"
         elif self.confound is None and self.evidence.decided(lambda v: _evaluate(tree, self.id, v), self.values):
@@ -136,12 +137,18 @@ class Claim:
     def problem(self, profile: str) -> str | None:
         """Why this claim is not acceptable at ``profile`` (None if it is). Checks must hold everywhere;
         at the site and full profiles a finding must have its wanted outcome; at tiny (a few dozen images)
-        a finding may be inconclusive but must not fail unless that is what it declares."""
+        a finding may be inconclusive, but neither fail nor have its point estimate go against its sentence,
+        unless it declares a small-scale reversal (``small_scale``) — so a bug that removes an effect is caught
+        by the tiny tests, not only by the site build."""
         if self.kind == "check":
             return None if self.holds else "check fails"
         if profile == "tiny":
-            if self.outcome == "fails" and self.wanted != "fails" and not self.small_scale:
+            if self.small_scale or self.wanted == "fails":
+                return None
+            if self.outcome == "fails":
                 return "finding fails"
+            if self.wanted == "holds" and not self.point:
+                return "finding's point estimate goes against its sentence (inconclusive, and no small-scale reversal declared)"
             return None
         return None if self.outcome == self.wanted else f"finding is {self.outcome}, expected {self.wanted}"
 
@@ -267,7 +274,8 @@ class Result:
                 compares: Sequence[str] = (), small_scale: str | None = None) -> Claim:
         """A statement about the world, decided by ``rule`` and its ``evidence`` (holds / fails / inconclusive).
 
-        ``compares`` names recorded models whose clean accuracies the comparison assumes to be matched;
+        ``compares`` names recorded models whose clean accuracies the comparison assumes to be matched (in
+        run 0 and in every run whose models are recorded as "<name> (seed <s>)");
         ``small_scale`` explains why the finding is measured to reverse at the tiny profile (see :class:`Claim`)."""
         return self._add(Claim(id, zh, en, dict(values), rule, "finding", evidence,
                                dict(null) if null is not None else None, expected, self._confound(compares),
@@ -280,10 +288,16 @@ class Result:
         missing = [n for n in names if n not in acc]
         if missing:
             raise ValueError(f"compared models {missing} were not recorded with Result.model")
-        gap = max(acc[n] for n in names) - min(acc[n] for n in names)
-        if gap > MATCHED_ACCURACY:
-            return (f"clean accuracies of {', '.join(names)} differ by {gap * 100:.0f} points "
-                    f"(> {MATCHED_ACCURACY * 100:.0f}): the comparison is confounded")
+        # a comparison decided over runs compares each run's models too, recorded as "<name> (seed <s>)"
+        suffixes = [""] + sorted({n[n.rindex(" (seed "):] for n in acc if n.endswith(")") and " (seed " in n})
+        for suffix in suffixes:
+            run = [n + suffix for n in names]
+            if not all(n in acc for n in run):
+                continue
+            gap = max(acc[n] for n in run) - min(acc[n] for n in run)
+            if gap > MATCHED_ACCURACY:
+                return (f"clean accuracies of {', '.join(run)} differ by {gap * 100:.0f} points "
+                        f"(> {MATCHED_ACCURACY * 100:.0f}): the comparison is confounded")
         return None
 
     def figure(self, name: str, fig: Any) -> Any:
