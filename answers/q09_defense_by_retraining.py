@@ -76,6 +76,7 @@ SURVIVES = 0.5              # "the backdoor survives": most triggered images sti
 MOST = 0.5                  # "leaves most of the backdoor": ASR after the repair above half its level before
 PRUNING = ("fine_prune", "anp")   # the two repairs that prune, set against NAD
 PRUNE_BUDGET = 0.02         # the pruning repairs stop before clean-set accuracy falls by more than this (room within CA_MARGIN)
+NAD_CA_BOUND = 0.10         # "without wrecking the model": NAD, which has no accuracy budget, costs less than this
 DROP_AFTER = 2              # every repair's learning rate drops tenfold after two epochs (NAD's code schedule)
 CLEAN_LABEL_FRACTION = 1.0  # share of the target-class images of the "clean" set that carry clean-label poison
 CLEAN_LABEL_EPS = 16 / 255  # L∞ radius of the perturbation that makes them hard to learn [@turner2019label]
@@ -287,21 +288,33 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
                 mean, f"asr_after > {LEFT} and ca_drop < {CA_MARGIN}",
                 evidence=ev.over_run_rows(tuned, "asr_after", "ca_drop", null=LEFT)
                 + ev.over_run_rows(tuned, "ca_drop", "asr_after", null=CA_MARGIN),
-                null={"asr_after": LEFT / 2})
-    gaps = [{f"{key}_minus_nad": remaining[key][i] - remaining["nad"][i] for key in PRUNING} for i in range(len(seeds))]
+                null={"asr_after": LEFT / 2},
+                small_scale="at tiny (width-8 model, 5 epochs at a gentler learning rate) fine-tuning lowers ASR to "
+                            "about the 90% bound itself")
+    # the pruning repairs stop at PRUNE_BUDGET of clean accuracy and NAD has no such budget, so "NAD removes more"
+    # could be bought by wrecking the model: the finding also bounds NAD's clean-accuracy cost in every run
+    gaps = [{**{f"{key}_minus_nad": remaining[key][i] - remaining["nad"][i] for key in PRUNING},
+             "nad_ca_drop": by["nad"][i]["ca_drop"]} for i in range(len(seeds))]
     names = [f"{key}_minus_nad" for key in PRUNING]
     evidence = ev.over_runs(gaps, names[0], seeds=seeds)
     for name in names[1:]:
         evidence = evidence + ev.over_runs(gaps, name)
+    evidence = evidence + ev.over_runs(gaps, "nad_ca_drop", null=NAD_CA_BOUND)
+    drops = {key: statistics.mean(r["ca_drop"] for r in by[key]) for key in ("nad", *PRUNING)}
     res.finding("nad_beats_pruning",
                 f"NAD 去掉的后门比剪枝后微调和 ANP 都多：{len(gaps)} 次独立运行中，NAD 修复后的 ASR 是修复前的 "
                 + "、".join(f"{v:.0%}" for v in remaining["nad"])
                 + "（ANP：" + "、".join(f"{v:.0%}" for v in remaining["anp"]) + "——ANP 留下多少也随运行而变）"
-                + f"，降到 {REPAIRED_ASR:.0%} 以下的有 {sum(r['asr_after'] < REPAIRED_ASR for r in by['nad'])} 次；"
-                f"CA 平均下降 {statistics.mean(r['ca_drop'] for r in by['nad']) * 100:.1f} 个百分点（只报告，不作判定）",
+                + f"，降到 {REPAIRED_ASR:.0%} 以下的有 {sum(r['asr_after'] < REPAIRED_ASR for r in by['nad'])} 次。"
+                f"代价是更多的干净准确率：NAD 的 CA 平均下降 {drops['nad'] * 100:.1f} 个百分点（每次："
+                + "、".join(f"{r['ca_drop'] * 100:.1f}" for r in by["nad"])
+                + f"），两种剪枝只有 {drops['fine_prune'] * 100:.1f} 和 {drops['anp'] * 100:.1f}（它们在 "
+                f"{PRUNE_BUDGET * 100:.0f} 个百分点处停下）；但模型仍然可用，每次都低于 {NAD_CA_BOUND * 100:.0f} 个百分点",
                 f"NAD removes more of the backdoor than fine-pruning and than ANP, in every one of {len(gaps)} independent "
-                "runs (how much it leaves varies from run to run)",
-                {n: statistics.mean(g[n] for g in gaps) for n in names}, " and ".join(f"{n} > 0" for n in names),
+                f"runs, without wrecking the model: its clean-accuracy cost stays below {NAD_CA_BOUND * 100:.0f} points "
+                "in each (larger than the pruning repairs', which stop at their budget)",
+                {**{n: statistics.mean(g[n] for g in gaps) for n in names}, "nad_ca_drop": drops["nad"]},
+                " and ".join(f"{n} > 0" for n in names) + f" and nad_ca_drop < {NAD_CA_BOUND}",
                 evidence=evidence, null={names[0]: 0.0})
 
 
@@ -347,7 +360,8 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
     # chosen by the question, not pooled with the others (the table shows each; most leave the backdoor anyway),
     # and it compares two repairs, so it is decided over the runs of section 1b (each its own backdoored model)
     c, s = outcomes["nad"]
-    rows = [{"run": 0, "seed": exp.seed, "asr_clean_set": c.asr, "asr_poisoned_set": s.asr}]
+    rows = [{"run": 0, "seed": exp.seed, "asr_before": state["before"].asr, "asr_clean_set": c.asr,
+             "asr_poisoned_set": s.asr}]
     for run in state.get("other_runs", []):
         xr, yr = clean_set(exp, clean_pool(exp, run.split, run.seed), fraction, run.split)
         surrogate, _ = exp.model_of_run("surrogate", run.seed, f"attacker's own model (seed {run.seed})")
@@ -356,19 +370,28 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
         asr = {name: backdoor.scores(repaired(exp, cfg, run.model, "nad", images, yr, run.seed)[0], run.xt, run.yt,
                                      TRIGGER, TARGET).asr
                for name, images in (("asr_clean_set", xr), ("asr_poisoned_set", pxr))}
-        rows.append({"run": run.run, "seed": run.seed, **asr})
+        rows.append({"run": run.run, "seed": run.seed, "asr_before": run.asr_before, **asr})
     for row in rows:
+        # "weakens" in the sentence's sense: the poison undoes most of what NAD removes on a truly clean set (a run
+        # where NAD removed nothing has nothing to undo, and counts against the sentence)
+        removed = row["asr_before"] - row["asr_clean_set"]
         row["weakened"] = row["asr_poisoned_set"] - row["asr_clean_set"]
+        row["undone"] = row["weakened"] / removed if removed > 0 else 0.0
     res.table("clean_label_runs", f"NAD 在真正干净的集合与混入 clean-label 投毒的集合上修复后的 ASR，{len(rows)} 次独立运行"
               f"（每次：该次的后门模型、{fraction:.0%} 干净集、攻击者自己的模型与种子）(NAD on a clean vs a poisoned set, over runs)",
-              rows, note="run 0 即上表的 NAD 一行；weakened = asr_poisoned_set − asr_clean_set。")
-    mean = {k: statistics.mean(r[k] for r in rows) for k in ("asr_clean_set", "asr_poisoned_set", "weakened")}
-    res.finding("clean_label_weakens_repairs", f"标签全对的 clean-label 投毒削弱了助教说的 NAD：{len(rows)} 次独立运行，NAD 之后的 ASR"
-                "（真正干净的集合 → “干净”集混入投毒）：" + "、".join(f"{r['asr_clean_set']:.0%} → {r['asr_poisoned_set']:.0%}" for r in rows),
-                "clean-label poison in the 'clean' set weakens NAD, the repair the TA names, over independent runs",
-                mean, "weakened > 0",
-                evidence=ev.over_run_rows(rows, "weakened"),
-                null={"weakened": 0.0},
+              rows, note="run 0 即上表的 NAD 一行；asr_before：修复前的 ASR；weakened = asr_poisoned_set − asr_clean_set；"
+                         "undone = weakened ÷ (asr_before − asr_clean_set)：投毒抵消了 NAD 在真正干净集合上去掉的后门的几成。")
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("asr_clean_set", "asr_poisoned_set", "undone")}
+    res.finding("clean_label_weakens_repairs", f"标签全对的 clean-label 投毒抵消了助教说的 NAD 的大部分效果：{len(rows)} 次独立运行，"
+                "NAD 之后的 ASR（真正干净的集合 → “干净”集混入投毒）：" + "、".join(
+                    f"{r['asr_clean_set']:.0%} → {r['asr_poisoned_set']:.0%}" for r in rows)
+                + "；NAD 去掉的后门被抵消的比例：" + "、".join(f"{r['undone']:.0%}" for r in rows)
+                + f"，每一次都超过 {MOST:.0%}",
+                f"clean-label poison in the 'clean' set undoes most (more than {MOST:.0%}) of what NAD, the repair the TA "
+                "names, removes on a truly clean set, over independent runs",
+                mean, f"undone > {MOST}",
+                evidence=ev.over_run_rows(rows, "undone", null=MOST),
+                null={"undone": 0.0},
                 small_scale="at tiny (width-8 model, 5 epochs at a gentler learning rate) the repairs barely lower ASR "
                             "even on a truly clean set, so there is nothing for the poison to undo")
 
@@ -441,14 +464,14 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
         px[half] = P.apply_patch(tx[half], patch, g)
         hardened = repair.fine_tune(repair.copy_model(model), px, ty, epochs=cfg.epochs, lr=cfg.lr,
                                     drop_after=DROP_AFTER, seed=seed, progress=False)
+        # the attacker's answer: a new patch optimised against the hardened model
         return ({"original": success(model, patch), "fine_tuned": success(tuned, patch),
-                 "patch_tuned": success(hardened, patch)},
+                 "patch_tuned": success(hardened, patch),
+                 "patch_tuned_new": success(hardened, trained_patch(hardened, seed))},
                 {"patch": patch, "original": model, "fine_tuned": tuned, "patch_tuned": hardened})
 
     outcomes, made = one_run(exp.seed)
     hardened = made["patch_tuned"]
-    again = trained_patch(hardened, exp.seed)
-    outcomes["patch_tuned_new"] = success(hardened, again)
     labels = {"original": "原模型 + 补丁", "fine_tuned": f"在 {cfg.fractions[-1]:.0%} 干净数据上微调后 + 同一补丁",
               "patch_tuned": "在贴了这个补丁（标签不变）的数据上微调后 + 同一补丁",
               "patch_tuned_new": "同上的模型 + 针对它重新训练的新补丁"}
@@ -463,8 +486,11 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
     for r, seed in enumerate(exp.run_seeds(cfg.runs)):
         rate = o if r == 0 else {k: float(v.float().mean()) for k, v in one_run(seed)[0].items()}
         runs.append({"run": r, "seed": seed, "original": rate["original"], "fine_tuned": rate["fine_tuned"],
-                     "patch_tuned": rate["patch_tuned"], "kept_plain": rate["fine_tuned"] / max(rate["original"], 1e-9),
-                     "kept_patch": rate["patch_tuned"] / max(rate["original"], 1e-9)})
+                     "patch_tuned": rate["patch_tuned"], "patch_tuned_new": rate["patch_tuned_new"],
+                     "kept_plain": rate["fine_tuned"] / max(rate["original"], 1e-9),
+                     "kept_patch": rate["patch_tuned"] / max(rate["original"], 1e-9),
+                     "new_minus_old": rate["patch_tuned_new"] - rate["patch_tuned"],
+                     "original_minus_new": rate["original"] - rate["patch_tuned_new"]})
     res.table("patch_runs", f"同一个干净模型上 {len(runs)} 次独立的补丁优化与微调（run 0 即上表）(the patch remark over runs)", runs,
               note=f"kept_plain：普通微调后补丁还剩原来成功率的几成；kept_patch：在贴了补丁的数据上微调后还剩几成。"
                    f"判定的界是一半（{KEPT:.0%}）：一个防御至少要让攻击的成功率减半才算数。")
@@ -479,14 +505,18 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
                 evidence=ev.over_run_rows(runs, "kept_plain", "kept_patch", null=KEPT)
                 + ev.over_run_rows(runs, "kept_patch", "kept_plain", null=KEPT),
                 null={"kept_patch": mean["kept_plain"]})
-    res.finding("new_patch_partly_returns", f"攻击者针对加固后的模型重新训练一个补丁：成功率 {o['patch_tuned_new']:.0%}，"
-                f"高于旧补丁的 {o['patch_tuned']:.0%}，但低于原模型上的 {o['original']:.0%}",
-                "a new patch trained against the patch-tuned model succeeds more than the old one, less than on the "
-                "original model", {"new_patch": o["patch_tuned_new"], "old_patch": o["patch_tuned"], "original": o["original"]},
-                "old_patch < new_patch < original",
-                evidence=ev.mcnemar(outcomes["patch_tuned_new"], outcomes["patch_tuned"], "McNemar new vs old")
-                + ev.mcnemar(outcomes["original"], outcomes["patch_tuned_new"], "McNemar original vs new"),
-                null={"new_patch": o["patch_tuned"]})
+    # the new patch is an optimisation of its own in each run, so the order old < new < original is decided over
+    # the runs (both gaps, each a t-test over runs; both must hold), not over the images of one run
+    gaps = {k: statistics.mean(r[k] for r in runs) for k in ("new_minus_old", "original_minus_new")}
+    res.finding("new_patch_partly_returns", f"攻击者针对加固后的模型重新训练一个补丁：{len(runs)} 次运行的成功率（旧补丁 → 新补丁，"
+                "原模型上）" + "、".join(f"{r['patch_tuned']:.0%} → {r['patch_tuned_new']:.0%}（{r['original']:.0%}）" for r in runs)
+                + "：新补丁比旧补丁强，但不如原模型上的补丁",
+                "a new patch trained against the patch-tuned model succeeds more than the old one and less than a patch "
+                "on the original model, over independent runs (patch, fine-tuning and new patch optimised anew in each)",
+                gaps, "new_minus_old > 0 and original_minus_new > 0",
+                evidence=ev.over_run_rows(runs, "new_minus_old", "original_minus_new")
+                + ev.over_run_rows(runs, "original_minus_new", "new_minus_old"),
+                null={"new_minus_old": 0.0})
 
 
 # ---------------------------------------------------------------- 5. transfer: retrain only the last layer

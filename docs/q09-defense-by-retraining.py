@@ -120,7 +120,8 @@ Markdown(
        else "剪枝后微调这一次没有每次都留下后门的大部分（见判定表）。")
     + f"ANP 修复后留下的比例在 {min(left['anp']):.0%}–{max(left['anp']):.0%} 之间。"
     + (f"NAD 每一次都比它们去掉得多，但它留下多少随运行而变（{min(left['nad']):.0%}–{max(left['nad']):.0%}）："
-       "助教说 NAD “确保已知后门被消除”——在我们的模型上它是最有效的一种，却不能“确保”。"
+       "助教说 NAD “确保已知后门被消除”——在我们的模型上它是最有效的一种，却不能“确保”；"
+       "它的干净准确率代价也比两种剪枝大（剪枝有准确率预算，NAD 没有），但每次都远小于把模型毁掉。"
        if outcome["nad_beats_pruning"] == "holds" else "NAD 这一次没有每次都比剪枝去掉得多（见判定表）。")
     + ("\n\n（解释，未单独测量：剪枝后微调剪的是在干净数据上不活跃的通道，而我们的触发器很小、很显眼，由仍然活跃的通道承载；"
        f"ANP 在干净集准确率下降 {meta['prune_budget'] * 100:.0f} 个百分点前就停下，只剪掉很少的神经元——论文里的剪枝阈值是对着"
@@ -161,7 +162,7 @@ Markdown(
     + "。"
     + (f"助教点名的 NAD：真正干净的集合上修复后 ASR 是 {cl['nad']['asr_clean_set']:.0%}，"
        f"混入只占集合 {stamped['stamped'] / stamped['n']:.0%} 的投毒图后是 {cl['nad']['asr_poisoned_set']:.0%}，"
-       f"{len(result.tables['clean_label_runs'].rows)} 次独立运行每次都是混入投毒后更高（上表）"
+       f"{len(result.tables['clean_label_runs'].rows)} 次独立运行每次都是混入投毒后更高，NAD 去掉的后门每次都被抵消了一半以上（上表的 undone）"
        "（解释，未另行测量：它在“干净”数据上又学到了“有触发器 → 目标类”）。这批投毒图的标签全都正确（见自检），"
        "所以助教的提醒在这里成立：再训练类防御的前提（一份可信的干净集）恰恰是攻击者可以污染的，只核对标签发现不了。"
        if outcome["clean_label_weakens_repairs"] == "holds" else "这一次测量没有显示投毒削弱了修复（见判定表）。")
@@ -234,8 +235,8 @@ Markdown(
     + f"在贴了这个补丁的数据上微调后，旧补丁只剩 {pt['patch_tuned']['patch_success']:.0%}，模型的干净准确率从 "
     f"{pt['original']['clean_acc']:.1%} 变为 {pt['patch_tuned']['clean_acc']:.1%}；攻击者针对新模型重新训练的补丁达到 "
     f"{pt['patch_tuned_new']['patch_success']:.0%}（原模型上 {pt['original']['patch_success']:.0%}）。"
-    + ("所以再训练**能**防补丁，但防住的主要是它见过的那一个：新补丁虽然没有原来那么强，仍然有效。"
-       if outcome["new_patch_partly_returns"] == "holds" else "")
+    + ("所以再训练**能**防补丁，但防住的主要是它见过的那一个：下表每一次运行里，新补丁都比旧补丁强，又不如原模型上的补丁。"
+       if outcome["new_patch_partly_returns"] == "holds" else "（新补丁与旧补丁、原模型上补丁的比较，在几次运行中没有一致的结论，见下表。）")
     + "一个自然的推论（本页没有测）是在训练中不断生成新补丁再训练，即补丁版的对抗训练；另一条路是带证书的防御"
     "（见 [q08](../q08-defense-cost/) 的 PatchCleanser）。"
 )

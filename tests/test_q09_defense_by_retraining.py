@@ -55,6 +55,9 @@ def test_repairs_are_decided_over_runs_each_with_its_own_backdoored_model(result
     assert claim.evidence.to_dict()["design"]["seeds"] == seeds
     nad = result.get_claim("nad_beats_pruning")
     assert [x["anp_minus_nad"] for x in nad.evidence.runs] == [a - n for a, n in zip(remaining["anp"], remaining["nad"])]
+    # NAD has no accuracy budget: its clean-accuracy cost in every run is part of the finding
+    assert [x["nad_ca_drop"] for x in nad.evidence.runs] == [r["ca_drop"] for r in runs if r["key"] == "nad"]
+    assert any("nad_ca_drop" in name for name in nad.evidence.tests)
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"BadNets (zoo, seed {s})" in models for s in seeds[1:])
     tuned = result.get_claim("fine_tune_leaves_backdoor")
@@ -81,6 +84,13 @@ def test_patch_remark_is_repeated_over_runs(result):
     first = {r["key"]: r["patch_success"] for r in result.tables["patch"].rows}
     assert runs[0]["original"] == first["original"] and runs[0]["fine_tuned"] == first["fine_tuned"]
     assert all(r["kept_plain"] == r["fine_tuned"] / r["original"] for r in runs)
+    # the new patch is optimised anew in every run, and the finding is decided on every run's two gaps
+    assert runs[0]["patch_tuned_new"] == first["patch_tuned_new"]
+    assert all(r["new_minus_old"] == r["patch_tuned_new"] - r["patch_tuned"]
+               and r["original_minus_new"] == r["original"] - r["patch_tuned_new"] for r in runs)
+    claim = result.get_claim("new_patch_partly_returns")
+    assert [x["new_minus_old"] for x in claim.evidence.runs] == [r["new_minus_old"] for r in runs]
+    assert claim.evidence.design["seeds"] == [r["seed"] for r in runs]
 
 
 def test_activation_clustering_rules_are_consistent(result):
@@ -107,6 +117,11 @@ def test_clean_label_finding_is_decided_over_the_repair_runs(result):
     nad = {r["key"]: r for r in result.tables["clean_label"].rows}["nad"]
     assert (runs[0]["asr_clean_set"], runs[0]["asr_poisoned_set"]) == (nad["asr_clean_set"], nad["asr_poisoned_set"])
     claim = result.get_claim("clean_label_weakens_repairs")
-    assert [x["weakened"] for x in claim.evidence.runs] == [r["asr_poisoned_set"] - r["asr_clean_set"] for r in runs]
+    assert [r["weakened"] for r in runs] == [r["asr_poisoned_set"] - r["asr_clean_set"] for r in runs]
+    # the share of NAD's removal that the poison undoes, each run against its own backdoored model's ASR
+    assert [r["asr_before"] for r in runs] == [r["asr_before"] for r in repairs if r["key"] == "nad"]
+    assert [x["undone"] for x in claim.evidence.runs] == pytest.approx(
+        [(r["asr_poisoned_set"] - r["asr_clean_set"]) / (r["asr_before"] - r["asr_clean_set"])
+         if r["asr_before"] > r["asr_clean_set"] else 0.0 for r in runs])
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"attacker's own model (seed {r['seed']})" in models for r in runs[1:])
