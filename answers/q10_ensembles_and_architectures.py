@@ -53,6 +53,7 @@ PROFILES = {
 }
 TARGET = BACKDOOR.target
 EPS = THREAT.linf_eps
+DIVERSITY_ASR = 0.9         # "keeps the backdoor": at least nine triggered images in ten still reach the target
 ARCH_LABELS = {"small_cnn": "小卷积网 small CNN", "tiny_resnet": "残差网 ResNet [@he2016deep]",
                "mlp": "多层感知机 MLP", "convmixer": "ConvMixer [@trockman2023patches]"}
 
@@ -154,14 +155,22 @@ def backdoor_across_architectures(exp: Experiment) -> None:
               "asr": one_bad.asr, "ra": one_bad.ra}]
     res.table("backdoors", f"同一份中毒数据（{BACKDOOR.ratio:.0%} 投毒，{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器，目标类 "
               f"{CLASS_NAMES[TARGET]}）训练四种架构，以及它们的集成 (the same poisoned data in four architectures)", rows)
-    res.finding("diversity_keeps_backdoor", f"架构多样性本身挡不住后门：四种架构各自的 ASR 在 "
-                f"{min(s.asr for s in scored.values()):.0%}–{max(s.asr for s in scored.values()):.0%}，"
-                f"logits 平均的集成 {average.asr:.0%}，多数投票 {vote.asr:.0%}",
-                "architecture diversity alone leaves the backdoor: both ensembles of the four poisoned architectures "
-                "keep ASR above 90%", {"asr_average": average.asr, "asr_vote": vote.asr}, "asr_average > 0.9 and asr_vote > 0.9",
-                evidence=ev.proportion(int(average.attack.sum()), len(average.attack), "asr_average")
-                + ev.proportion(int(vote.attack.sum()), len(vote.attack), "asr_vote"),
-                null={"asr_average": 0.5, "asr_vote": 0.5})
+    # that an ensemble of members which all carry the backdoor carries it too is nearly arithmetic; what the world
+    # decides is whether every architecture learns the trigger from the same data (an MLP or a ConvMixer need not),
+    # so each architecture is one arm (one trained model each: a statement about our models), the ensembles two more
+    arms = {**{a: s.attack for a, s in scored.items()}, "average": average.attack, "vote": vote.attack}
+    asr = {f"asr_{k}": float(v.float().mean()) for k, v in arms.items()}
+    held, tested = ev.arms_holding({k: ev.binomial(int(v.sum()), len(v), DIVERSITY_ASR, f"binomial vs {DIVERSITY_ASR:g}")
+                                    + ev.proportion(int(v.sum()), len(v), f"asr_{k}") for k, v in arms.items()},
+                                   {k: asr[f"asr_{k}"] > DIVERSITY_ASR for k in arms}, count="arms_above")
+    res.finding("diversity_keeps_backdoor", f"架构多样性本身挡不住后门：同一份中毒数据训练出的四个模型（每种架构一个）"
+                f"每一个都学会了后门，ASR 在 {min(s.asr for s in scored.values()):.0%}–{max(s.asr for s in scored.values()):.0%}；"
+                f"它们的 logits 平均集成 {average.asr:.0%}，多数投票 {vote.asr:.0%}（每个模型与每种集成单独检验 ASR > "
+                f"{DIVERSITY_ASR:.0%}，Holm 校正：{held} / {len(arms)} 显著）",
+                f"architecture diversity alone leaves the backdoor: each of our four models (one per architecture, the "
+                f"same poisoned data) and both of their ensembles keep ASR above {DIVERSITY_ASR:.0%} (one test each, Holm)",
+                {**asr, "arms_above": held, "arms": len(arms)}, "arms_above == arms",
+                evidence=tested, null={"arms_above": 0})
     # one poisoned voter among four losing the vote is arithmetic, not a finding: the row is shown, not claimed
 
 

@@ -103,8 +103,10 @@ bd = {r["key"]: r for r in result.tables["backdoors"].rows}
 Markdown(
     "四种架构各自的 ASR：" + "，".join(f"{k} {bd[k]['asr']:.0%}" for k in arch) + "；"
     f"logits 平均 {bd['average']['asr']:.0%}，多数投票 {bd['vote']['asr']:.0%}。"
-    + ("后门不挑架构：卷积、残差、纯全连接、ConvMixer 都从同一份数据里学会了触发器，集成只是把同一个后门投了四次票。"
-       if outcome["diversity_keeps_backdoor"] == "holds" else "这一次集成压低了后门（见判定表）。")
+    + ("在我们训练的四个模型上，后门不挑架构：卷积、残差、纯全连接、ConvMixer 各自都从同一份数据里学会了触发器"
+       "（每个模型单独检验），集成只是把同一个后门投了四次票。"
+       if outcome["diversity_keeps_backdoor"] == "holds"
+       else "并不是每个模型或每种集成都显著保住了 90% 以上的 ASR（逐个检验的结果见判定表）。")
     + f"对照行：只有小卷积网见过毒、其余三个用干净数据训练时，投票的 ASR 是 {bd['one_poisoned']['asr']:.0%}"
     f"（小卷积网自己 {bd['small_cnn']['asr']:.0%}）。"
     "（解释，不是测得的结论：四票中只有一票被触发器带偏时，多数票不跟它走，这是投票的算术，所以这里不把它算作一条结论；"

@@ -65,3 +65,8 @@ def test_partition_findings_are_decided_over_independent_runs(result):
     assert [x["ca_cost"] for x in cost.evidence.runs] == [r["ca_few"] - r["ca_many"] for r in runs]
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"DPA k={big} (vote, seed {r['seed']})" in models for r in runs[1:])
+    # the finding tests each architecture's model and each ensemble on its own (Holm), not only the ensembles
+    claim = result.get_claim("diversity_keeps_backdoor")
+    assert claim.evidence.design["arms"] == [*zoo.ARCHITECTURES, "average", "vote"]
+    asr = {r["key"]: r["asr"] for r in result.tables["backdoors"].rows}
+    assert all(claim.values[f"asr_{k}"] == asr[k] for k in claim.evidence.design["arms"])
