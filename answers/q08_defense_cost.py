@@ -213,11 +213,8 @@ def _inference_claims(res: Result, cfg: Settings, rows, correct, none_correct) -
               "randomized smoothing calls the model exactly N times per image (instrumented)",
               {"counted_calls_per_image": sm["calls_per_image"], "N": cfg.smooth_samples},
               "counted_calls_per_image == N")
-    at, none = by["pgd_at"], by["none"]
-    res.check("at_no_extra_calls", "对抗训练不增加推理时的模型调用：每张图仍只调用一次（插桩计数）",
-              "adversarial training adds no model calls at inference: one per image (instrumented)",
-              {"at_calls": at["calls_per_image"], "none_calls": none["calls_per_image"]},
-              "at_calls == none_calls == 1")
+    # that the adversarially trained model takes one call per image is the same wrapper as the undefended one:
+    # true by construction, so the table shows it (counted) and no check restates it
     for key in ("jpeg", "median"):
         row = by[key]
         res.finding(f"{key}_nonadaptive", f"{row['防御 defense']}：面对不知道防御的 PGD，准确率高于无防御"

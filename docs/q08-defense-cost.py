@@ -179,7 +179,7 @@ result.show("training")
 train = {r["key"]: r for r in result.tables["training"].rows}
 best_pre = max((inf[k] for k in ("jpeg", "median", "bit_depth", "deflection")), key=lambda r: r["gain"])
 Markdown(
-    f"1. **把代价挪到训练阶段。** 对抗训练的模型每张图仍只调用一次模型（延迟为无防御的 {inf['pgd_at']['latency_multiplier']:.2f} 倍），"
+    f"1. **把代价挪到训练阶段。** 对抗训练的模型每张图仍只调用 {inf['pgd_at']['calls_per_image']:.0f} 次模型（延迟为无防御的 {inf['pgd_at']['latency_multiplier']:.2f} 倍），"
     f"白盒 PGD 下准确率 {inf['pgd_at']['robust_acc']:.0%}（无防御 {inf['none']['robust_acc']:.0%}），"
     f"干净准确率变化 {-inf['pgd_at']['clean_cost'] * 100:+.1f} 个百分点；代价在训练：每个 7 步 PGD 的 epoch 是正常 epoch 的 "
     f"{train['pgd_at7']['ratio_to_normal_epoch']:.1f} 倍（计算量）。\n"
