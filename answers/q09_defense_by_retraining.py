@@ -484,8 +484,10 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
     # the patch and both fine-tunings are optimised: repeated with their own seeds on the same clean model
     runs = []
     for r, seed in enumerate(exp.run_seeds(cfg.runs)):
-        rate = o if r == 0 else {k: float(v.float().mean()) for k, v in one_run(seed)[0].items()}
-        runs.append({"run": r, "seed": seed, "original": rate["original"], "fine_tuned": rate["fine_tuned"],
+        out, models = (outcomes, made) if r == 0 else one_run(seed)
+        rate = {k: float(v.float().mean()) for k, v in out.items()}
+        runs.append({"run": r, "seed": seed, "ca_patch_tuned": metrics.clean_accuracy(models["patch_tuned"], exp.x, exp.y),
+                     "original": rate["original"], "fine_tuned": rate["fine_tuned"],
                      "patch_tuned": rate["patch_tuned"], "patch_tuned_new": rate["patch_tuned_new"],
                      "kept_plain": rate["fine_tuned"] / max(rate["original"], 1e-9),
                      "kept_patch": rate["patch_tuned"] / max(rate["original"], 1e-9),
@@ -494,16 +496,20 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
     res.table("patch_runs", f"同一个干净模型上 {len(runs)} 次独立的补丁优化与微调（run 0 即上表）(the patch remark over runs)", runs,
               note=f"kept_plain：普通微调后补丁还剩原来成功率的几成；kept_patch：在贴了补丁的数据上微调后还剩几成。"
                    f"判定的界是一半（{KEPT:.0%}）：一个防御至少要让攻击的成功率减半才算数。")
-    mean = {k: statistics.mean(r[k] for r in runs) for k in ("kept_plain", "kept_patch")}
+    # a patch-tuned model that had collapsed would also stop the patch: its clean accuracy is part of the finding
+    healthy = HEALTHY_TIMES_CHANCE / exp.split.num_classes
+    mean = {k: statistics.mean(r[k] for r in runs) for k in ("kept_plain", "kept_patch", "ca_patch_tuned")}
     res.finding("patch_survives_fine_tuning", f"普通微调留下了补丁的大部分成功率：{len(runs)} 次运行平均还剩 "
                 f"{mean['kept_plain']:.0%}（第一次 {o['original']:.0%} → {o['fine_tuned']:.0%}）；"
-                f"在贴了这个补丁的数据上微调后只剩 {mean['kept_patch']:.0%}（第一次降到 {o['patch_tuned']:.0%}）"
-                "——这是我们这一个干净模型上的结果",
+                f"在贴了这个补丁的数据上微调后只剩 {mean['kept_patch']:.0%}（第一次降到 {o['patch_tuned']:.0%}），"
+                f"而这个模型仍然可用（干净准确率平均 {mean['ca_patch_tuned']:.0%}）——这是我们这一个干净模型上的结果",
                 f"on our clean model, plain fine-tuning leaves more than {KEPT:.0%} of the patch's success and fine-tuning "
-                f"on the patch itself leaves less than {KEPT:.0%}, in every one of {len(runs)} runs",
-                mean, f"kept_plain > {KEPT} and kept_patch < {KEPT}",
-                evidence=ev.over_run_rows(runs, "kept_plain", "kept_patch", null=KEPT)
-                + ev.over_run_rows(runs, "kept_patch", "kept_plain", null=KEPT),
+                f"on the patch itself leaves less than {KEPT:.0%} in a model that still works (clean accuracy above "
+                f"{healthy:.0%}), in every one of {len(runs)} runs",
+                mean, f"kept_plain > {KEPT} and kept_patch < {KEPT} and ca_patch_tuned > {healthy:g}",
+                evidence=ev.over_run_rows(runs, "kept_plain", "kept_patch", "ca_patch_tuned", null=KEPT)
+                + ev.over_run_rows(runs, "kept_patch", "kept_plain", "ca_patch_tuned", null=KEPT)
+                + ev.over_run_rows(runs, "ca_patch_tuned", "kept_plain", "kept_patch", null=healthy),
                 null={"kept_patch": mean["kept_plain"]})
     # the new patch is an optimisation of its own in each run, so the order old < new < original is decided over
     # the runs (both gaps, each a t-test over runs; both must hold), not over the images of one run

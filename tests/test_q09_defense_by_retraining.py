@@ -84,6 +84,10 @@ def test_patch_remark_is_repeated_over_runs(result):
     first = {r["key"]: r["patch_success"] for r in result.tables["patch"].rows}
     assert runs[0]["original"] == first["original"] and runs[0]["fine_tuned"] == first["fine_tuned"]
     assert all(r["kept_plain"] == r["fine_tuned"] / r["original"] for r in runs)
+    cases = {r["key"]: r for r in result.tables["patch"].rows}
+    assert runs[0]["ca_patch_tuned"] == cases["patch_tuned"]["clean_acc"]
+    survives = result.get_claim("patch_survives_fine_tuning")
+    assert [x["ca_patch_tuned"] for x in survives.evidence.runs] == [r["ca_patch_tuned"] for r in runs]
     # the new patch is optimised anew in every run, and the finding is decided on every run's two gaps
     assert runs[0]["patch_tuned_new"] == first["patch_tuned_new"]
     assert all(r["new_minus_old"] == r["patch_tuned_new"] - r["patch_tuned"]
