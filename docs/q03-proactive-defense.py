@@ -71,8 +71,15 @@ Markdown(
     + f"。自适应攻击下表现最好的是 {best['防御 defense']}（{best['adaptive_attack']:.0%}）。"
     f"在变换上微调后，加上该变换的干净准确率平均从 {mean('clean_untrained'):.0%} 变为 {mean('clean_trained'):.0%}；"
     f"让未训练模型明显变差的变换有 {result.claim_values('training_recovers_clean_accuracy')['costly_transforms']} 种，"
-    "微调是否把它们逐个救回来，见判定表里的“助教说……”一条（每种变换单独检验）。"
+    "微调是否把它们逐个救回来，要在几次独立训练之间看（下表；每种变换单独检验，判定见判定表里的“助教说……”一条）。"
 )
+
+# %% [markdown]
+# 微调是一次训练：换一个种子（标准模型的初始化、数据顺序、测试图），结果就会变。所以对每种明显掉准确率的变换，
+# 下表都重复了整个过程——训练标准模型、在该变换上微调、在该次自己的测试图上测量。
+
+# %%
+result.show("recovery_runs")
 
 # %% [markdown]
 # ## 旋转也是攻击者的工具
