@@ -9,6 +9,7 @@ the label) and ``PGD-AT`` (adversarially trained on the agreeing data).
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,7 +92,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                     ("receptive fields", lambda: receptive_fields(res, cfg, nets["standard"], x)),
                     ("minimal ε", lambda: first.update(flips=minimal_eps(res, cfg, nets, x, y, seed))),
                     ("comparisons over training runs", lambda: comparisons_over_runs(exp, cfg, first)),
-                    ("what layers see", lambda: what_layers_see(res, cfg, nets, conflict))])
+                    ("what layers see", lambda: what_layers_see(exp, cfg, nets, conflict, first))])
 
 
 # ---------------------------------------------------------------- 1. texture or shape?
@@ -333,6 +334,7 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
         x, y = split.x_test[:cfg.eps_images].to(exp.device), split.y_test[:cfg.eps_images].to(exp.device)
         conflict = cues.cue_conflict(cfg.conflict_images, seed + 1)
         flipped = {name: _flipped(m, x, y, cfg, grid) for name, m in nets.items()}
+        first.setdefault("other_runs", []).append((r, seed, nets, conflict))   # section 4 repeats its units on them
         rows.append({"run": r, "seed": seed, "standard_texture_share": _texture_share(nets["standard"], conflict),
                      "shape_texture_share": _texture_share(nets["shape-trained"], conflict),
                      "standard_flipped_at_ref": flipped["standard"][ref], "at_flipped_at_ref": flipped["PGD-AT"][ref],
@@ -385,23 +387,32 @@ def _purity(labels: torch.Tensor) -> torch.Tensor:
     return (counts.max(1).values / labels.shape[1]).float()
 
 
-def what_layers_see(res: Result, cfg: Settings, nets, conflict) -> None:
+def _unit_purity(model, conflict, top_k: int, seed: int) -> tuple[dict, dict]:
+    """What each conv layer's channels share on the cue-conflict images: per layer name, (texture purity, shape
+    purity, chance purity) of every channel's ``top_k`` most exciting images; and the layers' activations."""
+    x_conf, shape, texture = conflict
+    with layer_outputs(model, list(CONV_LAYERS)) as acts:
+        metrics.predict(model, x_conf, batch_size=len(x_conf))
+    out = {}
+    for layer in CONV_LAYERS:
+        strength = acts[layer].amax(dim=(2, 3))                   # (N, C): each channel's peak per image
+        top = strength.topk(top_k, dim=0).indices.T                # (C, k) images that excite a channel most
+        shuffled = torch.randperm(len(x_conf), generator=torch.Generator().manual_seed(seed))
+        out[LAYERS[layer]] = (_purity(texture[top]), _purity(shape[top]), _purity(texture[shuffled[top]]))
+    return out, acts
+
+
+def what_layers_see(exp: Experiment, cfg: Settings, nets, conflict, first: dict) -> None:
+    res = exp.res
     x_conf, shape, texture = conflict
     rows, acts_of, purity = [], {}, {}
     for name in ("standard", "shape-trained"):
-        model = nets[name]
-        with layer_outputs(model, list(CONV_LAYERS)) as acts:
-            metrics.predict(model, x_conf, batch_size=len(x_conf))
-        acts_of[name] = acts
+        purity[name], acts_of[name] = _unit_purity(nets[name], conflict, cfg.top_k, res.seed)
         for layer in CONV_LAYERS:
-            strength = acts[layer].amax(dim=(2, 3))                   # (N, C): each channel's peak per image
-            top = strength.topk(cfg.top_k, dim=0).indices.T            # (C, k) images that excite a channel most
-            shuffled = torch.randperm(len(x_conf), generator=torch.Generator().manual_seed(res.seed))
-            purity[name, LAYERS[layer]] = (_purity(texture[top]), _purity(shape[top]))
-            rows.append({"模型 model": name, "layer": LAYERS[layer], "channels": strength.shape[1],
-                         "texture_purity": float(purity[name, LAYERS[layer]][0].mean()),
-                         "shape_purity": float(purity[name, LAYERS[layer]][1].mean()),
-                         "chance_purity": float(_purity(texture[shuffled[top]]).mean())})
+            tex, shp, chance = purity[name][LAYERS[layer]]
+            rows.append({"模型 model": name, "layer": LAYERS[layer], "channels": len(tex),
+                         "texture_purity": float(tex.mean()), "shape_purity": float(shp.mean()),
+                         "chance_purity": float(chance.mean())})
     res.table("unit_selectivity", f"每个通道最强激活的 {cfg.top_k} 张线索冲突图：纹理一致度 vs 形状一致度 "
               "(what the top-activating images of each channel share)", rows,
               note="purity：该通道 top-k 图像中最常见的纹理（或形状）类别所占比例，对通道取平均；chance_purity：随机挑选 k 张图时的同一量。")
@@ -414,21 +425,41 @@ def what_layers_see(res: Result, cfg: Settings, nets, conflict) -> None:
                                              cols=len(CONV_LAYERS) + 1, scale=1.6))
     res.figure("top_patches", _top_patches(nets["standard"], acts["features.2"], x_conf, shape, texture, channels=6,
                                            per_channel=5))
-    by = {(r["模型 model"], r["layer"]): r for r in rows}
-    std, shp = by[("standard", "conv3")], by[("shape-trained", "conv3")]
-    res.finding("deep_units_are_texture_detectors", f"标准模型最深一层的通道更多被同一种纹理（而非同一种形状）的图片激活"
-                f"（一致度 {std['texture_purity']:.0%} 对 {std['shape_purity']:.0%}，随机挑图 {std['chance_purity']:.0%}）"
-                "——助教“看到的更多是纹路”在这里成立",
-                "the standard model's deepest channels are excited by one texture more than by one shape",
-                {"texture_purity": std["texture_purity"], "shape_purity": std["shape_purity"]},
-                "texture_purity > shape_purity", evidence=ev.wilcoxon(*purity["standard", "conv3"]),
-                null={"texture_purity": std["shape_purity"]})
-    res.finding("shape_training_changes_what_units_see", f"换成纹理随机的数据训练，同一层通道转为更多被同一种形状激活"
-                f"（一致度 {shp['shape_purity']:.0%} 对纹理 {shp['texture_purity']:.0%}）",
+    # what a model's units see depends on its training run: both findings are decided over the runs of section 3b
+    # (each run's two models on its own cue-conflict images), the conv3 purities of run 0 being the table above
+    def deepest(name: str, p: dict) -> dict[str, float]:
+        tex, shp, _ = p["conv3"]
+        return {f"{name}_texture": float(tex.mean()), f"{name}_shape": float(shp.mean())}
+    units = [{"run": 0, "seed": exp.seed, **deepest("standard", purity["standard"]),
+              **deepest("shape_trained", purity["shape-trained"])}]
+    for r, seed, others, other_conflict in first.get("other_runs", []):
+        units.append({"run": r, "seed": seed,
+                      **deepest("standard", _unit_purity(others["standard"], other_conflict, cfg.top_k, seed)[0]),
+                      **deepest("shape_trained", _unit_purity(others["shape-trained"], other_conflict, cfg.top_k, seed)[0])})
+    for u in units:
+        u["standard_texture_minus_shape"] = u["standard_texture"] - u["standard_shape"]
+        u["shape_trained_shape_minus_texture"] = u["shape_trained_shape"] - u["shape_trained_texture"]
+    res.table("unit_runs", f"conv3 通道的纹理 / 形状一致度，{len(units)} 次独立训练（同第 3b 节的模型，各用该次的线索冲突图）"
+              "(conv3 purities over training runs)", units, note="run 0 即上表的 conv3 两行。")
+    mean = {k: statistics.mean(u[k] for u in units) for k in units[0] if k not in ("run", "seed")}
+    res.finding("deep_units_are_texture_detectors", f"标准模型最深一层的通道更多被同一种纹理（而非同一种形状）的图片激活："
+                f"{len(units)} 次独立训练，一致度（纹理 对 形状）" + "、".join(
+                    f"{u['standard_texture']:.0%} 对 {u['standard_shape']:.0%}" for u in units)
+                + "——助教“看到的更多是纹路”在这里成立",
+                f"the standard model's deepest channels are excited by one texture more than by one shape, in each of "
+                f"{len(units)} training runs", {"standard_texture_minus_shape": mean["standard_texture_minus_shape"]},
+                "standard_texture_minus_shape > 0",
+                evidence=ev.over_run_rows(units, "standard_texture_minus_shape"),
+                null={"standard_texture_minus_shape": 0.0})
+    res.finding("shape_training_changes_what_units_see", f"换成纹理随机的数据训练，同一层通道转为更多被同一种形状激活："
+                f"{len(units)} 次独立训练，一致度（形状 对 纹理）" + "、".join(
+                    f"{u['shape_trained_shape']:.0%} 对 {u['shape_trained_texture']:.0%}" for u in units),
                 "trained with random textures, the same layer's channels are excited by one shape more than by one "
-                "texture", {"texture_purity": shp["texture_purity"], "shape_purity": shp["shape_purity"]},
-                "shape_purity > texture_purity", evidence=ev.wilcoxon(*reversed(purity["shape-trained", "conv3"])),
-                null={"shape_purity": shp["texture_purity"]})
+                f"texture, in each of {len(units)} training runs",
+                {"shape_trained_shape_minus_texture": mean["shape_trained_shape_minus_texture"]},
+                "shape_trained_shape_minus_texture > 0",
+                evidence=ev.over_run_rows(units, "shape_trained_shape_minus_texture"),
+                null={"shape_trained_shape_minus_texture": 0.0}, compares=("standard", "shape-trained"))
 
 
 def _top_patches(model, conv3, x, shape, texture, channels: int, per_channel: int):

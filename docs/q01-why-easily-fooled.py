@@ -188,9 +188,13 @@ Markdown(
     f"标准模型 conv3 的通道：最强激活图片中同一纹理占 **{pct(std3['texture_purity'])}**，同一形状只占 "
     f"{pct(std3['shape_purity'])}（随机挑图时 {pct(std3['chance_purity'])}）。shape-trained 模型的 conv3 反过来："
     f"同一形状 **{pct(shp3['shape_purity'])}**，同一纹理 {pct(shp3['texture_purity'])}；"
-    f"但它的 conv1 仍偏向纹理（{pct(shp1['texture_purity'])} 对 {pct(shp1['shape_purity'])}）——浅层看局部图案，"
-    "深层看什么由训练数据决定，这与 Zeiler 与 Fergus 的层级图景一致。"
+    f"但它的 conv1 仍偏向纹理（{pct(shp1['texture_purity'])} 对 {pct(shp1['shape_purity'])}，这一次训练的模型）。"
+    "conv3 的两个方向在几次独立训练里是否都成立，见下表（结论按训练次数判定）。"
+    "（解释，不是测得的结论：浅层看局部图案，深层看什么由训练数据决定，这与 Zeiler 与 Fergus 的层级图景一致。）"
 )
+
+# %%
+result.show("unit_runs")
 
 # %% [markdown]
 # ## 结论与自检

@@ -72,3 +72,20 @@ def test_comparisons_of_training_are_decided_over_runs(result):
     assert [r["at_minus_standard"] for r in runs["adversarial_training_moves_the_threshold"]] == pytest.approx(
         [r["at_flipped_at_ref"] - r["standard_flipped_at_ref"] for r in rows])
     assert [r["shape_trained"] for r in runs["bias_comes_from_the_data"]] == [r["shape_texture_share"] for r in rows]
+
+
+def test_what_units_see_is_decided_over_the_training_runs(result):
+    """Run 0's conv3 purities are the unit table's; the other runs are the training runs' own models; both unit
+    findings carry every run's difference, with the seeds of the training runs."""
+    units = result.tables["unit_runs"].rows
+    table = {(r["模型 model"], r["layer"]): r for r in result.tables["unit_selectivity"].rows}
+    assert units[0]["standard_texture"] == table["standard", "conv3"]["texture_purity"]
+    assert units[0]["shape_trained_shape"] == table["shape-trained", "conv3"]["shape_purity"]
+    assert [u["seed"] for u in units] == [r["seed"] for r in result.tables["training_runs"].rows]
+    for claim, value, a, b in (("deep_units_are_texture_detectors", "standard_texture_minus_shape",
+                                "standard_texture", "standard_shape"),
+                               ("shape_training_changes_what_units_see", "shape_trained_shape_minus_texture",
+                                "shape_trained_shape", "shape_trained_texture")):
+        runs = result.get_claim(claim).evidence.runs
+        assert [r[value] for r in runs] == pytest.approx([u[a] - u[b] for u in units])
+        assert all(0 <= u[a] <= 1 for u in units)
