@@ -179,7 +179,9 @@ def _recovered(pairs: dict[str, list[tuple]], seeds: list[int]) -> tuple[int, ev
     every_run = [k for k in tested.design["holding"] if min(gains[k]) > 0]
     high = tested.intervals["recovered"][1]
     return len(every_run), replace(tested, intervals={**tested.intervals, "recovered": (float(len(every_run)), high)},
-                                   design={**tested.design, "holding": every_run})
+                                   design={**tested.design, "holding": every_run},
+                                   method=f"{len(every_run)} of {len(pairs)} arms also rise in every run; "
+                                          + tested.method)
 
 
 def recovery_over_runs(exp: Experiment, cfg: Settings, costly: list[str],
