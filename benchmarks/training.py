@@ -7,10 +7,11 @@ For each variant: images/s (median over interleaved rounds), its ratio to the ba
 (FLOPs of a step counted by torch's FlopCounterMode) as a fraction of a float32 matmul peak measured in the same
 run with the same threads. A benchmark, not a test: it asserts nothing about time.
 
-Variants: ``baseline`` (what the zoo trains with: float32, batch 128, the threads of the process),
-``channels_last``, ``bf16`` (autocast to bfloat16), ``batch256`` (twice the batch), ``one_thread`` (the same
-step in one thread: what each worker of a two-process build gets) and ``eval_inference`` (the forward pass
-alone, under inference mode, in batches of 1000: how evaluation runs)."""
+Variants: ``baseline`` (what the zoo trains with: float32, channels-last weights (:func:`answers.lab.models.build`),
+batch 128, the threads of the process), ``nchw`` (the same with contiguous NCHW weights, as before), ``bf16``
+(autocast to bfloat16), ``batch256`` (twice the batch), ``one_thread`` (the same step in one thread: what each
+worker of a two-process build gets) and ``eval_inference`` (the forward pass alone, under inference mode, in
+batches of 1000: how evaluation runs)."""
 from __future__ import annotations
 
 import argparse
@@ -97,8 +98,8 @@ def main() -> None:
     n = args.steps * 128  # images per timed call, the same for every variant
     variants = {  # name: (function, threads)
         "baseline": (train_steps(args.arch, x, y, batch=128, steps=args.steps), threads),
-        "channels_last": (train_steps(args.arch, x, y, batch=128, steps=args.steps,
-                                      memory_format=torch.channels_last), threads),
+        "nchw": (train_steps(args.arch, x, y, batch=128, steps=args.steps,
+                             memory_format=torch.contiguous_format), threads),
         "bf16": (train_steps(args.arch, x, y, batch=128, steps=args.steps, autocast=True), threads),
         "batch256": (train_steps(args.arch, x, y, batch=256, steps=args.steps // 2), threads),
         "one_thread": (train_steps(args.arch, x, y, batch=128, steps=args.steps), 1),
