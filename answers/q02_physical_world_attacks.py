@@ -57,6 +57,7 @@ SIZE = 10                  # the main patch side: 10×10 of 32×32 pixels, about
 TV, PRINTABILITY = 1.0, 1.0
 SCENES = 11                # generator offset of the evaluation scenes: every table sees the same positions and cameras
 RECOVERED = 1 / 3           # "wins back a large part": more than a third of the success the capture takes
+RARELY = 0.10              # "rarely reaches the target": in fewer than one scene in ten
 CLOTH_MARGIN = 0.10         # a gain this large (in targeted success) would count as "clearly stronger"
 PATCHES = {                # key -> (label, trained through the capture?, with the cloth warp?, printability terms?)
     "digital": ("仅数字 digital", False, False, False),
@@ -223,14 +224,21 @@ def capture_over_runs(exp: Experiment, model, runs: RunPatches, x, y, capture) -
                 "patch, over independent optimisations",
                 {"eot": mean["eot_captured"], "digital": mean["digital_captured"], "recovered": mean["recovered"]},
                 f"recovered > {RECOVERED:.4g}", evidence=ev.over_run_rows(rows, "recovered", null=RECOVERED),
-                null={"recovered": 0.0})
+                null={"recovered": 0.0},
+                small_scale="at tiny (40 optimisation steps instead of 150) EOT wins back about 30% of the loss, "
+                            "just under the third (0.31 and 0.30 in the two runs, AVX-512 kernels); the site budget "
+                            "wins back more")
     res.finding("patch_not_occlusion", f"起作用的是补丁的内容而不是遮挡：同样大小的随机补丁在最强拍摄下平均只把 "
-                f"{mean['random_captured']:.0%} 的图送到目标类，EOT 补丁 {mean['eot_captured']:.0%}（{len(rows)} 次独立优化，"
-                f"各次随机→EOT：{each('random_captured', 'eot_captured')}）",
-                "it is the patch's content, not occlusion: a random patch of the same size rarely reaches the target, "
-                "over independent optimisations",
-                {"eot": mean["eot_captured"], "random": mean["random_captured"], "over_random": mean["over_random"]},
-                "over_random > 0", evidence=ev.over_run_rows(rows, "over_random"), null={"over_random": 0.0})
+                f"{mean['random_captured']:.0%} 的图送到目标类（每次都不到 {RARELY:.0%}），EOT 补丁 {mean['eot_captured']:.0%}"
+                f"（{len(rows)} 次独立优化，各次随机→EOT：{each('random_captured', 'eot_captured')}）",
+                f"it is the patch's content, not occlusion: a random patch of the same size rarely (under {RARELY:.0%}) "
+                "sends a scene to the target, the optimised patch more often, over independent optimisations",
+                {"eot": mean["eot_captured"], "random_captured": mean["random_captured"],
+                 "over_random": mean["over_random"]},
+                f"over_random > 0 and random_captured < {RARELY}",
+                evidence=ev.over_run_rows(rows, "over_random", "random_captured")
+                + ev.over_run_rows(rows, "random_captured", "over_random", null=RARELY),
+                null={"random_captured": RARELY})
 
 def _scenes(exp: Experiment, trained: dict[str, torch.Tensor]):
     """Four test images with the EOT patch: digital, then through the strongest capture."""
@@ -299,10 +307,13 @@ def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
     # varies is the optimisation (its gain has ranged from -30 to +15 points between seeds, and its sign with the
     # CPU's rounding). So the finding is that the promise fails at least once: the optimisation with the smallest
     # gain, its interval over its scenes (paired bootstrap) below the margin. It comes out false when even the
-    # weakest optimisation gains the margin or more.
+    # weakest optimisation gains the margin or more. The weakest is picked out of len(rows), so its interval's
+    # upper end is taken at a one-sided α / len(rows) (Bonferroni): were every optimisation's true gain at the
+    # margin, the chance that the picked one still looks below it stays ≤ α
     low = min(range(len(rows)), key=lambda i: rows[i]["difference"])
     a, b = (hits[low][k].float() for k in ("eot_cloth", "eot"))
-    smallest = ev.bootstrap(lambda idx: float(a[idx].mean() - b[idx].mean()), a, "smallest_gain", seed=exp.seed)
+    smallest = ev.bootstrap(lambda idx: float(a[idx].mean() - b[idx].mean()), a, "smallest_gain", seed=exp.seed,
+                            resamples=1000, confidence=1 - 2 * ev.ALPHA / len(rows))
     res.finding("cloth_training_not_reliable",
                 f"拍摄中有布料褶皱时，训练时也加上褶皱并不能每次都让补丁明显更强：{len(rows)} 次独立优化里差值从 "
                 f"{rows[low]['difference'] * 100:+.1f} 到 {max(r['difference'] for r in rows) * 100:+.1f} 个百分点"

@@ -47,23 +47,26 @@ class Settings:
     cost_images: int        # images each attack is timed on
     smooth_samples: int
     repeats: int            # timings of each defense's latency (a table; no finding rests on it)
-    runs: int               # independent trainings (seeds) of the clean and the backdoored model compared
+    runs: int               # independent trainings (seeds) of the grid's cells compared
+    ca_runs: int            # independent trainings of the clean and the backdoored model compared (CA within a
+                            # few points of each other: three runs' spread left a t-test undecided)
 
 
 PROFILES = {
     "tiny": Settings(ratios=(0.01, 0.1), triggers=(2, 4), patch_sizes=(4, 8), patch_steps=40, eval_images=150,
-                     cost_images=16, smooth_samples=16, repeats=3, runs=2),
+                     cost_images=16, smooth_samples=16, repeats=3, runs=2, ca_runs=2),
     "site": Settings(ratios=(0.005, 0.01, 0.03, 0.1), triggers=(2, 3, 5), patch_sizes=(4, 6, 8, 10), patch_steps=150,
-                     eval_images=500, cost_images=32, smooth_samples=64, repeats=5, runs=3),
+                     eval_images=500, cost_images=32, smooth_samples=64, repeats=5, runs=3, ca_runs=5),
     "full": Settings(ratios=(0.001, 0.003, 0.01, 0.03, 0.1), triggers=(1, 2, 3, 4, 5, 6), patch_sizes=(2, 4, 6, 8, 10, 12),
                      patch_steps=1000, eval_images=5000, cost_images=256, smooth_samples=1000, repeats=20,
-                 runs=5),
+                 runs=5, ca_runs=5),
 }
 TARGET = BACKDOOR.target
 ASR_GOAL = 0.9              # "reaches the attack": the ASR a poisoning must reach to count as working
 CA_MARGIN = 0.03            # "CA stays within a few points": three percentage points
 EPS = THREAT.linf_eps
 PGD_STEPS = 10
+PATCH_STEPS, PATCH_TRIES = 40, 2   # the per-image patch attack: steps at each of its random positions
 COST_BOUNDS = ev.about(PGD_STEPS)   # PGD costs about its step count in FGSMs: each step is one gradient, as FGSM's
 CLOCK = "cpu"               # the attacker's cost is compute: CPU time of one timing thread (lab.timing)
 
@@ -128,7 +131,7 @@ def ca_over_runs(exp: Experiment, cfg: Settings, clean_model) -> None:
 
     rows = [{"run": 0, "seed": exp.seed,
              **scored(clean_model, exp.model("badnets", "BadNets (zoo)"), exp.x, exp.y)}]
-    for r, seed, pair, split in exp.other_runs(cfg.runs, {"clean model": "standard", "BadNets (zoo)": "badnets"}):
+    for r, seed, pair, split in exp.other_runs(cfg.ca_runs, {"clean model": "standard", "BadNets (zoo)": "badnets"}):
         x, y = split.x_test.to(exp.device), split.y_test.to(exp.device)
         rows.append({"run": r, "seed": seed, **scored(pair["clean model"], pair["BadNets (zoo)"], x, y)})
     res.table("ca_runs", f"干净模型与后门模型（{BACKDOOR.ratio:.0%} 投毒，{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器），"
@@ -233,7 +236,8 @@ def attack_and_defense_costs(exp: Experiment, cfg: Settings, model) -> None:
     res = exp.res
     x, y = exp.x[:cfg.cost_images], exp.y[:cfg.cost_images]
     attacks = {"FGSM": FGSM(model, eps=EPS), f"PGD-{PGD_STEPS}": PGD(model, eps=EPS, alpha=EPS / 4, steps=PGD_STEPS),
-               "patch (per image)": PatchPGD(model, size=THREAT.patch, steps=40, tries=2, seed=exp.seed)}
+               f"patch (per image, {PATCH_STEPS} steps × {PATCH_TRIES} positions)":
+                   PatchPGD(model, size=THREAT.patch, steps=PATCH_STEPS, tries=PATCH_TRIES, seed=exp.seed)}
     e = evaluate([undefended(model)], attacks, x, y)
     pgd_key = f"PGD-{PGD_STEPS}"
     # the attacker's cost is compute: single-thread CPU time, each attack once per round, rounds until the
