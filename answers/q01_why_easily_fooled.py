@@ -275,7 +275,7 @@ def _minimal_eps_claims(res: Result, flips: dict[str, tuple[int, list[int]]], st
     res.finding("small_eps_flips_half", f"小于训练数据自身像素噪声上限（σ ≤ {noise_255:.1f}/255）的 ε = {below:g}/255 "
                 f"就翻转了标准模型 {k / max(1, n):.0%} 的正确预测（超过一半）；其他页面所用的 ε = {EPS_TEXT} "
                 f"翻转了 {k_threat / max(1, n):.0%}",
-                "a budget below the pixel noise σ the training data already contains flips more than half of the "
+                "a budget below the largest pixel-noise σ the training images carry flips more than half of the "
                 "standard model's correct predictions",
                 {"flipped": k / max(1, n), "eps_255": below, "data_noise_sigma_max_255": noise_255,
                  "flipped_at_threat": k_threat / max(1, n)},
@@ -284,7 +284,7 @@ def _minimal_eps_claims(res: Result, flips: dict[str, tuple[int, list[int]]], st
     res.finding("direction_not_size", f"关键是方向而非大小：ε = {EPS_GRID[-1]:g}/255 时 PGD 翻转了 {kp / max(1, n):.0%}"
                 f"（超过 90%），同样预算的随机 ±ε 噪声只翻转 {kn / max(1, n):.0%}（不到 10%）（Goodfellow 等的线性解释）",
                 "direction, not size: at the same budget PGD flips more than 90% and random ±ε noise less than 10%",
-                {"pgd_flipped": kp / max(1, n), "noise_flipped": kn / max(1, n)},
+                {"pgd_flipped": kp / max(1, n), "noise_flipped": kn / max(1, n), "eps_255": EPS_GRID[-1]},
                 "pgd_flipped > 0.9 and noise_flipped < 0.1",
                 evidence=ev.proportion(kp, n, "pgd_flipped") + ev.proportion(kn, n, "noise_flipped"),
                 null={"noise_flipped": kp / max(1, n)})
@@ -349,17 +349,15 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
                    f"（让 run 0 标准模型一半正确预测翻转的 ε）下被 PGD 翻转的正确预测比例；flipped_at_threat：ε = {EPS_TEXT} 下。")
     seeds = [r["seed"] for r in rows]
     mean = lambda key: sum(r[key] for r in rows) / len(rows)   # noqa: E731
-    res.finding("bias_comes_from_the_data", f"纹理偏好来自训练数据而非网络结构：同一网络在纹理随机的数据上训练后按形状判断——"
-                f"{len(rows)} 次独立训练，纹理占比平均从 {mean('standard_texture_share'):.0%} 降到 "
-                f"{mean('shape_texture_share'):.0%}，每一次标准模型都高于一半、形状训练的模型都低于一半",
-                f"the bias comes from the data, not the architecture: in each of {len(rows)} training runs the same "
-                "network follows the texture when trained where cues agree and the shape when textures are random",
-                {"standard": mean("standard_texture_share"), "shape_trained": mean("shape_texture_share")},
-                "shape_trained < 0.5 < standard",
-                evidence=ev.over_runs([{"standard": r["standard_texture_share"]} for r in rows], "standard", null=0.5,
-                                      seeds=seeds)
-                + ev.over_runs([{"shape_trained": r["shape_texture_share"]} for r in rows], "shape_trained", null=0.5),
-                null={"shape_trained": mean("standard_texture_share")}, compares=("standard", "shape-trained"))
+    # with textures random against the labels, a model that learned at all cannot follow the texture: the control's
+    # shape bias is given by its data, so it is checked (the comparisons below assume it), not claimed as a finding
+    res.check("shape_control_follows_shape", f"对照成立：在纹理与标签无关的数据上训练的同一网络，{len(rows)} 次训练中都按形状判断"
+              f"（线索冲突图上按纹理的占比 " + "、".join(f"{r['shape_texture_share']:.0%}" for r in rows)
+              + "，标准模型 " + "、".join(f"{r['standard_texture_share']:.0%}" for r in rows)
+              + "）——这是它的数据决定的，是后面比较的前提，不是发现",
+              f"the control holds: the same network trained where textures are random follows the shape in each of "
+              f"{len(rows)} training runs (given by its data: the premise of the comparisons, not a finding)",
+              {"shape_trained_max": max(r["shape_texture_share"] for r in rows)}, "shape_trained_max < 0.5")
     res.finding("adversarial_training_moves_the_threshold", f"对抗训练提高了所需的 ε：在 ε = {ref:g}/255（让 run 0 标准模型一半"
                 f"正确预测翻转）下，{len(rows)} 次独立训练中 PGD-AT 模型每一次都比标准模型被翻转得少（平均 "
                 f"{mean('at_flipped_at_ref'):.0%} 对 {mean('standard_flipped_at_ref'):.0%}）",

@@ -50,7 +50,7 @@ PROFILES = {
 }
 EPS, SIGMA = THREAT.linf_eps, THREAT.sigma
 EPS_255 = f"{round(EPS * 255)}/255"   # as pages write it, from the one threat setting
-ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3")
+ATTACKS = ("FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", f"patch {THREAT.patch}×{THREAT.patch}")
 LINF_ATTACKS = ATTACKS[:4]   # one threat model (L∞, ε): the patch changes a few pixels without a bound
 
 #: the headers of this page's own columns (shared ones: answers.kb.result.COLUMN_LABELS)

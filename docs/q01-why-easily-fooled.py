@@ -21,17 +21,13 @@
 # 但人工智能可以”）；② CNN 的神经元有有限的感受野；③ Zeiler 与 Fergus 的可视化 [@zeiler2014visualizing]
 # 显示网络“看到的更多的是纹路”。本页在我们自己的模型上逐条测量，并补上问题本身问的那一点：**多小的扰动就足以骗过模型**。
 #
-# **简短回答：** 纹理偏好是真的，但它不是“容易被骗”的原因。在形状和纹理同时可用的数据上，标准训练的小 CNN
-# 主要按纹理判断（与 Geirhos 等在 ImageNet 上的发现一致 [@geirhos2019imagenet]；占比见第 1 节）；可是把同一网络改训成按形状判断后，
-# 它反而在**更小**的扰动下就被骗。文献给出的解释是：模型的判断依赖沿梯度方向极其敏感的特征——同样大小的随机噪声几乎无害，
-# 沿梯度方向的微小扰动却能翻转大多数预测 [@goodfellow2015explaining; @ilyas2019adversarial]；
-# 把攻击纳入训练（对抗训练 [@madry2018towards]）把所需的扰动推大了（我们只测了这一种办法）。
-# 本页测的是这个解释的后果（方向比大小重要），不是解释本身。下面每个数字都是本页构建时测得的。
+# 下面的**简短回答**按本页构建时的判定写出；其中的机制是文献的解释，本页测的是它的后果（方向比大小重要），不是解释本身。
 
 # %%
 from IPython.display import Markdown
 
 from answers.kb.page import page_result
+from answers.lab.data import NUM_CLASSES
 
 result = page_result("q01")
 
@@ -46,6 +42,25 @@ def pct(v):
 
 print(f"width={result.meta['width']}")
 
+# %% tags=["hide-input"]
+_held = {c.id: c.outcome == "holds" for c in result.claims}
+Markdown(
+    "**简短回答：** "
+    + ("纹理偏好是真的，但它不是“容易被骗”的原因。"
+       if _held["standard_model_follows_texture"] and _held["shape_bias_is_not_robustness"] else "")
+    + "在形状和纹理同时可用的数据上，标准训练的小 CNN "
+    + ("主要按纹理判断（与 Geirhos 等在 ImageNet 上的发现一致 [@geirhos2019imagenet]；占比见第 1 节）；"
+       if _held["standard_model_follows_texture"] else "这一次没有被判定为主要按纹理判断（见判定表）；")
+    + ("可是把同一网络改训成按形状判断后，它反而在**更小**的扰动下就被骗。" if _held["shape_bias_is_not_robustness"]
+       else "把同一网络改训成按形状判断后，这一次没有测出它更难还是更容易被骗（见判定表）。")
+    + "文献给出的解释（本页未测）是：模型的判断依赖沿梯度方向极其敏感的特征 [@goodfellow2015explaining; @ilyas2019adversarial]；"
+    + ("本页测到的后果是：同样大小的随机噪声几乎无害，沿梯度方向的扰动却翻转了绝大多数预测。" if _held["direction_not_size"]
+       else "它的后果（方向比大小重要）这一次没有被判定成立（见判定表）。")
+    + ("把攻击纳入训练（对抗训练 [@madry2018towards]）推大了所需的扰动（我们只测了这一种办法）。"
+       if _held["adversarial_training_moves_the_threshold"] else "对抗训练 [@madry2018towards] 这一次没有被判定推大了所需的扰动。")
+    + "下面每个数字都是本页构建时测得的。"
+)
+
 # %% [markdown]
 # ## 实验对象：每一类既有形状也有纹理
 #
@@ -54,7 +69,7 @@ print(f"width={result.meta['width']}")
 #
 # * **standard**：训练图里形状和纹理总是一致（两条线索都能预测类别）；
 # * **shape-trained**：训练图里纹理随机抽取，只有形状能预测类别（相当于 Geirhos 等的 Stylized-ImageNet 训练）；
-# * **PGD-AT**：与 standard 同样的数据，做 L∞ ε=4/255 的对抗训练。
+# * **PGD-AT**：与 standard 同样的数据，做 L∞ 对抗训练（预算与其他页面相同，数值见第 3 节）。
 #
 # ## ① 纹理还是形状？
 #
@@ -71,18 +86,22 @@ result.show("cue_conflict_examples")
 rows = {r["模型 model"]: r for r in result.tables["cue_conflict"].rows}
 Markdown(
     f"标准模型在线索冲突图上 **{pct(rows['standard']['texture_share'])}** 的判断跟随纹理；只给纹理时它仍认对 "
-    f"{pct(rows['standard']['texture_only_acc'])}（机会水平 10%），只给单色轮廓时只认对 {pct(rows['standard']['shape_only_acc'])}。"
+    f"{pct(rows['standard']['texture_only_acc'])}（机会水平 {pct(1 / NUM_CLASSES)}），只给单色轮廓时只认对 {pct(rows['standard']['shape_only_acc'])}。"
     f"同一网络在纹理随机的数据上训练后，纹理占比降到 **{pct(rows['shape-trained']['texture_share'])}**。"
     f"对抗训练的模型纹理占比为 {pct(rows['PGD-AT']['texture_share'])}"
     + ("，对抗训练几乎没有改变这一偏好。" if abs(rows['PGD-AT']['texture_share'] - rows['standard']['texture_share']) < 0.1
        else "，与标准模型相差明显：对抗训练改变了模型依赖的线索。")
 )
 
-# %% [markdown]
-# 助教的第一层说法在这里成立：**两条线索都能用时，网络挑了纹理**。Geirhos 等在 ImageNet 上得到同样的结论——
-# 线索冲突图上人类约 96% 按形状判断，而 ImageNet 训练的 ResNet-50 只有约 22% [@geirhos2019imagenet]。
-# 但 shape-trained 一行说明，这不是卷积网络“天生”的看法：偏好来自训练数据里哪条线索更省事。
-# 纹理只需一小块局部图案就能认出，形状则要把整圈轮廓拼起来，所以数据允许时网络先学会纹理。
+# %% tags=["hide-input"]
+Markdown(
+    ("助教的第一层说法在这里成立：**两条线索都能用时，网络挑了纹理**。"
+     if _held["standard_model_follows_texture"] else "助教的第一层说法这一次没有被判定成立（见判定表）。")
+    + "Geirhos 等在 ImageNet 上报告：线索冲突图上人类约 96% 按形状判断，而 ImageNet 训练的 ResNet-50 只有约 22% "
+    "[@geirhos2019imagenet]。shape-trained 一行说明，同一网络在纹理无用的数据上会按形状判断，所以偏好取决于训练数据"
+    "（这是对照，见自检 shape_control_follows_shape）。"
+    "（解释，未测量：纹理只需一小块局部图案就能认出，形状则要把整圈轮廓拼起来，所以数据允许时网络先学会纹理。）"
+)
 
 # %% [markdown]
 # ## ② 感受野：每个单元能看到多大一块？
@@ -110,8 +129,8 @@ Markdown(
 # %% [markdown]
 # 所以“感受野有限”要分两层看：**单个单元**确实只看局部；但**判断**是所有位置局部证据的投票。
 # Brendel 与 Bethge 的 BagNet 只看 33×33 的小块、不管小块之间的空间关系，在 ImageNet 上就达到 87.6% 的 top-5 准确率，
-# 而且 VGG、ResNet 等标准 CNN 的行为与这种“局部特征袋”模型相似 [@brendel2019approximating]。投票式的判断正好解释了①：
-# 纹理在形状内部处处出现，每个位置都投它一票；轮廓只在边缘上，票数少得多。
+# 而且 VGG、ResNet 等标准 CNN 的行为与这种“局部特征袋”模型相似 [@brendel2019approximating]。（解释，未测量：）投票式的判断
+# 可以解释①——纹理在形状内部处处出现，每个位置都投它一票；轮廓只在边缘上，票数少得多。
 
 # %% [markdown]
 # ## ③ 多小的扰动就够了？
@@ -135,12 +154,12 @@ eps50 = {r["模型 model"]: r["eps50_255"] for r in result.tables["minimal_eps"]
 
 
 def eps_text(v):
-    return "超出网格（>16/255）" if v is None else f"{v:g}/255"
+    return f"超出网格（>{direction['eps_255']:g}/255）" if v is None else f"{v:g}/255"
 
 
 Markdown(
     f"ε = {small['eps_255']:g}/255 时 PGD 已翻转标准模型 **{pct(small['flipped'])}** 的正确预测，而训练数据本身每张图就带有 σ 最高 "
-    f"{small['data_noise_sigma_max_255']:.0f}/255 的高斯像素噪声。ε=16/255 时 PGD 翻转了 {pct(direction['pgd_flipped'])}，"
+    f"{small['data_noise_sigma_max_255']:.0f}/255 的高斯像素噪声。ε = {direction['eps_255']:g}/255 时 PGD 翻转了 {pct(direction['pgd_flipped'])}，"
     f"同样大小的随机 ±ε 噪声只翻转了 **{pct(direction['noise_flipped'])}**。"
     f"一半正确预测被翻转所需的 ε：标准模型 {eps_text(eps50['standard'])}，按形状判断的 shape-trained 模型 "
     f"**{eps_text(eps50['shape-trained'])}**（{result.meta['eps_at']} 时翻转 {pct(runs[0]['shape_flipped_at_threat'])}，标准模型 "
@@ -214,7 +233,7 @@ def verdict(*ids):
 Markdown("\n".join([
     "| 助教的说法 | 本页的测量 | 判定 |", "| --- | --- | --- |",
     "| 机器靠细节/纹路，人靠宏观 | 两条线索都可用时标准模型按纹理判断；换成纹理随机的数据训练就改为看形状 | "
-    + verdict("standard_model_follows_texture", "a_patch_of_texture_is_enough", "bias_comes_from_the_data") + " |",
+    + verdict("standard_model_follows_texture", "a_patch_of_texture_is_enough") + "；对照自检 shape_control_follows_shape |",
     "| CNN 感受野有限 | 单元层面有限，有效感受野更小；输出通过全局池化依赖整幅图 | "
     + verdict("effective_field_is_smaller") + "；自检 local_units_global_vote |",
     "| 网络看到的更多是纹路（Zeiler & Fergus） | 标准模型的深层通道按纹理聚类；换数据训练后按形状聚类 | "

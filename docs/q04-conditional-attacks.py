@@ -114,7 +114,8 @@ Markdown(
     f"（{verdict[outcome['capture_blurs_the_switch']]}）；"
     f"后门的 {meta['trigger']}×{meta['trigger']} 触发器经过同样的拍摄，发射率是 {cb['on_rate']:.0%}"
     f"（数字图像上 {bd['on_rate']:.0%}），尽管这个模型是在拍过的（仍带毒的）数据上微调的。\n\n"
-    + ("所以：不改模型、只靠一个可开关的物体，**可以**做到“部分时刻生效”，但开关不如后门干净、需要的面积大、经过相机更差；"
+    + (f"所以：不改模型、只靠一个可开关的物体，能让补丁**在有钥匙时更常生效**（{cd['on_rate']:.0%} 对没有钥匙时的 "
+       f"{cd['off_rate']:.0%}），但没有钥匙时它并不沉默，开关不如后门干净、需要的面积大、经过相机更差；"
        "想要干净的开关，攻击者要么碰模型（后门），要么只在需要的时刻才施加逐图扰动。"
        if all(outcome[c] == "holds" for c in ("conditional_patch_is_selective", "capture_blurs_the_switch"))
        else "这一次测量的结论见下面的判定表；其中不成立或证据不足的，上面的说法也随之不成立。")

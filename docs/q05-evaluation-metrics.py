@@ -108,7 +108,7 @@ result.show("patch")
 # %% [markdown]
 # ## 代价：攻击者的与防御者的
 #
-# FGSM [@goodfellow2015explaining] 一步，PGD [@madry2018towards] 十步，逐图补丁 40 步 × 2 个位置。攻击者的代价是计算量：
+# FGSM [@goodfellow2015explaining] 一步，PGD [@madry2018towards] 与逐图补丁走多步（步数写在下表的攻击名里）。攻击者的代价是计算量：
 # 几种攻击与一次识别轮流计时，计单线程的 CPU 时间（机器上别的程序拉长的是墙钟时间，不是这个线程的 CPU 时间），
 # 每一轮相除，取中位数；计时到结论能判定为止。
 

@@ -63,7 +63,7 @@ inf = {r["key"]: r for r in result.tables["inference"].rows}
 sm = inf["smoothing"]
 Markdown(
     f"随机平滑的“干净准确率损失”要分开看：它的多数票本身（不弃权）在干净图片上的准确率是 {sm['vote_acc']:.1%}"
-    f"（基础模型 {inf['none']['clean_acc']:.1%}），而按 Cohen 等的规则，两类票数不能在 α=0.001 下显著区分时它会**弃权**"
+    f"（基础模型 {inf['none']['clean_acc']:.1%}），而按 Cohen 等的规则，两类票数不能在 α={result.meta['smooth_alpha']:g} 下显著区分时它会**弃权**"
     f"（本次 {sm['abstain_rate']:.1%} 的图片），弃权算错。所以它的损失里有 {max(0.0, sm['vote_acc'] - sm['clean_acc']):.1%} "
     "来自弃权，而不是判断错误。"
 )
@@ -128,7 +128,7 @@ result.show("patchcleanser", ["k", "mask_px", "mask_area", "pc_acc", "two_mask_a
 # %% tags=["hide-input"]
 paper = result.meta["paper_mask"]
 Markdown(
-    f"**发现：代价是确定的，收益取决于模型。** 在我们的小 CNN 上，k=6 的认证准确率是 **{pc[6]['certified_acc']:.0%}**；"
+    f"**测量：** 在我们的小 CNN 上，k=6 的认证准确率是 **{pc[6]['certified_acc']:.0%}**；"
     f"在（不知道防御存在的）{result.meta['patch']}×{result.meta['patch']} 补丁攻击下，PatchCleanser 的准确率为 "
     f"{inf['patchcleanser']['robust_acc']:.0%}，无防御模型为 {inf['patchcleanser']['undefended_robust_acc']:.0%}。"
     f"认证要求**全部** {pc[6]['cert_formula']} 个双掩码图像都分类正确：单个双掩码预测的准确率是 {pc[6]['two_mask_acc']:.0%}，"
@@ -137,7 +137,8 @@ Markdown(
     f"{paper['mask_area']:.1%}，补丁占 {paper['patch_area']:.1%}；我们的掩码占 {pc[6]['mask_area']:.1%}、补丁占 "
     f"{paper['our_patch_area']:.1%}——相对图像来说论文的补丁和掩码反而更大。论文的认证准确率高得多 [@xiang2022patchcleanser]，"
     "（解释，本页没有测量：论文的基础模型是在 ImageNet 上训练的大模型，被遮住一大块时多半仍能认对。）"
-    "PatchCleanser 的推理代价（k² 起步的调用次数）与模型无关（上面的计数）；它能换来多少鲁棒性，取决于基础模型在遮挡下有多准。"
+    "PatchCleanser 的推理代价（k² 起步的调用次数）由掩码集决定、与模型无关（上面的计数）；它能换来多少鲁棒性，"
+    "本页只在一个模型上测过（解释，未测量：多半取决于基础模型在遮挡下有多准）。"
 )
 
 # %% [markdown]
@@ -154,7 +155,7 @@ result.show("loop_vs_batched")
 # 课程说模型侧防御“都会有更多的时间需求”、对抗训练“也会慢很多”，但没给数字。下表把每种训练侧防御的耗时表示为
 # **一个正常训练 epoch 的倍数**：每一行都从同样的权重开始，预热一轮后与其他行轮流计时，每一轮都除以同一轮的正常 epoch，
 # 取中位数。问的是计算量，所以计单线程的 CPU 时间——机器上同时跑着别的程序时，墙钟时间会被拉长，这个线程的 CPU 时间
-# 不会（表里也列出墙钟时间之比）；计时到结论能判定为止，最多 28 轮。
+# 不会（表里也列出墙钟时间之比）；计时到结论能判定为止，轮数有事先定下的上限（用了几轮写在各结论的证据里）。
 
 # %%
 result.show("training")
@@ -181,7 +182,7 @@ best_pre = max((inf[k] for k in ("jpeg", "median", "bit_depth", "deflection")), 
 Markdown(
     f"1. **把代价挪到训练阶段。** 对抗训练的模型每张图仍只调用 {inf['pgd_at']['calls_per_image']:.0f} 次模型（延迟为无防御的 {inf['pgd_at']['latency_multiplier']:.2f} 倍），"
     f"白盒 PGD 下准确率 {inf['pgd_at']['robust_acc']:.0%}（无防御 {inf['none']['robust_acc']:.0%}），"
-    f"干净准确率变化 {-inf['pgd_at']['clean_cost'] * 100:+.1f} 个百分点；代价在训练：每个 7 步 PGD 的 epoch 是正常 epoch 的 "
+    f"干净准确率变化 {-inf['pgd_at']['clean_cost'] * 100:+.1f} 个百分点；代价在训练：每个 {result.meta['at_steps']} 步 PGD 的 epoch 是正常 epoch 的 "
     f"{train['pgd_at7']['ratio_to_normal_epoch']:.1f} 倍（计算量）。\n"
     f"2. **便宜的预处理只防“不知情”的攻击者。** 预处理中换来最多的是 {best_pre['防御 defense']}"
     f"（{best_pre['latency_multiplier']:.1f} 倍延迟，{best_pre['gain'] * 100:+.0f} 点），但这是对非自适应攻击而言；"

@@ -58,7 +58,7 @@ print(f"target class={meta['target']}, "
 # %% tags=["hide-input"]
 Markdown(f"本次设置：学习率 {meta['lr']:g}，{meta['drop_after']} 个 epoch 后降到 {meta['lr'] / 10:g}（NAD 的代码是 0.1 → 0.01）；"
          f"两种剪枝都在干净集准确率下降超过 {meta['prune_budget'] * 100:.0f} 个百分点前停下（结论里“留下后门的大部分”指修复后的 "
-         f"ASR 超过修复前的一半；我们也数出 ASR 降到 {meta['repaired_asr']:.0%} 以下——五张带触发器的图里至多一张还被送到目标类——"
+         f"ASR 超过修复前的一半；我们也数出 ASR 降到 {meta['repaired_asr']:.0%} 以下——每一百张带触发器的图里不到 {meta['repaired_asr'] * 100:.0f} 张还被送到目标类——"
          f"的次数）。ANP 的扰动上界 ±{meta['anp_eps']:g} 是论文的默认值；掩码学习 {meta['anp_steps']} 步、"
          f"每批 {meta['anp_batch']} 张（论文代码 2000 步、每批 128 张），停止规则（按干净集准确率）是我们的——论文扫描阈值或剪枝个数，"
          "而不知道触发器的防御者只能看干净准确率。")
@@ -92,7 +92,7 @@ Markdown(
     + "，".join(f"{names[k]}之后 ASR {at(k, small)['asr']:.0%}（{big:.0%} 时 {at(k, big)['asr']:.0%}）" for k in names) + "。"
     + "".join(f"{names[k]}在 {small:.0%} 的干净集上 CA 掉到 {at(k, small)['ca']:.1%}"
               + ("——只凭这么少的数据判断“准确率没掉”太粗糙。" if k in ("fine_prune", "anp")
-                 else "——在这么少的图片上以较大的学习率训练，模型会过拟合它们。")
+                 else "——（解释，未测量：在这么少的图片上以较大的学习率训练，模型会过拟合它们。）")
               for k in names if at(k, small)["ca"] < none["ca"] - meta["ca_margin"])
     + f"\n\n代价：在 {big:.0%} 的数据上最贵的是 {names[dearest]}，花了 {at(dearest, big)['time_vs_epoch']:.1f} 个正常 epoch 的时间；"
     + "，".join(f"{names[k]} {at(k, big)['time_vs_epoch']:.1f} 个" for k in names if k != dearest)

@@ -1,10 +1,12 @@
 """q07's claims at the tiny profile, and the invariants of its attacker × defender matrix."""
 from __future__ import annotations
 
+from answers.lab.zoo import THREAT
+
 from conftest import claim_suite
 
 CLAIMS = ["adaptive_undoes_preprocessing", "training_defense_keeps_most"]
-ATTACKS = ["FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", "patch 3×3"]
+ATTACKS = ["FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", f"patch {THREAT.patch}×{THREAT.patch}"]
 
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q07", CLAIMS)
