@@ -156,13 +156,15 @@ result.show("clean_label_runs")
 # %% tags=["hide-input"]
 cl = {r["key"]: r for r in result.tables["clean_label"].rows}
 stamped = result.claim_values("clean_label_keeps_labels")
+undone = "、".join(f"{r['undone']:.0%}" for r in result.tables["clean_label_runs"].rows)
 Markdown(
     "混入投毒后，修复后的 ASR："
     + "；".join(f"{names[k]} {r['asr_clean_set']:.0%} → **{r['asr_poisoned_set']:.0%}**" for k, r in cl.items())
     + "。"
     + (f"助教点名的 NAD：真正干净的集合上修复后 ASR 是 {cl['nad']['asr_clean_set']:.0%}，"
        f"混入只占集合 {stamped['stamped'] / stamped['n']:.0%} 的投毒图后是 {cl['nad']['asr_poisoned_set']:.0%}，"
-       f"{len(result.tables['clean_label_runs'].rows)} 次独立运行每次都是混入投毒后更高，NAD 去掉的后门每次都被抵消了一半以上（上表的 undone）"
+       f"{len(result.tables['clean_label_runs'].rows)} 次独立运行每次都是混入投毒后更高，NAD 去掉的后门每次都被抵消了三分之一以上"
+       f"（上表的 undone：{undone}）"
        "（解释，未另行测量：它在“干净”数据上又学到了“有触发器 → 目标类”）。这批投毒图的标签全都正确（见自检），"
        "所以助教的提醒在这里成立：再训练类防御的前提（一份可信的干净集）恰恰是攻击者可以污染的，只核对标签发现不了。"
        if outcome["clean_label_weakens_repairs"] == "holds" else "这一次测量没有显示投毒削弱了修复（见判定表）。")
