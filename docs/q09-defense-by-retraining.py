@@ -147,8 +147,8 @@ result.show("clean_label_images")
 result.show("clean_label")
 
 # %% [markdown]
-# NAD 的效果随后门模型和修复自身的随机性而变（第 1b 节），所以“投毒削弱了 NAD”也在独立运行之间判定：每次运行用该次的后门模型、
-# 该次的干净集和攻击者自己的模型（同一配方、该次的种子）各做一遍。
+# NAD 的效果随后门模型和修复自身的随机性而变（第 1b 节），所以“混入投毒后 NAD 留下了后门”也在独立运行之间判定：每次运行用该次的
+# 后门模型、该次的干净集和攻击者自己的模型（同一配方、该次的种子）各做一遍。
 
 # %%
 result.show("clean_label_runs")
@@ -156,18 +156,20 @@ result.show("clean_label_runs")
 # %% tags=["hide-input"]
 cl = {r["key"]: r for r in result.tables["clean_label"].rows}
 stamped = result.claim_values("clean_label_keeps_labels")
-undone = "、".join(f"{r['undone']:.0%}" for r in result.tables["clean_label_runs"].rows)
+cl_runs = result.tables["clean_label_runs"].rows
+higher = sum(r["asr_poisoned_set"] > r["asr_clean_set"] for r in cl_runs)
 Markdown(
     "混入投毒后，修复后的 ASR："
     + "；".join(f"{names[k]} {r['asr_clean_set']:.0%} → **{r['asr_poisoned_set']:.0%}**" for k, r in cl.items())
     + "。"
-    + (f"助教点名的 NAD：真正干净的集合上修复后 ASR 是 {cl['nad']['asr_clean_set']:.0%}，"
-       f"混入只占集合 {stamped['stamped'] / stamped['n']:.0%} 的投毒图后是 {cl['nad']['asr_poisoned_set']:.0%}，"
-       f"{len(result.tables['clean_label_runs'].rows)} 次独立运行每次都是混入投毒后更高，NAD 去掉的后门每次都被抵消了三分之一以上"
-       f"（上表的 undone：{undone}）"
-       "（解释，未另行测量：它在“干净”数据上又学到了“有触发器 → 目标类”）。这批投毒图的标签全都正确（见自检），"
+    + (f"助教点名的 NAD：混入只占集合 {stamped['stamped'] / stamped['n']:.0%} 的投毒图后，{len(cl_runs)} 次独立运行每一次都"
+       f"留下了后门的大部分（修复后的 ASR：{'、'.join(format(r['asr_poisoned_set'], '.0%') for r in cl_runs)}）。"
+       f"对照——同样大小、真正干净的集合上 NAD 之后是 {'、'.join(format(r['asr_clean_set'], '.0%') for r in cl_runs)}，"
+       f"{len(cl_runs)} 次里有 {higher} 次混入投毒后更高；NAD 在干净集合上能去掉多少本身就随运行变化很大，"
+       "所以本页只判定“混入投毒后留下了后门”，不判定投毒抵消了多少。"
+       "（解释，未另行测量：模型在“干净”数据上又学到了“有触发器 → 目标类”。）这批投毒图的标签全都正确（见自检），"
        "所以助教的提醒在这里成立：再训练类防御的前提（一份可信的干净集）恰恰是攻击者可以污染的，只核对标签发现不了。"
-       if outcome["clean_label_weakens_repairs"] == "holds" else "这一次测量没有显示投毒削弱了修复（见判定表）。")
+       if outcome["clean_label_weakens_repairs"] == "holds" else "这一次测量没有显示混入投毒后 NAD 每次都留下后门（见判定表）。")
 )
 
 # %% [markdown]

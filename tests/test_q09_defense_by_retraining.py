@@ -122,10 +122,9 @@ def test_clean_label_finding_is_decided_over_the_repair_runs(result):
     assert (runs[0]["asr_clean_set"], runs[0]["asr_poisoned_set"]) == (nad["asr_clean_set"], nad["asr_poisoned_set"])
     claim = result.get_claim("clean_label_weakens_repairs")
     assert [r["weakened"] for r in runs] == [r["asr_poisoned_set"] - r["asr_clean_set"] for r in runs]
-    # the share of NAD's removal that the poison undoes, each run against its own backdoored model's ASR
+    # what the poisoned set's repair leaves, each run against its own backdoored model's ASR
     assert [r["asr_before"] for r in runs] == [r["asr_before"] for r in repairs if r["key"] == "nad"]
-    assert [x["undone"] for x in claim.evidence.runs] == pytest.approx(
-        [(r["asr_poisoned_set"] - r["asr_clean_set"]) / (r["asr_before"] - r["asr_clean_set"])
-         if r["asr_before"] > r["asr_clean_set"] else 0.0 for r in runs])
+    assert [x["remaining"] for x in claim.evidence.runs] == pytest.approx(
+        [r["asr_poisoned_set"] / r["asr_before"] for r in runs])
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"attacker's own model (seed {r['seed']})" in models for r in runs[1:])
