@@ -410,7 +410,8 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
     # Free-AT against PGD-k trained to the end: a table too, for the same reason (too few runs learned both)
     all_runs = compared(exp, cfg, free_seeded, pgd_runs)
     failed = [r for r in all_runs if not r["learned"]]
-    weakest = min((m for pair in zip(free_seeded, pgd_runs) for m in pair), key=lambda m: m.clean)
+    candidates = [m for pair in zip(free_seeded, pgd_runs) for m in pair]
+    weakest = min(candidates, key=lambda m: m.clean)
     res.finding("scratch_training_unreliable",
                 f"在这个预算下（{zoo.scale(exp.profile).scratch_epochs} 个正常 epoch 的步数），从头训练的 {label(free)} 与 PGD-{k} "
                 f"并不每次都学得会：{len(all_runs)} 个种子里有 {len(failed)} 个种子至少一个模型的干净准确率不到一半（"
@@ -423,7 +424,7 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
                 # test images below one half; false when even the weakest is decided above it. It is picked out of
                 # every model of the runs, so its interval is taken at α / models (Bonferroni) on the side tested
                 evidence=ev.proportion(int(weakest.correct.sum()), len(weakest.correct), "weakest_clean",
-                                       confidence=1 - 2 * ev.ALPHA / (2 * len(all_runs))),
+                                       confidence=1 - 2 * ev.ALPHA / len(candidates)),
                 null={"weakest_clean": 0.5})
     natural_below(exp, cfg, runs, natural, [fast_runs, free_seeded, pgd_runs])
     return fast_runs
