@@ -307,13 +307,12 @@ def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
     # varies is the optimisation (its gain has ranged from -30 to +15 points between seeds, and its sign with the
     # CPU's rounding). So the finding is that the promise fails at least once: the optimisation with the smallest
     # gain, its interval over its scenes (paired bootstrap) below the margin. It comes out false when even the
-    # weakest optimisation gains the margin or more. The weakest is picked out of len(rows), so its interval's
-    # upper end is taken at a one-sided α / len(rows) (Bonferroni): were every optimisation's true gain at the
-    # margin, the chance that the picked one still looks below it stays ≤ α
+    # weakest optimisation gains the margin or more. The weakest is picked out of len(rows): its interval's upper
+    # end is taken at α / len(rows) (ev.picked_of)
     low = min(range(len(rows)), key=lambda i: rows[i]["difference"])
     a, b = (hits[low][k].float() for k in ("eot_cloth", "eot"))
     smallest = ev.bootstrap(lambda idx: float(a[idx].mean() - b[idx].mean()), a, "smallest_gain", seed=exp.seed,
-                            resamples=1000, confidence=1 - 2 * ev.ALPHA / len(rows))
+                            resamples=1000, confidence=ev.picked_of(len(rows)))
     res.finding("cloth_training_not_reliable",
                 f"拍摄中有布料褶皱时，训练时也加上褶皱并不能每次都让补丁明显更强：{len(rows)} 次独立优化里差值从 "
                 f"{rows[low]['difference'] * 100:+.1f} 到 {max(r['difference'] for r in rows) * 100:+.1f} 个百分点"

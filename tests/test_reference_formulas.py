@@ -182,6 +182,20 @@ def test_proportion_interval_covers_at_its_level(confidence):
     assert min(coverages) < confidence + (1 - confidence) / 2
 
 
+@pytest.mark.parametrize("n", [300, 600])
+@pytest.mark.parametrize("k", [1, 3, 5, 6])
+def test_the_weakest_of_k_is_decided_below_a_bound_at_most_alpha_of_the_time_when_all_sit_on_it(n, k):
+    # k proportions of n, every true value on the bound 1/2; the smallest observed is picked and called below the
+    # bound when its interval at ev.picked_of(k) lies below it. Exactly, by the binomial law of the minimum: a false
+    # call at most α of the time, and not a far more cautious rule (an interval at 1 − α/k would stay near α/2)
+    conf = ev.picked_of(k)
+    below = max(x for x in range(n + 1) if ev.proportion(x, n, "v", conf).intervals["v"][1] < 0.5)
+    false_call = 1 - binom.sf(below, n, 0.5) ** k
+    assert 0.6 * ev.ALPHA < false_call <= ev.ALPHA
+    with pytest.raises(ValueError):
+        ev.picked_of(0)
+
+
 @pytest.mark.parametrize("confidence,band", [(0.6, (0.5, 0.7)), (0.95, (0.9, 0.99))])
 def test_bootstrap_interval_covers_a_known_mean_at_its_level(confidence, band):
     # a percentile bootstrap of the mean of 40 draws from N(1, 1), 200 times with fixed seeds: the share of

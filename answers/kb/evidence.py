@@ -32,6 +32,15 @@ def about(count: float) -> tuple[float, float]:
     return count / ABOUT, count * ABOUT
 
 
+def picked_of(k: int, alpha: float = ALPHA) -> float:
+    """The two-sided confidence of an interval for a value picked out of ``k`` as the most extreme (the weakest run,
+    the smallest gain), tested on one side: that side at ``alpha / k`` (Bonferroni). Were all ``k`` values at the
+    bound, the chance that the picked one still looks beyond it stays ≤ ``alpha``."""
+    if k < 1:
+        raise ValueError(f"picked out of {k} values: need at least one")
+    return 1 - 2 * alpha / k
+
+
 @dataclass(frozen=True)
 class Evidence:
     """``n``: the units the finding rests on (images, rounds, runs); ``tests``: name → two-sided p-value;
