@@ -244,6 +244,10 @@ class _Copy:
         shutil.copytree(ROOT / "answers", self.root / "answers", ignore=shutil.ignore_patterns("__pycache__"))
         (self.root / "answers" / "q99_stand_in.py").write_text(_STAND_IN, encoding="utf-8")
         (self.root / "drive.py").write_text(_DRIVE, encoding="utf-8")
+        if "MUTANT_UNDER_TEST" in os.environ:
+            # under make mutants the copied package is mutmut's (every function a trampoline that reads mutmut's
+            # settings from the working directory): the copy's processes need them too
+            (self.root / "pyproject.toml").write_text('[tool.mutmut]\nsource_paths = ["answers"]\n', encoding="utf-8")
         self.runs, self.out = tmp / "runs.txt", tmp / "out"
         self.runs.touch()
         self.out.mkdir()
