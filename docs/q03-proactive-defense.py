@@ -42,9 +42,9 @@ Markdown(
     + "助教列举的是拉伸、旋转、翻转、调整亮度和像素偏转 [@prakash2018deflecting]；我们把拉伸换成文献里常用的随机缩放填充 "
     "[@xie2018mitigating]，并加上另外几种常见的输入预处理：JPEG 重编码 [@guo2018countering]、位深压缩与中值滤波 "
     f"[@xu2018feature]。面对只攻击原模型的攻击者，{len(_defenses)} 种里有 {_up} 种比不设防（{rows['none']['naive_attack']:.1%}）"
-    "分对得多（每种多少见下表）；攻击者一旦把防御也算进去——对随机变换取期望（EOT [@athalye2018synthesizing]），"
+    "分对得多（点估计，每种多少见下表）；攻击者一旦把防御也算进去——对随机变换取期望（EOT [@athalye2018synthesizing]），"
     "对不可导的步骤用可导的近似反传（JPEG 用 kornia 的可微 JPEG，位深与像素偏转用恒等近似 BPDA [@athalye2018obfuscated]）——"
-    f"平均准确率从 {_naive:.0%} 降到 {_adaptive:.0%}"
+    f"平均准确率从 {_naive:.0%} {'降到' if _adaptive < _naive else '变为'} {_adaptive:.0%}"
     + ("（多数防御单独检验也显著更低，见判定表）。这正是“道高一尺魔高一丈”的具体样子。" if _overstated
        else "（单独检验的结果见判定表）。")
     + "下面每个数字都是本页构建时测得的。"
@@ -100,14 +100,17 @@ result.show("recovery_runs")
 #
 # 助教把旋转列为防御手段，但旋转同样可以用来攻击：[@wu2022just] 用旋转变换作为后门的触发器——在训练数据中投毒，
 # 让模型把“旋转到特定角度的图片”与目标类别关联起来，部署时只需把物体转到那个角度就能触发，不需要在图上加任何补丁。
-# 即使不投毒，只在 ±30° 内为每张图挑一个最坏的角度，也能让模型出错（空间变换攻击，[@engstrom2019exploring]）：
+# 即使不投毒，只在不大的角度范围内为每张图挑一个最坏的角度，也可能让模型出错（空间变换攻击，[@engstrom2019exploring]）。
+# 有一点要小心：方块转 45° 就是菱形，十字转 45° 就是斜十字，两个三角形相差 60°——这些标志转过头，真实类别本身就变了，
+# 模型“认错”不能算攻击得手。所以结论只在转多少都不会变成别的类的标志上判定（表中 accuracy；accuracy_all 是全部图片）：
 
 # %%
 result.show("rotation")
 
 # %% tags=["hide-input"]
 rot = result.claim_values("rotation_is_an_attack")
-Markdown(f"不旋转时准确率 {rot['upright']:.0%}；在 {rot['angles_tried']} 个角度中为每张图挑最坏的一个，准确率降到 "
+Markdown(f"只看转不成别的类的 {rot['images']} 张图：不旋转时准确率 {rot['upright']:.0%}；在 {rot['angles_tried']} 个角度中"
+         f"为每张图挑最坏的一个，准确率{'降到' if rot['worst_of_angles'] < rot['upright'] else '仍是'} "
          f"**{rot['worst_of_angles']:.0%}**。")
 
 # %% [markdown]

@@ -26,6 +26,16 @@ def test_rotation_table_covers_both_directions(result):
     assert min(angles) == -30 and max(angles) == 30 and 0 in angles
 
 
+def test_the_rotation_attack_is_judged_only_on_signs_no_turn_makes_into_another_class():
+    from answers.lab.data import CLASS_NAMES
+    from answers.q03_proactive_defense import shapes_kept_by_turns
+    # square and diamond are 45° apart, plus and cross too, the two triangles 60° apart (each sign already drawn
+    # turned up to ±15°): the attacker's ±30° reaches all six; nothing turns circle, ring, octagon or no-entry
+    # into another sign. Without a turn every class keeps its shape
+    assert [CLASS_NAMES[c] for c in shapes_kept_by_turns(30)] == ["circle", "ring", "octagon", "no_entry"]
+    assert shapes_kept_by_turns(0) == list(range(len(CLASS_NAMES)))
+
+
 def test_adaptive_verdicts_follow_their_p_values(result):
     for r in result.tables["preprocessing"].rows[1:]:
         significant = r["p_adaptive_vs_naive"] < 0.05
