@@ -74,6 +74,7 @@ CLOCK = "cpu"
 FREE_BOUNDS = (1.0, 1.5)    # Free-AT's total cost: more than natural training's, less than 1.5 times it
 COLLAPSE = 0.2              # catastrophic overfitting: PGD accuracy falls this far (or more) below its peak
 LARGE_STEP = 2.0            # FGSM-RS's step (× ε) where its authors warn of the collapse; their default is 1.25
+CONTROL_STEPS = 4           # the starved Free-AT's control gets this many times natural training's SGD steps
 
 
 def methods(cfg: Settings) -> dict[str, zoo.Method]:
@@ -216,22 +217,22 @@ def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"], n
         return
     # the control: the same starved method, the same learning rate, four times the steps, in each run
     k = starved[0]
-    longer = seeded(exp, cfg, runs, zoo.free(k), 4 * epochs)
+    longer = seeded(exp, cfg, runs, zoo.free(k), CONTROL_STEPS * epochs)
     control = [{"run": b.run, "seed": b.seed, "budget": b.clean, "longer": g.clean, "gain": g.clean - b.clean,
                 "longer_robust": g.trained.final["robust_acc"]} for b, g in zip(free[k], longer, strict=True)]
-    res.meta["free_control"] = {"m": k, "budget_epochs": 4 * epochs, "rows": longer[0].trained.curve.rows,
+    res.meta["free_control"] = {"m": k, "budget_epochs": CONTROL_STEPS * epochs, "times": CONTROL_STEPS, "rows": longer[0].trained.curve.rows,
                                 "epochs": zoo.spec(longer[0].trained.recipe, exp.profile, exp.seed).epochs}
-    res.table("free_control_runs", f"对照：Free-AT m = {k}，学习率不变，SGD 步数为正常训练的四倍（{4 * epochs} 个正常 epoch 的步数），"
-              f"{len(control)} 次独立训练 (Free-AT m = {k} given four times the steps, over seeds)", control,
+    res.table("free_control_runs", f"对照：Free-AT m = {k}，学习率不变，SGD 步数为正常训练的 {CONTROL_STEPS} 倍（{CONTROL_STEPS * epochs} 个正常 epoch 的"
+              f"步数），{len(control)} 次独立训练 (Free-AT m = {k} given {CONTROL_STEPS}× the steps, over seeds)", control,
               note=f"budget：同一次训练里只有正常训练步数的 Free-AT m = {k}（上表）；gain = longer − budget；"
                    f"longer_robust：前 {cfg.curve_images} 张测试图上的 PGD-{cfg.curve_steps} 准确率。")
     mean = {key: statistics.mean(r[key] for r in control) for key in ("longer", "budget", "gain", "longer_robust")}
     res.finding("free_learns_given_epochs",
-                f"给 Free-AT m = {k} 四倍的 SGD 步（{res.meta['free_control']['epochs']} 个 epoch，学习率不变），{len(control)} 次独立训练"
+                f"给 Free-AT m = {k} {CONTROL_STEPS} 倍的 SGD 步（{res.meta['free_control']['epochs']} 个 epoch，学习率不变），{len(control)} 次独立训练"
                 f"里每次都学会了：干净准确率各次 " + "、".join(f"{r['longer']:.0%}" for r in control)
                 + "（只有正常训练的步数时各次 " + "、".join(f"{r['budget']:.0%}" for r in control)
                 + f"），PGD 下平均 {mean['longer_robust']:.0%}——缺的是训练轮数；给够轮数，它的总时间也就不再和正常训练一样",
-                f"Free-AT m = {k} learns when given four times natural training's steps (same learning rate), in every "
+                f"Free-AT m = {k} learns when given {CONTROL_STEPS}× natural training's steps (same learning rate), in every "
                 "independent training",
                 {"longer": mean["longer"], "gain": mean["gain"]}, "longer >= 0.5 and gain > 0",
                 # whether each run learned is read on its own test images (a stratified binomial test, every run
@@ -422,9 +423,9 @@ def equal_budget(exp: Experiment, cfg: Settings, runs: dict[str, Trained], costs
                 {"weakest_clean": weakest.clean, "failed_share": len(failed) / len(all_runs)}, "weakest_clean < 0.5",
                 # "not every time" is decided by the weakest model of all the runs, its accuracy on its run's own
                 # test images below one half; false when even the weakest is decided above it. It is picked out of
-                # every model of the runs, so its interval is taken at α / models (Bonferroni) on the side tested
+                # every model of the runs: its interval is taken at α / models on the side tested (ev.picked_of)
                 evidence=ev.proportion(int(weakest.correct.sum()), len(weakest.correct), "weakest_clean",
-                                       confidence=1 - 2 * ev.ALPHA / len(candidates)),
+                                       confidence=ev.picked_of(len(candidates))),
                 null={"weakest_clean": 0.5})
     natural_below(exp, cfg, runs, natural, [fast_runs, free_seeded, pgd_runs])
     return fast_runs
@@ -570,6 +571,7 @@ def catastrophic_overfitting(exp: Experiment, cfg: Settings, runs: dict[str, Tra
             row[f"drop_{name}"] = row[f"peak_{name}"] - row[f"final_{name}"]
         table.append({**row, "loss": row["final_default"] - row["final_large"], "clean_large": g.clean})
     default = training_method(zoo.spec(fast_runs[0].trained.recipe, exp.profile, exp.seed))
+    res.meta["fgsm_rs_steps"] = {"default": default.alpha / default.eps, "large": LARGE_STEP}   # × ε
     res.table("overfitting_runs", f"FGSM-RS 的步长：默认 α = {default.alpha / default.eps:g}ε 与 α = {LARGE_STEP:g}ε，{len(table)} 次独立训练（各 "
               f"{zoo.scale(exp.profile).scratch_epochs} 个 epoch）里 PGD 准确率的最高点、最后一点与回落"
               f"(FGSM-RS at two step sizes over seeds: peak, final and drop of PGD accuracy)", table,

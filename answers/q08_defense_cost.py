@@ -103,7 +103,8 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     exp = Experiment.start(QUESTION, profile, seed, device, progress, columns=COLUMNS,
                            meta={"train": zoo.spec("noisy", profile, seed).name, "patch": PATCH,
                                  "eps": f"{round(EPS * 255)}/255", "cost_batch": cfg.cost_batch,
-                                 "smooth_alpha": SMOOTH_ALPHA, "at_steps": MADRY_STEPS})
+                                 "smooth_alpha": SMOOTH_ALPHA, "at_steps": MADRY_STEPS,
+                                 "deployed_at_steps": zoo.scale(profile).at_steps})
     exp.res.meta |= {"n_train": len(exp.split.x_train), "num_classes": exp.split.num_classes}
     # the one classifier every inference defense wraps (trained with noise and two-box cutout so that smoothing
     # and masking keep it accurate), and the same classifier fine-tuned on PGD examples

@@ -383,7 +383,7 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
     # scale (ASR after it from under 20% to above 85%, and with the CPU's rounding), so "the poison undoes what NAD
     # removes" could not be decided on every machine: under AVX2 kernels two of five runs had almost nothing to undo.
     # The comparison with the clean set is shown (the table's weakened), not claimed
-    res.finding("clean_label_weakens_repairs", f"“干净”集里混入标签全对的 clean-label 投毒后，助教说的 NAD 每一次都留下了后门的大部分"
+    res.finding("poisoned_clean_set_leaves_backdoor", f"“干净”集里混入标签全对的 clean-label 投毒后，助教说的 NAD 每一次都留下了后门的大部分"
                 f"（修复后的 ASR 超过修复前的 {MOST:.0%}）：{len(rows)} 次独立运行，修复前 → 混入投毒的集合上 NAD 之后："
                 + "、".join(f"{r['asr_before']:.0%} → {r['asr_poisoned_set']:.0%}" for r in rows)
                 + "（对照：同样大小、真正干净的集合上 NAD 之后 " + "、".join(f"{r['asr_clean_set']:.0%}" for r in rows)

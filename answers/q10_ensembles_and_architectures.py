@@ -282,7 +282,8 @@ def dpa_over_runs(exp: Experiment, cfg: Settings, first: dict[str, float],
                 null={"lowered": 0.0})
     res.finding("partitions_cost_accuracy", f"代价是干净准确率：{len(rows)} 次独立运行，投票的 CA 从 k = {small} 到 k = {big}："
                 + "、".join(f"{r['ca_few']:.1%}→{r['ca_many']:.1%}" for r in rows),
-                "the clean accuracy of the vote falls as the number of partitions grows, over independent runs",
+                f"the clean accuracy of the vote is lower with k = {big} partitions than with k = {small}, in every "
+                "independent run",
                 {k: mean[k] for k in ("ca_few", "ca_many", "ca_cost")}, "ca_cost > 0",
                 # each run's two votes on that run's own test images: McNemar stratified by run (a t-test over three
                 # runs could not decide 10 to 23 points, all one way: p = 0.06), every run pointing the same way

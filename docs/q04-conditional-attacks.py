@@ -96,7 +96,7 @@ result.show("runs")
 # ## 助教的三条理由，数据怎么说
 
 # %% tags=["hide-input"]
-outcome = {c.id: c.outcome for c in result.claims}
+outcome = result.outcomes
 res24, res32 = ({r["pixels"]: r for r in result.tables["resolution"].rows}[px] for px in (24, 32))
 verdict = {"holds": "数据支持", "fails": "数据不支持", "inconclusive": "证据不足以判断"}
 cb = rows["backdoor/captured"]
@@ -109,14 +109,18 @@ Markdown(
     + f"2. **“有条件地控制比吸引注意力难”**——数字图像上，一直生效的补丁拿走即关，选择性 {ad['selectivity']:.0%}；"
     f"条件补丁 {cd['selectivity']:.0%}（{verdict[outcome['conditional_patch_is_selective']]}“条件补丁有选择性”）；"
     f"后门用小得多的触发器做到 {bd['selectivity']:.0%}——这一项只展示、不判定：后门模型本来就是为“见到触发器就发射”训练的，"
-    "它的选择性到顶是设计使然，不是一个可能出错的发现。后门把“条件”写进了模型本身，补丁只能利用模型已有的弱点。\n"
+    "它的选择性到顶是设计使然，不是一个可能出错的发现。（解释，未单独测量：后门把“条件”写进了模型本身，补丁只能利用"
+    "模型已有的弱点。）\n"
     f"3. **“物理世界损失更大”**——同一个摄像头识别器上，条件补丁的选择性经过拍摄后下降"
     f"（{verdict[outcome['capture_blurs_the_switch']]}）；"
     f"后门的 {meta['trigger']}×{meta['trigger']} 触发器经过同样的拍摄，发射率是 {cb['on_rate']:.0%}"
     f"（数字图像上 {bd['on_rate']:.0%}），尽管这个模型是在拍过的（仍带毒的）数据上微调的。\n\n"
     + (f"所以：不改模型、只靠一个可开关的物体，能让补丁**在有钥匙时更常生效**（{cd['on_rate']:.0%} 对没有钥匙时的 "
-       f"{cd['off_rate']:.0%}），但没有钥匙时它并不沉默，开关不如后门干净、需要的面积大、经过相机更差；"
-       "想要干净的开关，攻击者要么碰模型（后门），要么只在需要的时刻才施加逐图扰动。"
+       f"{cd['off_rate']:.0%}），但没有钥匙时它并不沉默；经过相机，它的选择性从 {cd['selectivity']:.0%} 降到 "
+       f"{cc['selectivity']:.0%}。数字图像上，后门用 {bd['area']:.1%} 的面积做到了 {bd['selectivity']:.0%} 的选择性"
+       f"（条件补丁加钥匙占 {cd['area']:.1%}；后门与补丁的比较只展示、不判定，理由见上）；拍摄之后后门的选择性是 "
+       f"{cb['selectivity']:.0%}，条件补丁 {cc['selectivity']:.0%}"
+       + ("。" if cb["selectivity"] > cc["selectivity"] else "：“后门的开关更干净”只在数字图像上看得到。")
        if all(outcome[c] == "holds" for c in ("conditional_patch_is_selective", "capture_blurs_the_switch"))
        else "这一次测量的结论见下面的判定表；其中不成立或证据不足的，上面的说法也随之不成立。")
 )

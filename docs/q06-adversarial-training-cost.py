@@ -56,7 +56,7 @@ result.show("runs")
 
 # %% tags=["hide-input"]
 runs = {r["key"]: r for r in result.tables["runs"].rows}
-outcome = {c.id: c.outcome for c in result.claims}
+outcome = result.outcomes
 E = meta["epochs"]
 starved = {k: v for k, v in result.claim_values("free_starves").items() if k != "natural"} if "free_starves" in outcome else {}
 starved_runs = result.tables["starved_runs"].rows if "starved_runs" in result.tables else []
@@ -116,13 +116,14 @@ Markdown(
     "PGD-k 的实测倍数：" + "，".join(f"k={k[3:]} {costs[k]['ratio_per_epoch']:.1f} 倍（按次数估计 {costs[k]['passes_per_minibatch']} 倍）"
                                    for k in pgd_keys)
     + f"。每一轮计时都拟合成 1 + c·k，各轮 c 的中位数是 {c:.2f}："
-    + ("每一步攻击比一次训练便宜，所以 PGD-k 比“k+1 倍”略便宜。我们的解释（没有单独测量）：攻击只要对**输入**的梯度，"
+    + ("每一步攻击比一次训练便宜，所以 PGD-k 比“k+1 倍”便宜。我们的解释（没有单独测量）：攻击只要对**输入**的梯度，"
        "反向传播时不用算卷积核的梯度，也不走优化器；另外攻击时 BatchNorm 用的是固定的统计量。"
        if outcome["pgd_step_cheaper_than_training_step"] == "holds" else
        "这一次每步攻击并不比一次训练便宜（见判定表）。")
     + f"\n\nFree-AT（m = {free_m}）整个训练是正常训练的 {free:.2f} 倍"
-    + ("：总的前向+反向次数相同，它确实不是成倍地贵；但每个 epoch 它是正常训练的约 m 倍，每一次重放也比正常训练的一步贵一点"
-       "（梯度要一直传回输入，再更新扰动）。助教怀疑它“未必真能和正常训练一样快”——按同样多的 SGD 步，它几乎一样快；"
+    + ("：总的前向+反向次数相同，它确实不是成倍地贵；但每个 epoch 它是正常训练的 "
+       f"{costs[f'free{free_m}']['ratio_per_epoch']:.1f} 倍（按次数估计 {costs[f'free{free_m}']['passes_per_minibatch']} 倍）。"
+       "（解释，没有单独测量：每一次重放比正常训练的一步多一点工作——梯度要一直传回输入，再更新扰动。）助教怀疑它“未必真能和正常训练一样快”——按同样多的 SGD 步，它几乎一样快；"
        "可第 1 节已经看到，同样多的步数未必换得来同样的结果。"
        if outcome["free_close_to_natural"] == "holds" else "（见判定表）。")
 )
@@ -170,12 +171,14 @@ Markdown(
     + ("——在这个预算下从头做 PGD-AT 每一次都还没学会分类，FGSM-RS 每一次都学会了（见判定表）；没学会的模型谈不上鲁棒，"
        "所以这里比的是学不学得会，不是谁更鲁棒。"
        if outcome["pgd_starves_at_fast_budget"] == "holds" else "：这次不能判定 PGD-7 在这个预算下学不会（见判定表）。")
-    + "（按 CPU 时间算，PGD 的每步攻击比一次训练便宜（第 2 节的 c），PGD-7 在同样的时间里能多走一点；这里按次数算，"
-    "是为了让预算不随机器而变。）"
+    + ("（按 CPU 时间算，PGD 的每步攻击比一次训练便宜（第 2 节的 c），PGD-7 在同样的时间里能多走一点；这里按次数算，"
+       "是为了让预算不随机器而变。）" if outcome["pgd_step_cheaper_than_training_step"] == "holds" else
+       "（这里的预算按前向+反向次数算，是为了让预算不随机器而变。）")
     + f"\n\n不限时间、各自训练完（同样 {E} 个 epoch）时，FGSM-RS 减 PGD-AT 的 PGD 准确率在 {len(fr)} 次独立训练里是 "
-    + "、".join(f"{r['difference'] * 100:+.0f}" for r in fr) + " 个百分点；其中两个模型都学会了的只有 "
-    f"{len(fr_learned)} 次（PGD-AT 的干净准确率各次 " + "、".join(f"{r['pgd7_clean']:.1%}" for r in fr) + "），"
-    "没学会的一次不能拿来比鲁棒性，剩下的太少，所以本页不对“FGSM-RS 与 PGD-AT 一样鲁棒”作判定，只列出数据"
+    + "、".join(f"{r['difference'] * 100:+.0f}" for r in fr) + " 个百分点；其中两个模型都学会了的有 "
+    f"{len(fr_learned)} 次（PGD-AT 的干净准确率各次 " + "、".join(f"{r['pgd7_clean']:.1%}" for r in fr) + "）"
+    + (f"，没学会的 {len(fr) - len(fr_learned)} 次不能拿来比鲁棒性，剩下的太少，所以" if len(fr_learned) < len(fr) else "。")
+    + "本页不对“FGSM-RS 与 PGD-AT 一样鲁棒”作判定，只列出数据"
     "（Wong 等人在 CIFAR-10 上充分训练时报告两者相当，见第 5 节）。"
     + f"Free-AT m = {free_m} 的整个训练只要 PGD-7 的 {free_fraction:.0%} 的计算量（第 2 节的代价表）；它是否因此更不鲁棒，"
     f"本页同样不作判定：{len(seeds_runs)} 个种子里只有 {len(free_learned)} 个种子两者都学会了（上表）"
@@ -196,7 +199,7 @@ Markdown(
 result.show("overfitting")
 
 # %% [markdown]
-# 再到诱因所在的地方去找：把 FGSM-RS 的步长从默认的 1.25ε 加大到 2ε，几个种子各训练一次，看 PGD 准确率在训练中有没有崩。
+# 再到诱因所在的地方去找：把 FGSM-RS 的步长从默认值加大（两个步长见下表标题），几个种子各训练一次，看 PGD 准确率在训练中有没有崩。
 
 # %%
 result.show("overfitting_runs")
@@ -205,15 +208,16 @@ result.show("overfitting_runs")
 of = {r["key"]: r for r in result.tables["overfitting"].rows}
 orun = result.tables["overfitting_runs"].rows
 p_rs = meta["fgsm_random_start"]["McNemar_p"]
+steps = meta["fgsm_rs_steps"]   # FGSM-RS's two step sizes, × ε
 Markdown(
     f"从原图出发的 FGSM：PGD 准确率最高 {of['fgsm']['peak_robust_acc']:.0%}（第 {of['fgsm']['peak_epoch']:g} 个 epoch），"
     f"最后 {of['fgsm']['final_robust_acc']:.0%}；从随机起点出发：最高 {of['fgsm_rs']['peak_robust_acc']:.0%}，"
     f"最后 {of['fgsm_rs']['final_robust_acc']:.0%}（这一对训练完时之差的 McNemar p = {p_rs:.2g}，只是一次训练，不作判定）。"
-    + (f"步长加大到 2ε，{len(orun)} 次训练的 PGD 准确率也都没有崩（回落最多 {max(r['drop_large'] for r in orun) * 100:.0f} 个百分点）："
+    + (f"步长加大到 {steps['large']:g}ε（默认 {steps['default']:g}ε），{len(orun)} 次训练的 PGD 准确率也都没有崩（回落最多 {max(r['drop_large'] for r in orun) * 100:.0f} 个百分点）："
        f"在这个规模上（ε = {meta['eps'] * 255:.0f}/255、{E} 个 epoch）找不到灾难性过拟合，所以这里不能说“随机起点必不可少”，"
        "只能说在这个预算下它们都能用。（解释，未单独测量：论文看到它的地方是 ε = 8/255、更长的训练和大得多的网络。）"
        if outcome["large_step_does_not_collapse"] == "holds" else
-       "步长加大到 2ε 时，PGD 准确率在训练中崩掉了（见上表与判定表）：这就是 Wong 等人说的灾难性过拟合。")
+       f"步长加大到 {steps['large']:g}ε 时，PGD 准确率在训练中崩掉了（见上表与判定表）：这就是 Wong 等人说的灾难性过拟合。")
 )
 
 # %% [markdown]
@@ -292,10 +296,12 @@ Markdown(
     + ("同样多的前向+反向次数里，按这个预算从头训练的 PGD-AT 连分类都没学会，FGSM-RS 学会了；各自训练完时谁更鲁棒，"
        "本页的预算下判定不了（PGD-AT 并不每次都学得会）。"
        if outcome["pgd_starves_at_fast_budget"] == "holds" else "FGSM-RS 与 PGD-AT 的比较见判定表。")
-    + ("Free-AT 按同样多的步数几乎和正常训练一样快，但在这么短的训练里，m 大了就学不会，给它四倍的步数就学会了（更少的倍数本页没有试）——"
+    + ("Free-AT 按同样多的步数几乎和正常训练一样快，但在这么短的训练里，m 大了就学不会，"
+       f"给它 {meta['free_control']['times'] if meta.get('free_control') else '更多'} 倍的步数就学会了（更少的倍数本页没有试）——"
        "助教的怀疑在这里有一半成立：它每一步确实便宜，要得到同样的结果却需要更多的 epoch。"
        if outcome.get("free_starves") == "holds" and outcome.get("free_learns_given_epochs", "holds") == "holds" else "")
-    + "\n* 多进程（`torchrun` + DDP）改变的是墙钟时间，不改变总的计算量：对抗训练贵的那几倍，要用更多的设备去买。\n\n"
+    + "\n* 多进程（`torchrun` + DDP）改变的是墙钟时间（解释，本页只测了两个进程训练出同样的曲线，没有测总计算量："
+    "多进程把同样的计算分到更多设备上）——对抗训练贵的那几倍，要用更多的设备去买。\n\n"
     "推理时防御的代价见 [q08](../q08-defense-cost/)。"
 )
 

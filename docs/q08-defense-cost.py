@@ -165,7 +165,7 @@ result.show("training")
 #
 # 课程写“Fine-Tune[3]”“重训练最后一层[2]”“preprocessing[5]”“神经元控制[4]”，但这几篇文献实际做的是：
 #
-# * [3] ANP [@wu2021adversarial] 是**剪枝**：找出对对抗扰动敏感的神经元并剪掉，不是微调；
+# * [3] ANP [@wu2021adversarial] 是**剪枝**：对神经元（而不是输入）施加对抗扰动，找出对这种扰动敏感的神经元并剪掉，不是微调；
 # * [2] Fine-pruning [@liu2018fine] 是**剪枝 + 微调**：先剪掉在干净数据上不活跃的神经元，再微调整个网络（不只是最后一层）；
 # * [5] ConFoc [@villarrealvasquez2020confoc] 的核心是用风格迁移后的图像**重新训练**模型，让它只看内容、不看风格；
 #   它在推理时也会先把输入图像变换一次再分类，所以课程把它归为图像侧的 preprocessing 只说对了一半——它首先是一种模型侧的重训练；
@@ -182,8 +182,12 @@ best_pre = max((inf[k] for k in ("jpeg", "median", "bit_depth", "deflection")), 
 Markdown(
     f"1. **把代价挪到训练阶段。** 对抗训练的模型每张图仍只调用 {inf['pgd_at']['calls_per_image']:.0f} 次模型（延迟为无防御的 {inf['pgd_at']['latency_multiplier']:.2f} 倍），"
     f"白盒 PGD 下准确率 {inf['pgd_at']['robust_acc']:.0%}（无防御 {inf['none']['robust_acc']:.0%}），"
-    f"干净准确率变化 {-inf['pgd_at']['clean_cost'] * 100:+.1f} 个百分点；代价在训练：每个 {result.meta['at_steps']} 步 PGD 的 epoch 是正常 epoch 的 "
-    f"{train['pgd_at7']['ratio_to_normal_epoch']:.1f} 倍（计算量）。\n"
+    f"干净准确率变化 {-inf['pgd_at']['clean_cost'] * 100:+.1f} 个百分点；代价在训练：按 Madry 等人的设置，每个 "
+    f"{result.meta['at_steps']} 步 PGD 的 epoch 是正常 epoch 的 {train['pgd_at7']['ratio_to_normal_epoch']:.1f} 倍（计算量）"
+    + (f"；本页部署的模型为了构建时间只用了 {result.meta['deployed_at_steps']} 步（按次数估计，每个小批量 "
+       f"{result.meta['deployed_at_steps'] + 1} 次前向+反向，没有单独计时）"
+       if result.meta["deployed_at_steps"] != result.meta["at_steps"] else "")
+    + "。\n"
     f"2. **便宜的预处理只防“不知情”的攻击者。** 预处理中换来最多的是 {best_pre['防御 defense']}"
     f"（{best_pre['latency_multiplier']:.1f} 倍延迟，{best_pre['gain'] * 100:+.0f} 点），但这是对非自适应攻击而言；"
     "攻击者把预处理纳入梯度（BPDA/EOT）后的结果见 "
@@ -194,8 +198,8 @@ Markdown(
     f"k 从 6 降到 3，平均调用从 {pc[6]['mean_calls']:.0f} 降到 {pc[3]['mean_calls']:.0f} 次，掩码从 {pc[6]['mask_px']} 像素变为 "
     f"{pc[3]['mask_px']} 像素，准确率从 {pc[6]['pc_acc']:.0%} 变为 {pc[3]['pc_acc']:.0%}。\n"
     f"4. **只在需要时多算。** 双重遮挡中 {pc[6]['first_round_only']:.0%} 的图片第一轮即结束，昂贵的第二轮只花在有分歧的图片上；"
-    f"把一轮的掩码图像合成一个批次计算，在各个 k 上测得比逐个调用快 {min(r['speedup'] for r in result.tables['loop_vs_batched'].rows):.1f}–"
-    f"{max(r['speedup'] for r in result.tables['loop_vs_batched'].rows):.1f} 倍（上表；作判定的只有论文默认的 k=6，见判定表）。认证（k²(k²+1)/2 次）是评估时的开销，"
+    f"把一轮的掩码图像合成一个批次计算，在各个 k 上测得的速度比是 {min(r['speedup'] for r in result.tables['loop_vs_batched'].rows):.1f}–"
+    f"{max(r['speedup'] for r in result.tables['loop_vs_batched'].rows):.1f} 倍（批次对逐个，上表；作判定的只有论文默认的 k=6，见判定表）。认证（k²(k²+1)/2 次）是评估时的开销，"
     "部署时不必每张图都做。"
 )
 

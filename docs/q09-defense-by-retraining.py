@@ -74,7 +74,7 @@ rows = {r["key"]: r for r in result.tables["repairs"].rows}
 fr = sorted({r["clean_fraction"] for r in rows.values() if r["clean_fraction"] > 0})
 big, small = fr[-1], fr[0]
 at = lambda key, f: rows[f"{key}@{f:g}"]
-outcome = {c.id: c.outcome for c in result.claims}
+outcome = result.outcomes
 none = rows["none"]
 names = {"fine_tune": "微调", "fine_prune": "剪枝后微调", "nad": "NAD", "anp": "ANP"}
 best = min(names, key=lambda k: at(k, big)["asr"])
@@ -168,8 +168,9 @@ Markdown(
        f"{len(cl_runs)} 次里有 {higher} 次混入投毒后更高；NAD 在干净集合上能去掉多少本身就随运行变化很大，"
        "所以本页只判定“混入投毒后留下了后门”，不判定投毒抵消了多少。"
        "（解释，未另行测量：模型在“干净”数据上又学到了“有触发器 → 目标类”。）这批投毒图的标签全都正确（见自检），"
-       "所以助教的提醒在这里成立：再训练类防御的前提（一份可信的干净集）恰恰是攻击者可以污染的，只核对标签发现不了。"
-       if outcome["clean_label_weakens_repairs"] == "holds" else "这一次测量没有显示混入投毒后 NAD 每次都留下后门（见判定表）。")
+       "只核对标签发现不了它们。助教的提醒是：再训练类防御的前提（一份可信的干净集）恰恰是攻击者可以污染的；本页测到的是，"
+       "用这样一份被污染的集合修复，每一次都留下了后门的大部分。"
+       if outcome["poisoned_clean_set_leaves_backdoor"] == "holds" else "这一次测量没有显示混入投毒后 NAD 每次都留下后门（见判定表）。")
 )
 
 # %% [markdown]

@@ -11,7 +11,7 @@ from answers.experiment import Experiment
 from answers.lab import zoo
 
 CLAIMS = ["fine_prune_leaves_backdoor", "fine_tune_leaves_backdoor", "nad_beats_pruning",
-          "clean_label_keeps_labels", "clean_label_weakens_repairs", "ac_separates_poison", "patch_survives_fine_tuning",
+          "clean_label_keeps_labels", "poisoned_clean_set_leaves_backdoor", "ac_separates_poison", "patch_survives_fine_tuning",
           "new_patch_partly_returns", "backdoor_survives_transfer"]
 
 result, test_every_expected_claim_is_made, test_claim_at_tiny, test_models_healthy = claim_suite("q09", CLAIMS)
@@ -120,7 +120,7 @@ def test_clean_label_finding_is_decided_over_the_repair_runs(result):
     assert [r["seed"] for r in runs] == [r["seed"] for r in repairs if r["key"] == "nad"]
     nad = {r["key"]: r for r in result.tables["clean_label"].rows}["nad"]
     assert (runs[0]["asr_clean_set"], runs[0]["asr_poisoned_set"]) == (nad["asr_clean_set"], nad["asr_poisoned_set"])
-    claim = result.get_claim("clean_label_weakens_repairs")
+    claim = result.get_claim("poisoned_clean_set_leaves_backdoor")
     assert [r["weakened"] for r in runs] == [r["asr_poisoned_set"] - r["asr_clean_set"] for r in runs]
     # what the poisoned set's repair leaves, each run against its own backdoored model's ASR
     assert [r["asr_before"] for r in runs] == [r["asr_before"] for r in repairs if r["key"] == "nad"]

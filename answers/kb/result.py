@@ -308,6 +308,11 @@ class Result:
         """The measured values of a claim (for sentences on the page)."""
         return self.get_claim(claim_id).values
 
+    @property
+    def outcomes(self) -> dict[str, str]:
+        """Each claim's outcome by its id ("holds", "fails", "inconclusive"): what a page's sentences branch on."""
+        return {c.id: c.outcome for c in self.claims}
+
     def get_claim(self, claim_id: str) -> Claim:
         for c in self.claims:
             if c.id == claim_id:
