@@ -14,6 +14,7 @@ never parsed back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable
 
 from torch import nn
@@ -200,7 +201,7 @@ class Part(Data):
         return f"{self.base.name}/part{self.i}of{self.k}"
 
     def make(self, s: Scale, seed: int) -> data.Split:
-        return ensembles.partition(self.base.make(s, seed), self.k, self.i)
+        return ensembles.partition(_drawn(self.base, s, seed), self.k, self.i)
 
 
 SIGNS, SIGNS24, SIGNS_BADNETS = Signs(), Signs(24), Poisoned()
@@ -212,10 +213,17 @@ DATASETS: dict[str, Data] = {d.name: d for d in (SIGNS, SIGNS24, SIGNS_BADNETS, 
 
 
 def split(profile: str, seed: int = 0, dataset: Data = SIGNS) -> data.Split:
-    """The train/test split of ``dataset`` at ``profile`` (generated from ``seed``)."""
+    """The train/test split of ``dataset`` at ``profile`` (generated from ``seed``). Drawn once per process and
+    shared, as :func:`data.signs` shares its splits: every model of a dataset asks for it (its fingerprint keys
+    the weights), and a poisoned set or a partition costs seconds to draw and hash again."""
     if not isinstance(dataset, Data):
         raise TypeError(f"dataset must be one of the zoo's datasets (answers.lab.zoo.Data), not {dataset!r}")
-    return dataset.make(scale(profile), seed)
+    return _drawn(dataset, scale(profile), seed)
+
+
+@lru_cache(maxsize=8)
+def _drawn(dataset: Data, s: Scale, seed: int) -> data.Split:
+    return dataset.make(s, seed)
 
 
 @dataclass(frozen=True)
