@@ -110,21 +110,19 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
     # and masking keep it accurate), and the same classifier fine-tuned on PGD examples
     model = exp.model("noisy", "base")
     at_model = exp.model("pgd_at", "PGD-AT")
-    correct: dict[str, torch.Tensor] = {}  # per-image correctness under attack, by defense key
     res, x, y = exp.res, exp.x, exp.y
-    exp.run([("inference costs", lambda: correct.update(inference_costs(exp, cfg, model, at_model))),
+    exp.run([("inference costs", lambda: inference_costs(exp, cfg, model, at_model)),
              ("PGD-AT over runs", lambda: at_over_runs(exp, cfg)),
              ("smoothing certificates", lambda: smoothing_certificates(res, cfg, model, x, y)),
-             ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, exp.split.num_classes,
-                                                           correct["patchcleanser"])),
+             ("PatchCleanser", lambda: patchcleanser_costs(res, cfg, model, x, y, exp.split.num_classes)),
              ("training costs", lambda: training_costs(res, cfg, profile, model, exp.split, device))])
     res.figure("pareto", pareto(res.tables["inference"].rows))
     return res
 
 
 # ---------------------------------------------------------------- inference: every defense, one harness
-def inference_costs(exp: Experiment, cfg: Settings, model, at_model) -> dict[str, torch.Tensor]:
-    """The inference table and its claims; returns each defense's per-image correctness under its attack."""
+def inference_costs(exp: Experiment, cfg: Settings, model, at_model) -> None:
+    """The inference table and its claims."""
     res, x, y = exp.res, exp.x, exp.y
     none = undefended(model)
     masks = pc.MaskSet(x.shape[-1], PATCH, 6)
@@ -177,7 +175,6 @@ def inference_costs(exp: Experiment, cfg: Settings, model, at_model) -> dict[str
                          f"α={SMOOTH_ALPHA} 显著区分时弃权，弃权算错；vote_acc 是不弃权、直接取多数票时的准确率。")
     _inference_claims(res, cfg, rows, correct, none_correct)
     _calls_dominate(res, cfg, [patchcleanser, smooth, *(preprocessed(model, k) for k in PREPROCESSORS)], x)
-    return correct
 
 
 def _calls_dominate(res: Result, cfg: Settings, defenses, x) -> None:
@@ -297,13 +294,11 @@ def smoothing_certificates(res: Result, cfg: Settings, model, x, y) -> None:
 
 
 # ---------------------------------------------------------------- PatchCleanser: calls vs k, loop vs batched
-def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: int,
-                        correct_under_patch: torch.Tensor) -> None:
-    """``correct_under_patch``: PatchCleanser's (k=6) per-image correctness on the patch-attacked images."""
+def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: int) -> None:
     n = x.shape[-1]
     rows, loop_rows = [], []
     px, py = x[:cfg.pc_images], y[:cfg.pc_images]
-    cx, cy = px[:cfg.cert_images], py[:cfg.cert_images]   # certified on the images the patch attack also uses
+    cx, cy = px[:cfg.cert_images], py[:cfg.cert_images]
     for k in KS:
         masks = pc.MaskSet(n, PATCH, k)
         calls, seconds, pred = [], [], []
@@ -354,10 +349,10 @@ def patchcleanser_costs(res: Result, cfg: Settings, model, x, y, num_classes: in
                               "patch_area": PAPER_PATCH ** 2 / PAPER_IMAGE ** 2, "our_patch_area": PATCH ** 2 / n ** 2}
     res.figure("calls_vs_k", calls_vs_k(rows))
     res.figure("latency_vs_calls", latency_vs_calls(rows))
-    _patchcleanser_claims(res, cfg, rows, loop_rows, n, correct_under_patch[:len(cx)])
+    _patchcleanser_claims(res, cfg, rows, loop_rows, n)
 
 
-def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int, correct_under_patch) -> None:
+def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int) -> None:
     by_k = {r["k"]: r for r in rows}
     k6 = by_k[6]
     res.check("first_round_is_k2", "没有哪张图少于 k² 次调用：第一轮总要把 k² 个单掩码图像各分类一次",
@@ -421,12 +416,8 @@ def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int, c
                 evidence=ev.mean_interval(k6["two_mask_acc_per_image"], "two_mask_acc")
                 + ev.proportion(int(k6["certified"].sum()), len(k6["certified"]), "certified_acc"),
                 null={"certified_acc": k6["two_mask_acc"]})
-    res.check("certified_survive_attack", f"被认证的图片在补丁攻击下都被 PatchCleanser 分对（k=6，本次 "
-              f"{int(k6['certified'].sum())} 张被认证）：证书是对这些图片的保证",
-              "every certified image is classified correctly by PatchCleanser under the patch attack",
-              {"certified": int(k6["certified"].sum()),
-               "certified_and_correct_under_attack": int((k6["certified"] & correct_under_patch.cpu()).sum())},
-              "certified_and_correct_under_attack == certified")
+    # that a certified image keeps its label under any patch is PatchCleanser's theorem, tested on a model a patch
+    # fools (tests/test_reference_formulas.py); here few or no images are certified, so a check would rarely be tested
 
 
 def _loop_vs_batched(cfg: Settings, model, x, y, masks: pc.MaskSet, k: int) -> dict:

@@ -567,3 +567,35 @@ def test_arms_holding_counts_only_arms_decided_in_the_stated_direction():
     weak = {f"w{i}": ev.binomial(11, 20, 0.5, "sign") for i in range(4)}  # nothing decided: no verdict either way
     k, e = ev.arms_holding(weak, dict.fromkeys(weak, True), count="k")
     assert k == 0 and not e.decided(lambda v: 2 * v["k"] > 4, {"k": 0})
+
+
+class _OnePixel(nn.Module):
+    """Reads one pixel: red → class 0, blue → class 1, grey (masked) → a tie, which argmax gives to class 0. Any
+    patch over that pixel decides its class."""
+
+    def forward(self, x):
+        r, b = x[:, 0, 12, 12], x[:, 2, 12, 12]   # inside only the last of the nine masks
+        return torch.stack([r - b, b - r], 1)
+
+
+@pytest.mark.parametrize("certify", [pc.certify_loop, pc.certify_batched])
+def test_a_certified_image_keeps_its_label_under_every_patch_position_and_only_certified_ones_are_claimed(certify):
+    # PatchCleanser's guarantee: certified for y ⇒ double masking returns y whatever a patch of the mask set's size
+    # does. Red images are certified (the masked pixel ties to class 0); blue ones are not (masking the pixel says 0).
+    # A blue 3×3 patch over the pixel flips the bare model, never the defended one: a double masking without its
+    # second round, or a certifier that checks too few pairs, fails here
+    ms = pc.MaskSet(16, 3, 3)
+    red, blue = torch.tensor([0.9, 0.1, 0.1]), torch.tensor([0.1, 0.1, 0.9])
+    x = torch.stack([red, blue])[:, :, None, None].expand(2, 3, 16, 16).clone()
+    y = torch.tensor([0, 1])
+    model = _OnePixel()
+    assert certify(model, x, y, ms).tolist() == [True, False]
+    flipped = 0
+    for top in range(16 - 3 + 1):
+        for left in range(16 - 3 + 1):
+            attacked = x[:1].clone()
+            attacked[:, :, top:top + 3, left:left + 3] = blue[:, None, None]
+            flipped += int(model(attacked).argmax(1)) != 0
+            assert pc.double_masking_batched(model, attacked, ms).tolist() == [0]
+            assert pc.double_masking_loop(model, attacked, ms).tolist() == [0]
+    assert flipped == 9          # the nine positions that cover the pixel fool the bare model
