@@ -264,11 +264,12 @@ def rotation_attack(res: Result, cfg: Settings, model, x, y) -> None:
     # an attack worth a defender's answer costs at least ROTATION_ATTACK_DROP of accuracy, on signs whose class a
     # turn cannot change (a rotation-invariant model, e.g. one trained on rotations, makes it ✗)
     broken = int((upright & ~worst).sum())
-    res.finding("rotation_is_an_attack", f"旋转本身就能当攻击用：在转多少都不会变成别的类的 {len(kept_classes)} 类标志上"
+    res.finding("rotation_is_an_attack", f"旋转本身就能当攻击用（对我们这一个标准模型）：在转多少都不会变成别的类的 {len(kept_classes)} 类标志上"
                 f"（{names}），为每张图在 ±{MAX_TURN}° 内挑最坏的角度（{cfg.angles} 个角度），"
                 f"准确率从不旋转时的 {float(upright.float().mean()):.0%} 降到 {float(worst.float().mean()):.0%}，"
                 f"降幅超过 {ROTATION_ATTACK_DROP:.0%}",
-                f"rotation is an attack too: on the signs no turn makes into another class's, the worst angle within "
+                f"rotation is an attack too (on our standard model): on the signs no turn makes into another class's, "
+                f"the worst angle within "
                 f"±{MAX_TURN}° per image costs more than {ROTATION_ATTACK_DROP:.0%} of accuracy",
                 {"upright": upright.float().mean(), "worst_of_angles": worst.float().mean(), "angles_tried": cfg.angles,
                  "drop": broken / len(upright), "images": len(upright)},
