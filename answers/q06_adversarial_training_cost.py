@@ -215,12 +215,12 @@ def _starved_claim(exp: Experiment, cfg: Settings, runs: dict[str, "Trained"], n
                 evidence=ev.per_arm(arms), null={**{f"free{k}": 0.5 for k in starved}, "natural": 0.8})
     if not cfg.control:
         return
-    # the control: the same starved method, the same learning rate, four times the steps, in each run
+    # the control: the same starved method, the same learning rate, CONTROL_STEPS times the steps, in each run
     k = starved[0]
     longer = seeded(exp, cfg, runs, zoo.free(k), CONTROL_STEPS * epochs)
     control = [{"run": b.run, "seed": b.seed, "budget": b.clean, "longer": g.clean, "gain": g.clean - b.clean,
                 "longer_robust": g.trained.final["robust_acc"]} for b, g in zip(free[k], longer, strict=True)]
-    res.meta["free_control"] = {"m": k, "budget_epochs": CONTROL_STEPS * epochs, "times": CONTROL_STEPS, "rows": longer[0].trained.curve.rows,
+    res.meta["free_control"] = {"m": k, "budget_epochs": CONTROL_STEPS * epochs, "rows": longer[0].trained.curve.rows,
                                 "epochs": zoo.spec(longer[0].trained.recipe, exp.profile, exp.seed).epochs}
     res.table("free_control_runs", f"对照：Free-AT m = {k}，学习率不变，SGD 步数为正常训练的 {CONTROL_STEPS} 倍（{CONTROL_STEPS * epochs} 个正常 epoch 的"
               f"步数），{len(control)} 次独立训练 (Free-AT m = {k} given {CONTROL_STEPS}× the steps, over seeds)", control,
@@ -571,8 +571,8 @@ def catastrophic_overfitting(exp: Experiment, cfg: Settings, runs: dict[str, Tra
             row[f"drop_{name}"] = row[f"peak_{name}"] - row[f"final_{name}"]
         table.append({**row, "loss": row["final_default"] - row["final_large"], "clean_large": g.clean})
     default = training_method(zoo.spec(fast_runs[0].trained.recipe, exp.profile, exp.seed))
-    res.meta["fgsm_rs_steps"] = {"default": default.alpha / default.eps, "large": LARGE_STEP}   # × ε
-    res.table("overfitting_runs", f"FGSM-RS 的步长：默认 α = {default.alpha / default.eps:g}ε 与 α = {LARGE_STEP:g}ε，{len(table)} 次独立训练（各 "
+    steps = res.meta["fgsm_rs_steps"] = {"default": default.alpha / default.eps, "large": LARGE_STEP}   # × ε
+    res.table("overfitting_runs", f"FGSM-RS 的步长：默认 α = {steps['default']:g}ε 与 α = {steps['large']:g}ε，{len(table)} 次独立训练（各 "
               f"{zoo.scale(exp.profile).scratch_epochs} 个 epoch）里 PGD 准确率的最高点、最后一点与回落"
               f"(FGSM-RS at two step sizes over seeds: peak, final and drop of PGD accuracy)", table,
               note="drop = peak − final：训练中最高的 PGD 准确率减去训练完时的；loss = final_default − final_large：同一种子下"

@@ -297,7 +297,7 @@ Markdown(
        "本页的预算下判定不了（PGD-AT 并不每次都学得会）。"
        if outcome["pgd_starves_at_fast_budget"] == "holds" else "FGSM-RS 与 PGD-AT 的比较见判定表。")
     + ("Free-AT 按同样多的步数几乎和正常训练一样快，但在这么短的训练里，m 大了就学不会，"
-       f"给它 {meta['free_control']['times'] if meta.get('free_control') else '更多'} 倍的步数就学会了（更少的倍数本页没有试）——"
+       f"给它 {control['budget_epochs'] // E if control else '更多'} 倍的步数就学会了（更少的倍数本页没有试）——"
        "助教的怀疑在这里有一半成立：它每一步确实便宜，要得到同样的结果却需要更多的 epoch。"
        if outcome.get("free_starves") == "holds" and outcome.get("free_learns_given_epochs", "holds") == "holds" else "")
     + "\n* 多进程（`torchrun` + DDP）改变的是墙钟时间（解释，本页只测了两个进程训练出同样的曲线，没有测总计算量："
