@@ -34,7 +34,9 @@ clean:
 
 # mutation testing of the core (answers/core, lab, kb, experiment.py, cli.py) on the fast tests, then the score per
 # module; not part of make test or CI. MUTATE=answers/lab/smoothing.py limits it to some modules, MUTANT_TESTS to
-# some tests.
+# some tests; SHARED_WEIGHTS=1 lets every mutant load the weights the unmutated session trained (for modules
+# no training runs: attacks, defenses, metrics).
 mutants: setup
 	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[mutants]'
-	$(BIN)/python scripts/mutants.py $(if $(MUTATE),--only $(MUTATE)) $(if $(MUTANT_TESTS),--tests $(MUTANT_TESTS))
+	$(BIN)/python scripts/mutants.py $(if $(MUTATE),--only $(MUTATE)) $(if $(MUTANT_TESTS),--tests $(MUTANT_TESTS)) \
+		$(if $(SHARED_WEIGHTS),--shared-weights)

@@ -192,7 +192,7 @@ def at_over_runs(exp: Experiment, cfg: Settings, attacks: dict) -> None:
               f"生成数据、训练基础模型及其 PGD-AT 版本，在该次的 {cfg.images} 张测试图上）(PGD-AT's worst case over "
               "training runs)", rows, note="run 0 就是上面矩阵里的两个模型；gain = at_worst − none_worst。")
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("at_worst", "none_worst", "gain")}
-    res.finding("training_defense_keeps_most", f"对抗训练（把代价放在训练阶段）在最坏情况下的准确率高于无防御：{len(rows)} 次"
+    res.finding("training_defense_beats_none", f"对抗训练（把代价放在训练阶段）在最坏情况下的准确率高于无防御：{len(rows)} 次"
                 f"独立训练，每一次都更高（平均 {mean['at_worst']:.0%} 对 {mean['none_worst']:.0%}）",
                 f"adversarial training keeps more accuracy in the worst case than no defense, in each of {len(rows)} "
                 "independent training runs",

@@ -52,7 +52,8 @@ print(f"target class={result.meta['target']}")
 # %% [markdown]
 # ## 后门：投毒比例 × 触发器大小
 #
-# BadNets [@gu2019badnets]：把一部分训练图片打上黑白棋盘格触发器、标签改成目标类。每个格子是一个单独训练的模型。
+# BadNets 式投毒 [@gu2019badnets]：把一部分训练图片打上触发器、标签改成目标类（本页的触发器是右下角的黑白棋盘格；原论文用的是亮像素图案和贴纸）。
+# 每个格子是一个单独训练的模型。
 
 # %%
 result.show("ca_heatmap")

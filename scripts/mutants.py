@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tests", nargs="+", default=[], metavar="ARG",
                    help="pytest arguments selecting the tests that are run (test files, -k ...)")
     p.add_argument("--jobs", type=int, default=None, help="mutants tested at once (default: the cores)")
+    p.add_argument("--shared-weights", action="store_true",
+                   help="let every mutant load the weights the first (unmutated) test session trained, instead of "
+                        "training its own: many times faster, and right only for modules no training runs "
+                        "(attacks, defenses, metrics, backdoor scores); a mutant that changes training is not seen")
     p.add_argument("--report", action="store_true", help="only print the scores of the last run")
     args = p.parse_args(argv)
     os.chdir(ROOT)                                      # mutmut reads pyproject.toml and writes mutants/ here
@@ -115,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     # code in mutants/ is the same for every mutant (the mutant is chosen at run time), so a shared cache would
     # hand one mutant's weights to the next. Unset, tests/conftest.py gives each session a fresh one.
     os.environ.pop("ANSWERS_CACHE_DIR", None)
+    if args.shared_weights:
+        # mutmut's first session (the stats run) has no mutant switched on and trains every model the tests ask
+        # for, keyed by the code in mutants/; each mutant's session then finds them there and trains nothing
+        os.environ["ANSWERS_CACHE_DIR"] = str(ROOT / "mutants" / ".weights")
     from mutmut.__main__ import cli
     start = time.monotonic()
     cmd = ["run"] + (["--max-children", str(args.jobs)] if args.jobs else [])

@@ -5,7 +5,7 @@ from answers.lab.zoo import THREAT
 
 from conftest import claim_suite
 
-CLAIMS = ["adaptive_undoes_preprocessing", "training_defense_keeps_most"]
+CLAIMS = ["adaptive_undoes_preprocessing", "training_defense_beats_none"]
 ATTACKS = ["FGSM", "PGD", "adaptive (EOT/BPDA)", "transfer", f"patch {THREAT.patch}×{THREAT.patch}"]
 
 
@@ -65,7 +65,7 @@ def test_pgd_at_is_judged_over_independent_training_runs(result):
     at, none = result.row("matrix", "pgd_at"), result.row("matrix", "none")
     assert (rows[0]["at_worst"], rows[0]["none_worst"]) == (at["worst_case"], none["worst_case"])
     assert len({r["seed"] for r in rows}) == len(rows) >= 2
-    claim = next(c for c in result.claims if c.id == "training_defense_keeps_most")
+    claim = next(c for c in result.claims if c.id == "training_defense_beats_none")
     assert [run["gain"] for run in claim.evidence.runs] == [r["at_worst"] - r["none_worst"] for r in rows]
     names = {m["name"] for m in result.meta["models"]}
     assert all({f"base (seed {r['seed']})", f"PGD-AT (seed {r['seed']})"} <= names for r in rows[1:])
