@@ -39,4 +39,4 @@ clean:
 mutants: setup
 	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[mutants]'
 	$(BIN)/python scripts/mutants.py $(if $(MUTATE),--only $(MUTATE)) $(if $(MUTANT_TESTS),--tests $(MUTANT_TESTS)) \
-		$(if $(SHARED_WEIGHTS),--shared-weights)
+		$(if $(SHARED_WEIGHTS),--shared-weights) $(if $(RETEST_TIMEOUTS),--retest-timeouts)

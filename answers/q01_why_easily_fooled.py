@@ -126,15 +126,16 @@ def texture_vs_shape(res: Result, cfg: Settings, nets, x, y, conflict, seed: int
     decided = {name: (int((p == texture).sum()), int((p == shape).sum())) for name, p in preds.items()}
     std = by["standard"]
     t_std, s_std = decided["standard"]
-    res.finding("standard_model_follows_texture", f"两种线索一致时训练出的标准模型，在线索冲突图上多数按纹理判断"
-                f"（按纹理 {t_std} 次，按形状 {s_std} 次）",
-                "trained where shape and texture agree, the standard model mostly follows the texture",
+    res.finding("standard_model_follows_texture", f"我们的标准模型（run 0，在两种线索一致的数据上训练）在线索冲突图上多数按纹理判断"
+                f"（按纹理 {t_std} 次，按形状 {s_std} 次；其他各次训练的占比列在下面的训练表里，没有另作判定）",
+                "our standard model (run 0), trained where shape and texture agree, mostly follows the texture",
                 {"texture_share": std["texture_share"]}, "texture_share > 0.5",
                 evidence=ev.binomial(t_std, t_std + s_std, 0.5, "binomial vs 0.5"), null={"texture_share": 0.5})
     n_tex = cfg.conflict_images
-    res.finding("a_patch_of_texture_is_enough", f"助教的“一小块毛皮”成立：只给纹理、不给轮廓，标准模型认对 "
+    res.finding("a_patch_of_texture_is_enough", f"助教的“一小块毛皮”成立：只给纹理（纹理铺满整幅图）、不给轮廓，我们的标准模型认对 "
                 f"{std['texture_only_acc']:.0%}，超过机会水平（{1 / NUM_CLASSES:.0%}）的三倍",
-                "the TA's 'patch of fur' holds: texture alone is recognised at more than three times chance",
+                "the TA's 'patch of fur' holds: texture alone (filling the image, no outline) is recognised by our standard "
+                "model at more than three times chance",
                 {"texture_only_acc": std["texture_only_acc"], "chance": 1 / NUM_CLASSES},
                 "texture_only_acc > 3 * chance",
                 evidence=ev.proportion(round(std["texture_only_acc"] * n_tex), n_tex, "texture_only_acc"),
@@ -273,17 +274,18 @@ def _minimal_eps_claims(res: Result, flips: dict[str, tuple[int, list[int]]], st
     # the ε is fixed by the data before any attack runs (the grid's largest value below the noise σ the training
     # images carry), so only the share it flips is measured and tested
     res.finding("small_eps_flips_half", f"小于训练数据自身像素噪声上限（σ ≤ {noise_255:.1f}/255）的 ε = {below:g}/255 "
-                f"就翻转了标准模型 {k / max(1, n):.0%} 的正确预测（超过一半）；其他页面所用的 ε = {EPS_TEXT} "
+                f"就翻转了我们的标准模型 {k / max(1, n):.0%} 的正确预测（超过一半）；其他页面所用的 ε = {EPS_TEXT} "
                 f"翻转了 {k_threat / max(1, n):.0%}",
-                "a budget below the largest pixel-noise σ the training images carry flips more than half of the "
+                "a budget below the largest pixel-noise σ the training images carry flips more than half of our "
                 "standard model's correct predictions",
                 {"flipped": k / max(1, n), "eps_255": below, "data_noise_sigma_max_255": noise_255,
                  "flipped_at_threat": k_threat / max(1, n)},
                 "flipped > 0.5", evidence=ev.proportion(k, n, "flipped"), null={"flipped": 0.5})
     (kp, n), (kn, _) = at("standard", EPS_GRID[-1]), at("noise", EPS_GRID[-1])
-    res.finding("direction_not_size", f"关键是方向而非大小：ε = {EPS_GRID[-1]:g}/255 时 PGD 翻转了 {kp / max(1, n):.0%}"
+    res.finding("direction_not_size", f"关键是方向而非大小：ε = {EPS_GRID[-1]:g}/255 时 PGD 翻转了我们的标准模型 {kp / max(1, n):.0%}"
                 f"（超过 90%），同样预算的随机 ±ε 噪声只翻转 {kn / max(1, n):.0%}（不到 10%）（Goodfellow 等的线性解释）",
-                "direction, not size: at the same budget PGD flips more than 90% and random ±ε noise less than 10%",
+                "direction, not size: at the same budget PGD flips more than 90% of our standard model's correct "
+                "predictions and random ±ε noise less than 10%",
                 {"pgd_flipped": kp / max(1, n), "noise_flipped": kn / max(1, n), "eps_255": EPS_GRID[-1]},
                 "pgd_flipped > 0.9 and noise_flipped < 0.1",
                 evidence=ev.proportion(kp, n, "pgd_flipped") + ev.proportion(kn, n, "noise_flipped"),
@@ -358,11 +360,11 @@ def comparisons_over_runs(exp: Experiment, cfg: Settings, first: dict) -> None:
               f"the control holds: the same network trained where textures are random follows the shape in each of "
               f"{len(rows)} training runs (given by its data: the premise of the comparisons, not a finding)",
               {"shape_trained_max": max(r["shape_texture_share"] for r in rows)}, "shape_trained_max < 0.5")
-    res.finding("adversarial_training_moves_the_threshold", f"对抗训练提高了所需的 ε：在 ε = {ref:g}/255（让 run 0 标准模型一半"
+    res.finding("adversarial_training_moves_the_threshold", f"同样的 ε 下对抗训练的模型被翻转得少：在 ε = {ref:g}/255（让 run 0 标准模型一半"
                 f"正确预测翻转）下，{len(rows)} 次独立训练中 PGD-AT 模型每一次都比标准模型被翻转得少（平均 "
                 f"{mean('at_flipped_at_ref'):.0%} 对 {mean('standard_flipped_at_ref'):.0%}）",
-                "adversarial training raises the ε needed: at the ε that flips half of the standard model's "
-                f"predictions, the PGD-AT model loses fewer in each of {len(rows)} training runs",
+                "at the ε that flips half of run 0's standard model's correct predictions, the PGD-AT model loses "
+                f"fewer of its correct predictions than the standard one in each of {len(rows)} training runs",
                 {"at_minus_standard": mean("at_minus_standard")}, "at_minus_standard < 0",
                 evidence=ev.over_runs([{"at_minus_standard": r["at_minus_standard"]} for r in rows],
                                       "at_minus_standard", seeds=seeds),

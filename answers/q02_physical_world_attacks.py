@@ -212,16 +212,17 @@ def capture_over_runs(exp: Experiment, model, runs: RunPatches, x, y, capture) -
     def each(a: str, b: str) -> str:
         return "、".join(f"{r[a]:.0%}→{r[b]:.0%}" for r in rows)
 
-    res.finding("digital_patch_fades", f"只在数字图像上训练的补丁，经过模拟拍摄后定向成功率下降：{len(rows)} 次独立优化平均从 "
+    res.finding("digital_patch_fades", f"对我们的识别模型，只在数字图像上训练的补丁经过模拟拍摄后定向成功率下降：{len(rows)} 次独立优化平均从 "
                 f"{mean['digital_digital']:.0%} 降到 {mean['digital_captured']:.0%}（各次 {each('digital_digital', 'digital_captured')}）",
-                "a patch trained only digitally loses success through the simulated camera, over independent optimisations",
+                "against our recognizer, a patch trained only digitally loses success through the simulated camera, over "
+                "independent optimisations",
                 {"digital": mean["digital_digital"], "captured": mean["digital_captured"], "loss": mean["loss"]},
                 "loss > 0", evidence=ev.over_run_rows(rows, "loss"), null={"loss": 0.0})
-    res.finding("eot_recovers", f"训练时对拍摄取期望（EOT）的补丁挽回了拍摄夺走的成功率的一大部分（超过 {RECOVERED:.0%}）：最强拍摄下 "
+    res.finding("eot_recovers", f"对我们的识别模型，训练时对拍摄取期望（EOT）的补丁挽回了拍摄夺走的成功率的一大部分（超过 {RECOVERED:.0%}）：最强拍摄下 "
                 f"{len(rows)} 次独立优化平均 {mean['eot_captured']:.0%} 对只数字训练的 {mean['digital_captured']:.0%}（各次数字→EOT："
                 f"{each('digital_captured', 'eot_captured')}），挽回的比例 " + "、".join(f"{r['recovered']:.0%}" for r in rows),
-                f"EOT over the capture wins back more than {RECOVERED:.0%} of the success the camera takes from the digital "
-                "patch, over independent optimisations",
+                f"against our recognizer, EOT over the capture wins back more than {RECOVERED:.0%} of the success the camera "
+                "takes from the digital patch, over independent optimisations",
                 {"eot": mean["eot_captured"], "digital": mean["digital_captured"], "recovered": mean["recovered"]},
                 f"recovered > {RECOVERED:.4g}", evidence=ev.over_run_rows(rows, "recovered", null=RECOVERED),
                 null={"recovered": 0.0},
@@ -314,11 +315,11 @@ def cloth_comparison(exp: Experiment, model, runs: RunPatches, x, y) -> None:
     smallest = ev.bootstrap(lambda idx: float(a[idx].mean() - b[idx].mean()), a, "smallest_gain", seed=exp.seed,
                             resamples=1000, confidence=ev.picked_of(len(rows)))
     res.finding("cloth_training_not_reliable",
-                f"拍摄中有布料褶皱时，训练时也加上褶皱并不能每次都让补丁明显更强：{len(rows)} 次独立优化里差值从 "
+                f"对我们的识别模型，拍摄中有布料褶皱时，训练时也加上褶皱并不能每次都让补丁明显更强：{len(rows)} 次独立优化里差值从 "
                 f"{rows[low]['difference'] * 100:+.1f} 到 {max(r['difference'] for r in rows) * 100:+.1f} 个百分点"
                 f"（平均 {mean['cloth_trained']:.0%} 对 {mean['plain_eot']:.0%}），领先最少的一次（种子 {rows[low]['seed']}）"
                 f"不到 {CLOTH_MARGIN * 100:.0f} 个百分点",
-                "under cloth folds, training the patch through the cloth warp does not make it clearly stronger every "
+                "against our recognizer, under cloth folds, training the patch through the cloth warp does not make it clearly stronger every "
                 f"time: in the weakest of {len(rows)} independent optimisations it gains less than "
                 f"{CLOTH_MARGIN * 100:.0f} points (or loses)",
                 {"smallest_gain": rows[low]["difference"], **mean}, f"smallest_gain < {CLOTH_MARGIN:g}",
@@ -357,10 +358,11 @@ def size_sweep(exp: Experiment, cfg: Settings, model, runs: RunPatches) -> None:
               f"（每次两块补丁用同一个种子训练；同一组 {len(x)} 张图与场景）(bigger vs smaller patch over optimisations)",
               size_runs, note="run 0 就是上表的两行；difference = big − small。")
     mean = {k: statistics.mean(r[k] for r in size_runs) for k in ("small", "big", "difference")}
-    res.finding("bigger_patch_succeeds_more", f"补丁越大越有效：经过最强拍摄，{big}×{big} 的补丁成功率平均 {mean['big']:.0%}，"
+    res.finding("bigger_patch_succeeds_more", f"经过最强拍摄，{big}×{big} 的补丁比 {small}×{small} 的更有效：前者成功率平均 {mean['big']:.0%}，"
                 f"{small}×{small} 的 {mean['small']:.0%}（{len(size_runs)} 次独立优化，各次 "
                 + "、".join(f"{r['small']:.0%}→{r['big']:.0%}" for r in size_runs) + "）",
-                "a bigger patch succeeds more often through the capture, over independent optimisations",
+                f"through the strongest capture, a {big}×{big} patch succeeds more often than a {small}×{small} one, over "
+                "independent optimisations",
                 mean, "difference > 0",
                 evidence=ev.over_run_rows(size_runs, "difference"),
                 null={"difference": 0.0})

@@ -137,10 +137,10 @@ def preprocessing(exp: Experiment, cfg: Settings, model) -> None:
     res.figure("defenses", grouped_bars(rows, "防御 defense", ["clean_untrained", "naive_attack", "adaptive_attack"],
                                         "accuracy", "Preprocessing defenses: clean, naive and adaptive attacker"))
     lower = tested.design["holding"]
-    res.finding("naive_numbers_overstate", f"只用不知情攻击者评估会高估大多数预处理防御：{len(keys)} 种防御中 {len(lower)} 种在自适应"
+    res.finding("naive_numbers_overstate", f"在我们的模型上，只用不知情攻击者评估会高估大多数预处理防御：{len(keys)} 种防御中 {len(lower)} 种在自适应"
                 "攻击下的准确率显著低于不知情攻击下（每种单独检验，Holm 校正；" + "，".join(
                     f"{k} {acc[k][3]:.0%} 对 {acc[k][2]:.0%}" for k in lower) + "）",
-                "evaluating only against a naive attacker overstates most preprocessing defenses (more than half of "
+                "on our model, evaluating only against a naive attacker overstates most preprocessing defenses (more than half of "
                 "them significantly, each tested on its own, Holm)",
                 {"overstated": overstated, "defenses": len(keys)}, "2 * overstated > defenses", evidence=tested,
                 null={"overstated": 0},

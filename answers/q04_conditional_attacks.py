@@ -254,11 +254,11 @@ def claims(exp: Experiment, hits: dict, systems: dict) -> None:
     rows = hits["runs"]
     mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k not in ("run", "seed")}
 
-    res.finding("conditional_patch_is_selective", f"不改模型，条件补丁有钥匙时比没有钥匙时更常生效（但没有钥匙时也会生效）：{len(rows)} 次独立运行，"
+    res.finding("conditional_patch_is_selective", f"不改模型，条件补丁有钥匙时比没有钥匙时更常生效：{len(rows)} 次独立运行，"
                 "条件补丁旁边有钥匙时与只有补丁时送进目标类的比例（数字图像，同一批场景）："
                 + "、".join(f"{r['on']:.0%} 对 {r['off']:.0%}" for r in rows),
-                "without touching the model, a conditional patch fires more often with its key than without it (it "
-                "still fires without it; digital scenes), over independent runs",
+                "without touching the model, a conditional patch fires more often with its key than without it (digital "
+                "scenes), over independent runs",
                 {"on": mean["on"], "off": mean["off"], "conditional": mean["conditional"]}, "conditional > 0",
                 evidence=ev.over_run_rows(rows, "conditional"), null={"conditional": 0.0})
     res.finding("capture_blurs_the_switch", f"同一个摄像头识别器：条件补丁的选择性（on − off）经过模拟拍摄下降，{len(rows)} 次独立运行"

@@ -268,10 +268,10 @@ def attack_and_defense_costs(exp: Experiment, cfg: Settings, model) -> None:
     per_round = timed.ratio(pgd_key, "FGSM", CLOCK)
     ratio = statistics.median(per_round)
     lo, hi = COST_BOUNDS
-    res.finding("attack_cost_varies", f"攻击的代价差别很大，而且按步数算：PGD-{PGD_STEPS} 每张图的计算时间是 FGSM 的 {ratio:.1f} 倍"
+    res.finding("attack_cost_varies", f"攻击的代价按步数算：PGD-{PGD_STEPS} 每张图的计算时间是 FGSM 的 {ratio:.1f} 倍"
                 f"（{timed.n} 轮计时），与它的 {PGD_STEPS} 次梯度计算相差不到 {ev.ABOUT:g} 倍（{lo:.2g}–{hi:g} 倍之间）；"
-                f"是模型识别一张图的 {pgd['times_inference']:.0f} 倍——“攻击一般不考虑延迟”只对不在乎时间的攻击者成立",
-                f"attack costs differ widely, by their step count: PGD-{PGD_STEPS} takes about {PGD_STEPS} FGSMs' compute "
+                f"（另测：是模型识别一张图的 {pgd['times_inference']:.0f} 倍，未作判定）",
+                f"attack costs go by their step count: PGD-{PGD_STEPS} takes about {PGD_STEPS} FGSMs' compute "
                 f"per image (within a factor {ev.ABOUT:g} of its {PGD_STEPS} gradient steps)",
                 {"pgd_over_fgsm": ratio, "steps": PGD_STEPS},
                 f"steps / {ev.ABOUT:g} < pgd_over_fgsm < steps * {ev.ABOUT:g}",

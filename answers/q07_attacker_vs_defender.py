@@ -160,11 +160,11 @@ def adaptive_vs_plain(exp: Experiment, by: dict[str, dict], correct: dict) -> No
                                   stronger, count="defenses")
     holding = evidence.design["holding"]
     exp.res.finding("adaptive_undoes_preprocessing",
-                    f"多数预处理防御面对“知道防御”的自适应攻击时保住的准确率显著低于面对普通 PGD 时：{len(pre)} 种中有 {k} 种（"
+                    f"在我们的模型上，多数预处理防御面对“知道防御”的自适应攻击时保住的准确率显著低于面对普通 PGD 时：{len(pre)} 种中有 {k} 种（"
                     + ("、".join(by[d]["防御 defense"] for d in holding) or "无") + "；"
                     + "，".join(f"{by[d]['防御 defense']} {by[d]['adaptive (EOT/BPDA)']:.0%} 对 {by[d]['PGD']:.0%}" for d in pre)
                     + "；每种防御单独检验，Holm 校正）",
-                    f"for most of the {len(pre)} preprocessing defenses, the adaptive attack keeps significantly less "
+                    f"on our model, for most of the {len(pre)} preprocessing defenses, the adaptive attack keeps significantly less "
                     "accuracy than plain PGD (one test per defense, Holm)",
                     {"defenses": k}, f"defenses >= {len(pre) // 2 + 1}", evidence=evidence,
                     null={"defenses": 0},

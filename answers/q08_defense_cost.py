@@ -364,9 +364,9 @@ def _patchcleanser_claims(res: Result, cfg: Settings, rows, loop_rows, n: int) -
               "the course's 'at least nine inferences' is the 3×3 mask set; the paper's 6×6 default costs at least 36",
               {"min_calls_k3": by_k[3]["min_calls"], "min_calls_k6": k6["min_calls"]},
               "min_calls_k3 == 9 and min_calls_k6 == 36")
-    res.finding("mean_far_below_worst", f"k=6 时平均每张图调用 {k6['mean_calls']:.0f} 次，不到最坏情况"
+    res.finding("mean_far_below_worst", f"在我们的模型上，k=6 时平均每张图调用 {k6['mean_calls']:.0f} 次，不到最坏情况"
                 f" {k6['worst_case_formula']:,} 次的四分之一（{k6['first_round_only']:.0%} 的图片第一轮即结束）",
-                "at k=6 the mean cost per image is below a quarter of the worst case",
+                "on our model, at k=6 the mean cost per image is below a quarter of the worst case",
                 {"mean_calls": k6["mean_calls"], "worst_case": k6["worst_case_formula"]},
                 "mean_calls < 0.25 * worst_case",
                 evidence=ev.mean_interval(k6["calls_per_image"], "mean_calls"),

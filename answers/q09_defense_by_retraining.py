@@ -389,7 +389,9 @@ def poisoned_clean_set(exp: Experiment, cfg: Settings, bad: nn.Module, pool: tor
                 + "（对照：同样大小、真正干净的集合上 NAD 之后 " + "、".join(f"{r['asr_clean_set']:.0%}" for r in rows)
                 + "——这个对照随运行变化很大，只展示、不判定）",
                 f"with clean-label poison in its 'clean' set, NAD, the repair the TA names, leaves most of the backdoor "
-                f"(ASR above {MOST:.0%} of its level before) in every one of the independent runs",
+                f"(ASR above {MOST:.0%} of its level before) in every one of the independent runs (what NAD leaves on a truly "
+                "clean set of the same size varies widely between runs: shown, not decided, so the poison's own share "
+                "is not claimed)",
                 mean, f"remaining > {MOST}",
                 evidence=ev.over_run_rows(rows, "remaining", null=MOST),
                 null={"remaining": MOST / 2})
@@ -513,11 +515,11 @@ def patch_remark(exp: Experiment, cfg: Settings, pool: torch.Tensor) -> None:
     # the new patch is an optimisation of its own in each run, so the order old < new < original is decided over
     # the runs (both gaps, each a t-test over runs; both must hold), not over the images of one run
     gaps = {k: statistics.mean(r[k] for r in runs) for k in ("new_minus_old", "original_minus_new")}
-    res.finding("new_patch_partly_returns", f"攻击者针对加固后的模型重新训练一个补丁：{len(runs)} 次运行的成功率（旧补丁 → 新补丁，"
+    res.finding("new_patch_partly_returns", f"在我们的干净模型上，攻击者针对加固后的模型重新训练一个补丁：{len(runs)} 次运行的成功率（旧补丁 → 新补丁，"
                 "原模型上）" + "、".join(f"{r['patch_tuned']:.0%} → {r['patch_tuned_new']:.0%}（{r['original']:.0%}）" for r in runs)
                 + "：新补丁比旧补丁强，但不如原模型上的补丁",
-                "a new patch trained against the patch-tuned model succeeds more than the old one and less than a patch "
-                "on the original model, over independent runs (patch, fine-tuning and new patch optimised anew in each)",
+                "on our clean model, a new patch trained against the patch-tuned model succeeds more than the old one and "
+                "less than a patch on the original model, over independent runs (patch, fine-tuning and new patch optimised anew in each)",
                 gaps, "new_minus_old > 0 and original_minus_new > 0",
                 evidence=ev.over_run_rows(runs, "new_minus_old", "original_minus_new")
                 + ev.over_run_rows(runs, "original_minus_new", "new_minus_old"),

@@ -46,18 +46,18 @@ print(f"width={result.meta['width']}")
 outcome = result.outcomes
 Markdown(
     "**简短回答：** "
-    + ("纹理偏好是真的，但把它改成形状偏好并没有让模型更难被骗。"
+    + ("我们的标准模型有纹理偏好，但把它改成形状偏好并没有让模型更难被骗。"
        if outcome["standard_model_follows_texture"] == "holds" and outcome["shape_bias_is_not_robustness"] == "holds" else "")
     + "在形状和纹理同时可用的数据上，标准训练的小 CNN "
     + ("主要按纹理判断（与 Geirhos 等在 ImageNet 上的发现一致 [@geirhos2019imagenet]；占比见第 1 节）；"
        if outcome["standard_model_follows_texture"] == "holds" else "这一次没有被判定为主要按纹理判断（见判定表）；")
-    + ("可是把同一网络改训成按形状判断后，它反而在**更小**的扰动下就被骗。" if outcome["shape_bias_is_not_robustness"] == "holds"
+    + (f"可是把同一网络改训成按形状判断后，同样的 ε = {result.meta['eps_at']} 下它的正确预测反而被翻转得**更多**。" if outcome["shape_bias_is_not_robustness"] == "holds"
        else "把同一网络改训成按形状判断后，这一次没有测出它更难还是更容易被骗（见判定表）。")
     + "文献给出的解释（本页未测）是：模型的判断依赖沿梯度方向极其敏感的特征 [@goodfellow2015explaining; @ilyas2019adversarial]；"
     + ("本页测到的后果是：同样大小的随机噪声几乎无害，沿梯度方向的扰动却翻转了绝大多数预测。" if outcome["direction_not_size"] == "holds"
        else "它的后果（方向比大小重要）这一次没有被判定成立（见判定表）。")
-    + ("把攻击纳入训练（对抗训练 [@madry2018towards]）推大了所需的扰动（我们只测了这一种办法）。"
-       if outcome["adversarial_training_moves_the_threshold"] == "holds" else "对抗训练 [@madry2018towards] 这一次没有被判定推大了所需的扰动。")
+    + ("把攻击纳入训练（对抗训练 [@madry2018towards]）后，同样的 ε 下被翻转的正确预测变少了（我们只测了这一种办法）。"
+       if outcome["adversarial_training_moves_the_threshold"] == "holds" else "对抗训练 [@madry2018towards] 这一次没有被判定在同样的 ε 下翻转得更少。")
     + "下面每个数字都是本页构建时测得的。"
 )
 
@@ -180,7 +180,7 @@ result.show("training_runs")
 #   要改掉它得改很多像素；形状信息只在轮廓边缘的少数像素上，反而更容易被推翻。）
 #   Geirhos 等报告的“提高形状偏好能提高鲁棒性”指的是对噪声、模糊等常见失真的鲁棒性，并不是对抗扰动 [@geirhos2019imagenet]。
 # * **人眼也不是不会被骗**，只是骗人的扰动与骗机器的扰动不同：模型是在训练数据上用梯度找最省事的特征，
-#   攻击者用同一个梯度找最省事的改法。对抗训练 [@madry2018towards] 直接把这种改法放进训练，所需 ε 随之变大。
+#   攻击者用同一个梯度找最省事的改法。对抗训练 [@madry2018towards] 直接把这种改法放进训练（解释；本页测的是同样 ε 下翻转得更少）。
 
 # %% [markdown]
 # ## ④ 各层看到了什么？
@@ -237,7 +237,7 @@ Markdown("\n".join([
     + verdict("effective_field_is_smaller") + "；自检 local_units_global_vote |",
     "| 网络看到的更多是纹路（Zeiler & Fergus） | 标准模型的深层通道按纹理聚类；换数据训练后按形状聚类 | "
     + verdict("deep_units_are_texture_detectors", "shape_training_changes_what_units_see") + " |",
-    "| （隐含）因此容易被攻击 | 按形状判断的模型并不更难骗；关键是梯度方向，对抗训练才推高所需 ε | "
+    "| （隐含）因此容易被攻击 | 按形状判断的模型并不更难骗；关键是梯度方向；对抗训练的模型在同样 ε 下翻转得更少 | "
     + verdict("shape_bias_is_not_robustness", "direction_not_size", "adversarial_training_moves_the_threshold") + " |",
 ]))
 

@@ -64,9 +64,11 @@ def report() -> None:
             print(f"  {status:<12} {name}")
 
 
-def retest_survivors() -> int:
+def retest_survivors(timeouts: bool = False) -> int:
     """Mark the mutants that survived (or had no test) in the last run as not yet checked: mutmut keeps a verdict
-    until the function's own code changes, so a test written since to kill one would otherwise never be tried."""
+    until the function's own code changes, so a test written since to kill one would otherwise never be tried.
+    With ``timeouts``, those that timed out too: on a busy machine a mutant can time out only because the tests ran
+    slowly, and a timeout counts as caught."""
     from mutmut.configuration import config
     from mutmut.stats import status_by_exit_code
     n = 0
@@ -75,7 +77,8 @@ def retest_survivors() -> int:
             continue
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
-        again = [k for k, c in codes.items() if c is not None and status_by_exit_code[c] in ("survived", "no tests")]
+        retried = ("survived", "no tests") + (("timeout",) if timeouts else ())
+        again = [k for k, c in codes.items() if c is not None and status_by_exit_code[c] in retried]
         if again:
             codes.update(dict.fromkeys(again))
             meta.write_text(json.dumps(data, indent=4))
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="let every mutant load the weights the first (unmutated) test session trained, instead of "
                         "training its own: many times faster, and right only for modules no training runs "
                         "(attacks, defenses, metrics, backdoor scores); a mutant that changes training is not seen")
+    p.add_argument("--retest-timeouts", action="store_true",
+                   help="also test again the mutants that timed out last time (run it on a quiet machine)")
     p.add_argument("--report", action="store_true", help="only print the scores of the last run")
     args = p.parse_args(argv)
     os.chdir(ROOT)                                      # mutmut reads pyproject.toml and writes mutants/ here
@@ -113,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(ROOT / "mutants")
     SETTINGS.parent.mkdir(exist_ok=True)
     SETTINGS.write_text(json.dumps(settings))
-    if n := retest_survivors():
-        print(f"mutants: {n} mutants no test killed last time are tried again")
+    if n := retest_survivors(args.retest_timeouts):
+        print(f"mutants: {n} mutants no test killed last time" + (" (or that timed out)" if args.retest_timeouts else "")
+              + " are tried again")
     # Every test session must train into a weight cache of its own: the cache keys weights by their code, and the
     # code in mutants/ is the same for every mutant (the mutant is chosen at run time), so a shared cache would
     # hand one mutant's weights to the next. Unset, tests/conftest.py gives each session a fresh one.

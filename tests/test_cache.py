@@ -41,6 +41,23 @@ def test_key_changes_with_every_part():
     assert base == cache.cache_key("m", {"lr": 0.1}, "fp", "v1")
 
 
+def test_weights_are_keyed_by_their_data_and_their_code(tmp_path):
+    """A stored model is taken only for the data and the code it was trained with: another data fingerprint or
+    code version trains anew (an edit to the training code must never hand back the old weights)."""
+    calls = []
+    make = lambda: calls.append(1) or _state(float(len(calls)))  # noqa: E731
+    for fingerprint, version in (("fp", "v1"), ("fp2", "v1"), ("fp", "v2"), ("fp", "v1")):
+        cache.get_or_create("m", {"lr": 0.1}, fingerprint, version, make, root=tmp_path)
+    assert len(calls) == 3 and len(cache.entries(tmp_path)) == 3
+
+
+def test_key_takes_settings_json_cannot_write_by_their_text():
+    # a dtype or a path in a recipe's settings is keyed by its text, and two different ones by different keys
+    a = cache.cache_key("m", {"dtype": torch.float32, "dir": Path("a")}, "fp", "v")
+    assert a == cache.cache_key("m", {"dtype": "torch.float32", "dir": "a"}, "fp", "v")
+    assert a != cache.cache_key("m", {"dtype": torch.float64, "dir": Path("a")}, "fp", "v")
+
+
 def test_key_is_canonical():
     a = cache.cache_key("m", {"lr": 0.1, "net": {"w": 8, "d": 2}, "sizes": (1, 2)}, "fp", "v")
     b = cache.cache_key("m", {"sizes": [1, 2], "net": {"d": 2, "w": 8}, "lr": 0.1}, "fp", "v")
@@ -56,6 +73,38 @@ def test_entry_holds_state_and_meta(tmp_path):
     assert {k: blob["meta"][k] for k in ("what", "config", "data_fingerprint", "code_version")} == {
         "what": "m", "config": {"lr": 0.1, "k": [3, 4]}, "data_fingerprint": "fp", "code_version": "v1"}
     assert path.name.startswith("m-") and (tmp_path / (path.name + ".sha256")).is_file()
+    assert blob["meta"]["created"] > 0
+
+
+def test_settings_json_cannot_write_are_stored_by_their_text(tmp_path):
+    cache.get_or_create("m", {"dtype": torch.float32}, "fp", "v1", _state, root=tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    assert torch.load(path, weights_only=True)["meta"]["config"] == {"dtype": "torch.float32"}
+
+
+def test_every_use_names_its_file_and_whether_it_trained(tmp_path):
+    for trained in (True, False):
+        cache.get_or_create("m", {}, "fp", "v1", _state, root=tmp_path)
+        (path,) = tmp_path.glob("*.pt")
+        assert (cache.USES[-1].file, cache.USES[-1].trained, cache.USES[-1].what) == (path.name, trained, "m")
+
+
+def test_a_create_is_timed_without_the_creates_nested_in_it(tmp_path, monkeypatch):
+    """A fine-tune trains its start first: its own seconds leave out every model it created on the way (two here),
+    which are counted where they ran. A fake clock that only the creates advance."""
+    clock = [0.0]
+    monkeypatch.setattr(cache.time, "perf_counter", lambda: clock[0])
+
+    def work(seconds):
+        clock[0] += seconds
+        return _state()
+
+    def outer():
+        cache.get_or_create("start-a", {}, "fp", "v", lambda: work(10.0), root=tmp_path)
+        cache.get_or_create("start-b", {}, "fp", "v", lambda: work(100.0), root=tmp_path)
+        return work(1.0)
+    cache.get_or_create("tuned", {}, "fp", "v", outer, root=tmp_path)
+    assert {u.what: u.seconds for u in cache.USES[-3:]} == {"start-a": 10.0, "start-b": 100.0, "tuned": 1.0}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "sidecar"])
@@ -116,12 +165,73 @@ def test_entries_and_clear(tmp_path):
         cache.get_or_create(what, {}, "fp", "v", _state, root=tmp_path)
     listed = cache.entries(tmp_path)
     assert [e["what"] for e in listed] == ["a", "b"] and all(e["size"] > 0 and e["created"] > 0 for e in listed)
+    assert sorted(e["path"] for e in listed) == sorted(str(p) for p in tmp_path.glob("*.pt"))
     assert cache.clear(tmp_path) == 2 and cache.entries(tmp_path) == [] and not list(tmp_path.iterdir())
+
+
+def test_a_root_not_made_yet_is_made_and_no_root_means_the_users_cache(tmp_path, monkeypatch):
+    """A cache folder whose parents do not exist yet is made; entries() and clear() without a root read the
+    cache ANSWERS_CACHE_DIR names, the one get_or_create writes to without a root."""
+    deep = tmp_path / "not" / "yet"
+    cache.get_or_create("m", {}, "fp", "v", _state, root=deep)
+    assert [e["what"] for e in cache.entries(deep)] == ["m"]
+    monkeypatch.setenv("ANSWERS_CACHE_DIR", str(deep))
+    cache.get_or_create("n", {}, "fp", "v", _state)
+    assert [e["what"] for e in cache.entries()] == ["m", "n"]
+    assert cache.clear() == 2 and not list(deep.iterdir())
 
 
 def test_env_var_sets_the_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ANSWERS_CACHE_DIR", str(tmp_path / "c"))
     assert cache.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+class NotWeights:
+    """An object a pickle can carry and ``torch.load(weights_only=True)`` must refuse (arbitrary code could come
+    this way)."""
+
+
+def _entry_with_valid_checksum(path: Path, blob) -> None:
+    """``blob`` saved at ``path`` with its sidecar: only its content, not its checksum, can be wrong."""
+    from answers.core.files import write_checked
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    write_checked(path, buf.getvalue())
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"not a torch file", r"unreadable: \w+Error"),
+    ({"state": _state(9.0), "meta": {}, "extra": NotWeights()}, r"unreadable: \w+Error"),
+    (torch.ones(3), "not a cache entry"),
+    ({"weights": _state(9.0)}, "not a cache entry"),
+])
+def test_an_entry_with_a_valid_checksum_but_no_weights_in_it_is_refused_saying_why(tmp_path, content, why):
+    """Checked bytes that torch cannot read with weights_only, or that are not {"state": …}: refused with the
+    reason in the warning, and retrained."""
+    cache.get_or_create("m", {}, "fp", "v", lambda: _state(1.0), root=tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    if isinstance(content, bytes):
+        from answers.core.files import write_checked
+        write_checked(path, content)
+    else:
+        _entry_with_valid_checksum(path, content)
+    with pytest.warns(cache.CacheWarning, match=why):
+        state = cache.get_or_create("m", {}, "fp", "v", lambda: _state(2.0), root=tmp_path)
+    assert torch.equal(state["w"], _state(2.0)["w"])
+
+
+def test_an_entry_whose_meta_is_not_a_mapping_still_gives_its_weights(tmp_path):
+    # the meta is a record beside the weights (seconds, config): a malformed one must not cost the weights
+    cache.get_or_create("m", {}, "fp", "v", lambda: _state(1.0), root=tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    _entry_with_valid_checksum(path, {"state": _state(4.0), "meta": [1, 2]})
+    state = cache.get_or_create("m", {}, "fp", "v", lambda: _state(2.0), root=tmp_path)
+    assert torch.equal(state["w"], _state(4.0)["w"]) and cache.USES[-1].seconds is None
+
+
+def test_entries_name_what_was_trained_even_with_dashes_in_it(tmp_path):
+    cache.get_or_create("scratch-fgsm-e8", {}, "fp", "v", _state, root=tmp_path)
+    assert [e["what"] for e in cache.entries(tmp_path)] == ["scratch-fgsm-e8"]
 
 
 # ---------------------------------------------------------------- bytes changed on disk are never loaded
@@ -168,6 +278,15 @@ def test_a_follower_rank_never_loads_a_changed_entry_either(tmp_path, monkeypatc
     calls = []
     state = cache.get_or_create("m", {}, "fp", "v", lambda: calls.append(1) or _state(5.0), root=tmp_path)
     assert calls == [1] and torch.equal(state["w"], _state(5.0)["w"])
+
+
+def test_a_follower_rank_loads_the_state_rank_0_stored_and_trains_nothing(tmp_path, monkeypatch):
+    cache.get_or_create("m", {}, "fp", "v", lambda: _state(3.0), root=tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    calls = []
+    state = cache.get_or_create("m", {}, "fp", "v", lambda: calls.append(1) or _state(5.0), root=tmp_path)
+    assert calls == [] and set(state) == {"w", "b"} and torch.equal(state["w"], _state(3.0)["w"])
 
 
 def test_read_checked_returns_exactly_the_bytes_written(tmp_path):
