@@ -35,7 +35,8 @@ clean:
 # mutation testing of the core (answers/core, lab, kb, experiment.py, cli.py) on the fast tests, then the score per
 # module; not part of make test or CI. MUTATE=answers/lab/smoothing.py limits it to some modules, MUTANT_TESTS to
 # some tests; SHARED_WEIGHTS=1 lets every mutant load the weights the unmutated session trained (for modules
-# no training runs: attacks, defenses, metrics).
+# no training runs: attacks, defenses, metrics); RETEST_TIMEOUTS=1 tests again the mutants that timed out last time
+# (on a busy machine a mutant can time out only because the tests ran slowly).
 mutants: setup
 	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[mutants]'
 	$(BIN)/python scripts/mutants.py $(if $(MUTATE),--only $(MUTATE)) $(if $(MUTANT_TESTS),--tests $(MUTANT_TESTS)) \

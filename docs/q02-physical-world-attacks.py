@@ -151,11 +151,11 @@ result.show("size_runs")
 
 # %% tags=["hide-input"]
 sizes = result.tables["size"].rows
+small, big = sizes[0]["size"], sizes[-1]["size"]
 Markdown(
     "面积从 " + "、".join(f"{r['area']:.1%}" for r in sizes) + " 增加时，经过最强拍摄的成功率依次是 "
     + "、".join(f"{r['captured']:.0%}" for r in sizes) + "。"
-    + (f"最大的补丁比最小的更有效（判定只比较这两档：{sizes[-1]['size']}×{sizes[-1]['size']} 对 "
-       f"{sizes[0]['size']}×{sizes[0]['size']}，见 bigger_patch_succeeds_more）；论文里的补丁也占人身体的一大块，而不是几个像素的扰动。"
+    + (f"最大的补丁比最小的更有效（判定只比较这两档：{big}×{big} 对 {small}×{small}，见 bigger_patch_succeeds_more）；论文里的补丁也占人身体的一大块，而不是几个像素的扰动。"
        if result.get_claim("bigger_patch_succeeds_more").outcome == "holds" else
        "这一次没有判定最大的补丁比最小的更有效（见判定表）。")
 )

@@ -191,12 +191,15 @@ class NotWeights:
     this way)."""
 
 
-def _entry_with_valid_checksum(path: Path, blob) -> None:
-    """``blob`` saved at ``path`` with its sidecar: only its content, not its checksum, can be wrong."""
+def _entry_with_valid_checksum(path: Path, content) -> None:
+    """``content`` (bytes as they are, anything else saved by torch) at ``path`` with its sidecar: only the content,
+    not its checksum, can be wrong."""
     from answers.core.files import write_checked
-    buf = io.BytesIO()
-    torch.save(blob, buf)
-    write_checked(path, buf.getvalue())
+    if not isinstance(content, bytes):
+        buf = io.BytesIO()
+        torch.save(content, buf)
+        content = buf.getvalue()
+    write_checked(path, content)
 
 
 @pytest.mark.parametrize("content, why", [
@@ -210,11 +213,7 @@ def test_an_entry_with_a_valid_checksum_but_no_weights_in_it_is_refused_saying_w
     reason in the warning, and retrained."""
     cache.get_or_create("m", {}, "fp", "v", lambda: _state(1.0), root=tmp_path)
     (path,) = tmp_path.glob("*.pt")
-    if isinstance(content, bytes):
-        from answers.core.files import write_checked
-        write_checked(path, content)
-    else:
-        _entry_with_valid_checksum(path, content)
+    _entry_with_valid_checksum(path, content)
     with pytest.warns(cache.CacheWarning, match=why):
         state = cache.get_or_create("m", {}, "fp", "v", lambda: _state(2.0), root=tmp_path)
     assert torch.equal(state["w"], _state(2.0)["w"])
