@@ -122,6 +122,10 @@ def test_unhealthy_models_and_mismatched_comparisons():
     bad = r.finding("confounded", "z", "e", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
                     compares=("good", "weak"))
     assert ok.outcome == "holds" and bad.outcome == "inconclusive" and "confounded" in bad.confound
+    # the JSON names the models a comparison rests on, matched or not
+    assert ok.to_dict()["compares"] == ["good", "close"] and bad.to_dict()["compares"] == ["good", "weak"]
+    assert "compares" not in r.finding("alone", "z", "e", {"a": 0.7, "b": 0.3}, "a > b",
+                                       evidence=ev.mcnemar(a, b)).to_dict()
     # a comparison over runs is confounded when any run's pair is mismatched, not only run 0's
     r.model("good (seed 1000)", 0.9, 10)
     r.model("close (seed 1000)", 0.88, 10)
@@ -436,14 +440,20 @@ def test_findings_index_lists_every_claim_with_outcome_evidence_and_a_link_to_it
     r1.finding("wins", "甲胜乙", "a beats b", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b))
     r1.check("count", "次数等于公式", "calls match", {"n": 2}, "n == 2")
     r2 = Result("q02", "site", 0)
+    r2.model("plain", 0.9, 10)
+    r2.model("tuned", 0.5, 10)
+    r2.finding("mismatched", "甲比乙", "a vs b", {"a": 0.7, "b": 0.3}, "a > b", evidence=ev.mcnemar(a, b),
+               compares=("plain", "tuned"))
     r2.check("broken", "坏了 | 的自检", "broken", {"n": 1}, "n == 2")
     md = findings_markdown([AnswerResult("q01", "题一", "../q01-x/", r1), AnswerResult("q02", "题二", "../q02-y/", r2)])
     rows = [line for line in md.splitlines() if line.startswith("| [q")]
-    assert len(rows) == 3                                       # one row per claim, none pooled or dropped
+    assert len(rows) == 4                                       # one row per claim, none pooled or dropped
     assert "](../q01-x/#claim-wins)" in rows[0] and "McNemar p" in rows[0] and "结论 finding" in rows[0]
+    assert "compares" not in rows[0]
     assert "](../q01-x/#claim-count)" in rows[1] and "✓" in rows[1] and "自检 check" in rows[1]
-    assert "](../q02-y/#claim-broken)" in rows[2] and "✗" in rows[2] and "坏了 \\| 的自检" in rows[2]
-    assert "3 claims of 2 answers: 1 findings (1 with the outcome their page states), 2 checks (1 hold)" in md
+    assert "compares plain vs tuned" in rows[2] and "differ by 40 points" in rows[2]   # the models a comparison rests on
+    assert "](../q02-y/#claim-broken)" in rows[3] and "✗" in rows[3] and "坏了 \\| 的自检" in rows[3]
+    assert "4 claims of 2 answers: 2 findings (1 with the outcome their page states), 2 checks (1 hold)" in md
     # the row each link lands on carries that id on its answer page
     assert f'<span id="{claim_anchor("wins")}"></span>' in r1.claims_markdown()
     assert f'<span id="{claim_anchor("count")}"></span>' in r1.claims_markdown()

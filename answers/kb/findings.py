@@ -27,7 +27,12 @@ class AnswerResult:
 def _evidence_line(claim: Claim) -> str:
     if claim.kind == "check":
         return f"`{claim.rule}`"
-    return f"`{claim.rule}`; {claim.evidence.describe()}"
+    line = f"`{claim.rule}`; {claim.evidence.describe()}"
+    if claim.compares:
+        line += f"; compares {' vs '.join(claim.compares)} (clean accuracies matched)"
+    if claim.confound:
+        line += f"; {claim.confound}"
+    return line
 
 
 def _cell(text: str) -> str:

@@ -98,6 +98,7 @@ class Claim:
     expected: str | None = None
     confound: str | None = None
     small_scale: str | None = None
+    compares: tuple[str, ...] = ()      # the recorded models whose clean accuracies the comparison assumes matched
     outcome: str = field(init=False)
     point: bool = field(init=False)     # the rule on the measured values alone (no evidence)
 
@@ -161,6 +162,8 @@ class Claim:
             out["evidence"] = self.evidence.to_dict()
         if self.null is not None:
             out["null"] = _plain(self.null)
+        if self.compares:
+            out["compares"] = list(self.compares)
         if self.confound:
             out["confound"] = self.confound
         if self.small_scale:
@@ -279,7 +282,7 @@ class Result:
         ``small_scale`` explains why the finding is measured to reverse at the tiny profile (see :class:`Claim`)."""
         return self._add(Claim(id, zh, en, dict(values), rule, "finding", evidence,
                                dict(null) if null is not None else None, expected, self._confound(compares),
-                               small_scale))
+                               small_scale, tuple(compares)))
 
     def _confound(self, names: Sequence[str]) -> str | None:
         if not names:
