@@ -68,14 +68,18 @@ def test_patch_comparisons_are_decided_over_independent_optimisations(result):
         (strongest["digital"], strongest["eot"], strongest["random"])
     # another seed optimises other patches (and draws another random control)
     assert runs[1]["eot_captured"] != runs[0]["eot_captured"] or runs[1]["digital_captured"] != runs[0]["digital_captured"]
-    for claim_id, value in (("digital_patch_fades", "loss"), ("eot_recovers", "recovered"),
+    for claim_id, value in (("digital_patch_fades", "loss"), ("eot_recovers", "gain"), ("eot_recovers", "recovered"),
                             ("patch_not_occlusion", "over_random")):
         claim = result.get_claim(claim_id)
         assert [r[value] for r in claim.evidence.runs] == pytest.approx([r[value] for r in runs])
         assert claim.values[value] == pytest.approx(sum(r[value] for r in runs) / len(runs))
     assert [r["loss"] for r in runs] == pytest.approx([r["digital_digital"] - r["digital_captured"] for r in runs])
+    assert [r["gain"] for r in runs] == pytest.approx([r["eot_captured"] - r["digital_captured"] for r in runs])
     assert [r["recovered"] for r in runs] == pytest.approx(
         [(r["eot_captured"] - r["digital_captured"]) / r["loss"] for r in runs])
+    # the share won back is shown with its interval, not decided: only the direction is the finding's rule
+    eot = result.get_claim("eot_recovers")
+    assert eot.rule == "gain > 0" and "recovered" in eot.evidence.intervals and "recovered" not in eot.rule
     sizes = {r["size"]: r["captured"] for r in result.tables["size"].rows}
     size_runs = result.tables["size_runs"].rows
     small, big = q02.PROFILES["tiny"].sizes[0], q02.PROFILES["tiny"].sizes[-1]
