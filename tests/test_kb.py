@@ -452,6 +452,7 @@ def test_findings_index_lists_every_claim_with_outcome_evidence_and_a_link_to_it
     assert "compares" not in rows[0]
     assert "](../q01-x/#claim-count)" in rows[1] and "✓" in rows[1] and "自检 check" in rows[1]
     assert "compares plain vs tuned" in rows[2] and "differ by 40 points" in rows[2]   # the models a comparison rests on
+    assert "accuracies matched" not in rows[2]                   # a confounded pair is not called matched
     assert "](../q02-y/#claim-broken)" in rows[3] and "✗" in rows[3] and "坏了 \\| 的自检" in rows[3]
     assert "4 claims of 2 answers: 2 findings (1 with the outcome their page states), 2 checks (1 hold)" in md
     # the row each link lands on carries that id on its answer page
