@@ -154,7 +154,7 @@ Markdown(
        if outcome["partitions_cost_accuracy"] == "holds" else "干净准确率的代价这一次不明显（见判定表）。")
     + f"\n\n要分清两件事：ASR 的下降是**测**出来的；证书说的是另一件事——中位数只有 {pa[kmax]['median_certified']:.0f} 次改动，"
     f"而这里的攻击者改了 {meta['dpa_poisons']} 张图（{2 * meta['dpa_poisons']} 次改动）。证书最多只有 ⌊k/2⌋，要证明挡得住这么多毒，"
-    f"k 要超过 {4 * meta['dpa_poisons']}，每个成员只剩约 {meta['n_train'] // (4 * meta['dpa_poisons'])} 张训练图。"
+    f"k 至少要 {4 * meta['dpa_poisons']}（全票时），每个成员只剩约 {meta['n_train'] // (4 * meta['dpa_poisons'])} 张训练图。"
     "DPA 的保证适用于毒图很少的情形；毒图多时，ASR 的下降不是证书给的（解释：多半是每个成员分到的毒图太少）。"
 )
 
