@@ -107,6 +107,7 @@ Markdown(
 # 助教对感受野的定义——“多大的一个区域能使某一个神经元的值改变”——正是**理论感受野**，可以由卷积核、步长和填充推算；
 # 我们再用梯度直接测：对某层中心单元求 |∂单元/∂像素|，不为零的范围就是它实际能被影响的范围。
 # 影响并不均匀：Luo 等发现**有效感受野**只占理论窗口中央的一块 [@luo2016understanding]，这里用含 50% / 90% 梯度质量的最小正方形来量。
+# 这是叠加卷积本身的性质（Luo 等推导过，未训练的网络也如此），所以本页把它当作自检，并用同一网络的初始权重作对照，而不当作训练得来的结论。
 
 # %%
 result.show("receptive_fields")
@@ -234,7 +235,7 @@ Markdown("\n".join([
     "| 机器靠细节/纹路，人靠宏观 | 两条线索都可用时标准模型按纹理判断；换成纹理随机的数据训练就改为看形状 | "
     + verdict("standard_model_follows_texture", "a_patch_of_texture_is_enough") + "；对照自检 shape_control_follows_shape |",
     "| CNN 感受野有限 | 单元层面有限，有效感受野更小；输出通过全局池化依赖整幅图 | "
-    + verdict("effective_field_is_smaller") + "；自检 local_units_global_vote |",
+    + "自检 effective_field_is_smaller（叠加卷积的性质，未训练的同一网络也如此）、local_units_global_vote |",
     "| 网络看到的更多是纹路（Zeiler & Fergus） | 标准模型的深层通道按纹理聚类；换数据训练后按形状聚类 | "
     + verdict("deep_units_are_texture_detectors", "shape_training_changes_what_units_see") + " |",
     "| （隐含）因此容易被攻击 | 按形状判断的模型并不更难骗；关键是梯度方向；对抗训练的模型在同样 ε 下翻转得更少 | "

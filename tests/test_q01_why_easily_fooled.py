@@ -90,3 +90,30 @@ def test_what_units_see_is_decided_over_the_training_runs(result):
         runs = result.get_claim(claim).evidence.runs
         assert [r[value] for r in runs] == pytest.approx([u[a] - u[b] for u in units])
         assert all(0 <= u[a] <= 1 for u in units)
+
+
+def test_the_untrained_reference_is_the_same_network_initialised_afresh():
+    import torch
+
+    from answers.lab.models import SmallCNN
+    from answers.lab.receptive import untrained_copy
+    torch.manual_seed(1)
+    trained = SmallCNN()
+    with torch.no_grad():
+        trained.features[0].weight.fill_(0.5)
+        trained.features[1].running_mean.fill_(3.0)
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    state = torch.get_rng_state()
+    a, b = untrained_copy(trained, 7), untrained_copy(trained, 7)
+    assert torch.equal(torch.get_rng_state(), state)                                 # the caller's stream is kept
+    assert all(torch.equal(v, trained.state_dict()[k]) for k, v in before.items())  # the model is untouched
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())  # one seed, one network
+    assert not torch.equal(a.features[0].weight, trained.features[0].weight)
+    assert torch.equal(a.features[1].running_mean, torch.zeros(64)) and not a.training
+    assert not torch.equal(untrained_copy(trained, 8).features[0].weight, a.features[0].weight)
+
+
+def test_effective_field_check_compares_with_the_untrained_network(result):
+    claim = result.get_claim("effective_field_is_smaller")
+    assert claim.kind == "check" and 0 < claim.values["untrained_area_fraction_50"] <= 1
+    assert 0 < claim.values["area_fraction_50"] <= 1

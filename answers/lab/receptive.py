@@ -7,6 +7,7 @@ the window.
 """
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -120,3 +121,18 @@ def effective_side(grad_map: torch.Tensor, centre: float, mass: float = 0.9) -> 
     cumulative = torch.cumsum(grad_map.flatten()[order], 0) / grad_map.sum()
     reached = int(torch.searchsorted(cumulative, torch.tensor(mass)))
     return float(2 * dist[order][min(reached, len(order) - 1)] + 1)
+
+
+def untrained_copy(model: nn.Module, seed: int) -> nn.Module:
+    """The same network with its initial weights drawn afresh from ``seed`` (every layer's own initialisation,
+    batch-norm statistics reset) and the caller's random stream left as it was: the reference Luo et al. measure a
+    trained network's effective field against."""
+    fresh = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in fresh.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+            if hasattr(m, "reset_running_stats"):
+                m.reset_running_stats()
+    return fresh.eval()
