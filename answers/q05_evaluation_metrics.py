@@ -110,7 +110,7 @@ def badnets_sweep(exp: Experiment, cfg: Settings, clean_model) -> None:
     by_ratio = with_room(cells, [Arm(f"t{t}", f"{t}px 触发器", (lo_r, t), (hi_r, t)) for t in cfg.triggers])
     by_trigger = with_room(cells, [Arm(f"r{r * 1000:g}pm".replace(".", "_"), f"{r:.1%} 投毒", (r, lo_t), (r, hi_t))
                                    for r in cfg.ratios])
-    asr = grid_runs(exp, cfg, cells, {c for arm in by_ratio + by_trigger for c in (arm.low, arm.high)})
+    asr = grid_runs(exp, cfg, cells, {c for arm in by_ratio.arms + by_trigger.arms for c in (arm.low, arm.high)})
     rising(res, "asr_rises_with_ratio", asr, by_ratio, f"投毒比例从 {lo_r:.1%} 增加到 {hi_r:.0%}",
            "ASR rises with the poisoning ratio, for every trigger size whose low-ratio ASR is below the goal")
     rising(res, "asr_rises_with_trigger", asr, by_trigger, f"触发器边长从 {lo_t} 增加到 {hi_t} 像素",
@@ -162,16 +162,41 @@ class Arm:
     high: tuple[float, int]
 
 
-def with_room(cells, arms: list[Arm]) -> list[Arm]:
-    """The arms whose low cell's ASR is below the goal in the page's grid (run 0); all of them if none is."""
-    return [a for a in arms if cells[a.low].asr < ASR_GOAL] or arms
+def part(scores: backdoor.BackdoorScores, images: slice) -> backdoor.BackdoorScores:
+    """``scores`` with only ``images`` of its attacked images (ASR and RA); CA keeps every image."""
+    return backdoor.BackdoorScores(scores.clean, scores.attack[images], scores.robust[images])
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The arms a finding tests, out of how many, and how many of them start at the ceiling."""
+
+    arms: list[Arm]
+    of: int
+    at_ceiling: int
+
+    def which_zh(self) -> str:
+        if self.at_ceiling == self.of:
+            return "每一档的较小设置都已到顶，全部列出"
+        if self.at_ceiling:
+            return (f"只看较小设置的 ASR 还没到 {ASR_GOAL:.0%} 的 {self.of - self.at_ceiling} 档（共 {self.of} 档；"
+                    "用 run 0 一半的攻击图选档，判定不用这一半）")
+        return "每一档都列出"
+
+
+def with_room(cells, arms: list[Arm]) -> Chosen:
+    """The arms whose low cell's ASR is below the goal on the choosing half of run 0's attacked images
+    (:data:`~answers.kb.evidence.CHOOSE`; run 0 is then tested on the other half); all of them if none is."""
+    roomy = [a for a in arms if part(cells[a.low], ev.CHOOSE).asr < ASR_GOAL]
+    return Chosen(roomy or arms, len(arms), len(arms) - len(roomy))
 
 
 def grid_runs(exp: Experiment, cfg: Settings, cells, needed: set) -> list[dict]:
-    """The backdoor scores of the ``needed`` cells in ``cfg.runs`` independent runs: run 0 is the page's grid, every other run
-    trains those cells' models with its own seed (its own data, poison, initialisation and order) and scores them on
-    its own test images. Whether ASR rises with a knob compares trainings, so a run is the unit."""
-    trained = {exp.seed: {c: cells[c] for c in needed}}
+    """The backdoor scores of the ``needed`` cells in ``cfg.runs`` independent runs: run 0 is the page's grid on the
+    deciding half of its attacked images, every other run trains those cells' models with its own seed (its own
+    data, poison, initialisation and order) and scores them on all its own test images. Whether ASR rises with a
+    knob compares trainings, so a run is the unit."""
+    trained = {exp.seed: {c: part(cells[c], ev.DECIDE) for c in needed}}
     for seed in exp.run_seeds(cfg.runs)[1:]:
         trained[seed] = {}
         for ratio, side in sorted(needed):
@@ -182,22 +207,22 @@ def grid_runs(exp: Experiment, cfg: Settings, cells, needed: set) -> list[dict]:
     return [{"run": r, "seed": seed, "cells": by_cell} for r, (seed, by_cell) in enumerate(trained.items())]
 
 
-def rising(res: Result, claim_id: str, runs: list[dict], arms: list[Arm], change_zh: str, en: str) -> None:
-    """The finding that every arm's ASR rises from its low cell to its high one: one test per arm (Holm), each
-    McNemar's over the attacked images of every run stratified by run, every run rising on every arm; the runs
-    table shows each run's two ASRs and rise per arm."""
+def rising(res: Result, claim_id: str, runs: list[dict], chosen: Chosen, change_zh: str, en: str) -> None:
+    """The finding that every chosen arm's ASR rises from its low cell to its high one: one test per arm (Holm),
+    each McNemar's over the attacked images of every run stratified by run, every run rising on every arm; the
+    runs table shows each run's two ASRs and rise per arm."""
+    arms = chosen.arms
     rows = [{"run": r["run"], "seed": r["seed"],
              **{f"{k}_{a.key}": r["cells"][cell].asr for a in arms for k, cell in (("low", a.low), ("high", a.high))},
              **{f"rise_{a.key}": r["cells"][a.high].asr - r["cells"][a.low].asr for a in arms}} for r in runs]
     res.table(f"{claim_id}_runs", f"{change_zh}：各档较小与较大设置的 ASR，{len(rows)} 次独立训练"
-              "（run 0 即上面的网格）(ASR per arm over training runs)", rows,
+              "（run 0 即上面网格的模型，只算选档时没用的那一半攻击图）(ASR per arm over training runs)", rows,
               note="low_X / high_X / rise_X：档 X（tK：触发器 K 像素；rNpm：投毒比例千分之 N）较小设置的 ASR、较大设置的 ASR、"
-                   "两者之差。比较的是训练设置，单位是一次独立训练（每次用该次的种子生成数据、投毒、训练）。")
+                   "两者之差。比较的是训练设置，单位是一次独立训练（每次用该次的种子生成数据、投毒、训练）。"
+                   "选哪几档只看 run 0 的偶数号攻击图，判定用它的奇数号攻击图和其余各次训练的全部测试图。")
     mean = {a.key: {k: statistics.mean(r[f"{k}_{a.key}"] for r in rows) for k in ("low", "high", "rise")}
             for a in arms}
-    which = (f"只看较小设置的 ASR 在网格里还没到 {ASR_GOAL:.0%} 的档" if any(rows[0][f"low_{a.key}"] < ASR_GOAL for a in arms)
-             else "每一档都已到顶，全部列出")
-    res.finding(claim_id, f"{change_zh}，ASR 在每一档都上升（{which}；{len(rows)} 次独立训练的平均："
+    res.finding(claim_id, f"{change_zh}，ASR 在每一档都上升（{chosen.which_zh()}；{len(rows)} 次独立训练的平均："
                 + "，".join(f"{a.zh} {mean[a.key]['low']:.0%} → {mean[a.key]['high']:.0%}" for a in arms)
                 + "；判定要求每一档、每一次训练都上升）",
                 en, {f"rise_{a.key}": mean[a.key]["rise"] for a in arms},

@@ -58,3 +58,26 @@ def test_certificate_table_shows_the_cap_it_is_bound_by(result):
     assert certified["max"] is None or certified["max"] <= cap + 1e-6
     assert result.meta["certificate"]["certified"] <= result.meta["certificate"]["images"]
     assert len(rows) == 4
+
+
+def test_costly_transforms_are_chosen_on_half_the_images_with_a_margin_and_a_test():
+    import torch
+
+    from answers.q03_proactive_defense import COST_MARGIN, costly_transforms
+    n = 2000
+    plain = torch.ones(n, dtype=torch.bool)
+
+    def wrong_on(every: int, offset: int = 0) -> torch.Tensor:
+        correct = plain.clone()
+        correct[offset::every] = False
+        return correct
+
+    behind = {"costly": wrong_on(5),                  # 20% lower on either half
+              "odd_only": wrong_on(2, offset=1),      # wrong on every deciding image, right on every choosing one
+              "within_margin": wrong_on(100),         # 2% lower on the choosing half: significant, within the margin
+              "free": plain}
+    assert COST_MARGIN == 0.03
+    assert costly_transforms(behind, plain) == ["costly"]
+    # a drop beyond the margin on too few images to be significant is not a cost either
+    few = torch.ones(20, dtype=torch.bool)
+    assert costly_transforms({"one_in_ten": wrong_on(5)[:20]}, few) == []

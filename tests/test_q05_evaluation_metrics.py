@@ -6,6 +6,7 @@ import torch
 from conftest import claim_suite
 
 from answers import q05_evaluation_metrics as q05
+from answers.kb import evidence as ev
 from answers.lab import backdoor
 
 CLAIMS = ["ca_kept_asr_high", "asr_rises_with_ratio", "asr_rises_with_trigger", "patch_leaves_ca", "queries_counted",
@@ -55,7 +56,7 @@ def test_cost_tables(result):
     assert smooth["calls_per_image"] == q05.PROFILES["tiny"].smooth_samples
 
 
-def test_rise_runs_start_from_the_grid_and_feed_the_evidence(result):
+def test_rise_runs_feed_the_evidence(result):
     cfg = q05.PROFILES["tiny"]
     sweep = {r["poison_ratio"]: r for r in result.tables["sweep"].rows}
     lo_r, hi_r, lo_t, hi_t = cfg.ratios[0], cfg.ratios[-1], cfg.triggers[0], cfg.triggers[-1]
@@ -69,9 +70,30 @@ def test_rise_runs_start_from_the_grid_and_feed_the_evidence(result):
         keys = [k[len("rise_"):] for k in rows[0] if k.startswith("rise_")]
         assert keys and set(keys) <= set(arms)
         for key in keys:
-            assert (rows[0][f"low_{key}"], rows[0][f"high_{key}"]) == arms[key]      # run 0 is the page's grid
             assert all(abs(r[f"rise_{key}"] - (r[f"high_{key}"] - r[f"low_{key}"])) < 1e-9 for r in rows)
         evidence = result.get_claim(claim).evidence
         assert [[run[f"rise_{k}"] for k in keys] for run in evidence.runs] == \
             [[pytest.approx(r[f"rise_{k}"]) for k in keys] for r in rows]
         assert len(evidence.design["adjusted_p"]) == len(keys)                      # one test per arm, Holm
+
+
+def _cell(attack: list[bool]) -> backdoor.BackdoorScores:
+    hits = torch.tensor(attack)
+    return backdoor.BackdoorScores(torch.ones(3, dtype=torch.bool), hits, ~hits)
+
+
+def test_arms_are_chosen_on_half_of_run_0_and_decided_on_the_other_half():
+    low_on_choosing, low_on_deciding, top = _cell([False, True] * 2), _cell([True, False] * 2), _cell([True] * 4)
+    arms = [q05.Arm("a", "a", (0.01, 2), (0.1, 2)), q05.Arm("b", "b", (0.01, 3), (0.1, 3))]
+    cells = {(0.01, 2): low_on_choosing, (0.01, 3): low_on_deciding, (0.1, 2): top, (0.1, 3): top}
+    chosen = q05.with_room(cells, arms)
+    # the arm whose low cell is low only on the deciding images is not chosen: the choice never sees them
+    assert [a.key for a in chosen.arms] == ["a"] and (chosen.of, chosen.at_ceiling) == (2, 1)
+    assert "1 档" in chosen.which_zh() and "共 2 档" in chosen.which_zh()
+    decided = q05.part(low_on_choosing, ev.DECIDE)
+    assert decided.asr == 1.0 and decided.ra == 0.0 and decided.ca == 1.0 and len(decided.attack) == 2
+    assert q05.part(low_on_choosing, ev.CHOOSE).asr == 0.0
+    # every arm at the ceiling: all tested, and the sentence says so
+    at_top = q05.with_room({c: top for c in cells}, arms)
+    assert at_top.arms == arms and at_top.at_ceiling == 2 and "都已到顶" in at_top.which_zh()
+    assert q05.with_room({c: _cell([False] * 4) for c in cells}, arms).which_zh() == "每一档都列出"

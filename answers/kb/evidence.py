@@ -26,6 +26,13 @@ ALPHA = 0.05
 ABOUT = 1.5
 
 
+#: A choice made on a run's units (which arms leave room to rise, which transforms cost accuracy) must not be
+#: tested on those units again: the arms that happened to come out extreme there would drift back on any other
+#: units (regression to the mean) and that drift would be counted as the effect. Choose on the even-numbered
+#: units, let the run take part in the test with its odd-numbered ones.
+CHOOSE, DECIDE = slice(0, None, 2), slice(1, None, 2)
+
+
 def about(count: float) -> tuple[float, float]:
     """The bounds of "about ``count``": ``count`` ÷ :data:`ABOUT` and ``count`` × :data:`ABOUT`; a rule states
     them as ``n / ABOUT < x < n * ABOUT`` over a value ``n`` = ``count``, so it compares exactly these numbers."""
