@@ -185,7 +185,8 @@ def receptive_fields(res: Result, cfg: Settings, model, x) -> None:
     res.check("effective_field_is_smaller", f"有效感受野比理论感受野小（Luo 等）：最深一层（{deepest['layer']}）"
               f"一半的梯度质量集中在 {deepest['effective_rf_50']:g}×{deepest['effective_rf_50']:g} 的中央方块里，"
               f"只占 {deepest['theoretical_rf']}×{deepest['theoretical_rf']} 理论窗口面积的 {fraction:.0%}；同一网络换成未训练的"
-              f"初始权重也只占 {untrained:.0%}——这是叠加卷积本身的性质（Luo 等推导过），不是训练学来的",
+              f"初始权重也只占 {untrained:.0%}（同样不到一半）——不到一半是叠加卷积本身的性质（Luo 等推导过），不是训练学来的"
+              "（训练后的比例与未训练的不同，只列出，没有比较）",
               "in the deepest layer half of a unit's gradient mass sits in a central square covering less than half "
               "of its theoretical field's area (uniform influence would need half), in our model and in the same "
               "network untrained: a property of stacked convolutions (Luo et al.), not something training learns",
