@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .seeding import isolated_rng
+
 
 @dataclass(frozen=True)
 class Field:
@@ -128,7 +130,7 @@ def untrained_copy(model: nn.Module, seed: int) -> nn.Module:
     batch-norm statistics reset) and the caller's random stream left as it was: the reference Luo et al. measure a
     trained network's effective field against."""
     fresh = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
+    with isolated_rng():
         torch.manual_seed(seed)
         for m in fresh.modules():
             if hasattr(m, "reset_parameters"):
