@@ -60,6 +60,16 @@ def test_certificate_table_shows_the_cap_it_is_bound_by(result):
     assert len(rows) == 4
 
 
+def test_fine_tuning_on_a_costly_transform_wins_accuracy_back_even_at_tiny(result):
+    # the finding declares that its count needs site's images; fine-tuning that does nothing must still fail here
+    claim = result.get_claim("training_recovers_clean_accuracy")
+    assert claim.values["costly_transforms"] > 0
+    assert claim.values["recovered"] >= 1, claim.evidence.describe()
+    runs = result.tables["recovery_runs"].rows
+    held = claim.evidence.design["holding"]
+    assert all(r[f"trained_{k}"] > r[f"untrained_{k}"] for k in held for r in runs)
+
+
 def test_costly_transforms_are_chosen_on_half_the_images_with_a_margin_and_a_test():
     import torch
 
