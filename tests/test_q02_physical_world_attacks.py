@@ -16,7 +16,7 @@ def test_every_patch_is_measured_at_every_severity(result):
     rows = result.tables["severity"].rows
     assert [r["severity"] for r in rows] == list(q02.PROFILES["tiny"].severities)
     for r in rows:
-        for key in [*q02.PATCHES, "random"]:
+        for key in [*q02.PATCHES, *q02.CONTROLS]:
             assert 0 <= r[key] <= 1 and 0 <= r[f"{key}_untargeted"] <= 1
         assert 0 <= r["accuracy_no_patch"] <= 1
 
@@ -33,7 +33,7 @@ def test_the_strongest_capture_is_the_same_scenes_in_every_table(result):
 
 def test_patch_table_and_figures(result):
     keys = [r["key"] for r in result.tables["patches"].rows]
-    assert keys == [*q02.PATCHES, "random"]
+    assert keys == [*q02.PATCHES, *q02.CONTROLS]
     assert {"severity_curve", "scenes", "size_curve"} <= set(result.figures)
     areas = [r["area"] for r in result.tables["size"].rows]
     assert areas == sorted(areas) and all(0 < a < 1 for a in areas)
@@ -66,10 +66,11 @@ def test_patch_comparisons_are_decided_over_independent_optimisations(result):
     assert runs[0]["digital_digital"] == digital["digital"]
     assert (runs[0]["digital_captured"], runs[0]["eot_captured"], runs[0]["random_captured"]) == \
         (strongest["digital"], strongest["eot"], strongest["random"])
+    assert [r["shuffled_captured"] for r in runs[:1]] == [strongest["shuffled"]]
     # another seed optimises other patches (and draws another random control)
     assert runs[1]["eot_captured"] != runs[0]["eot_captured"] or runs[1]["digital_captured"] != runs[0]["digital_captured"]
     for claim_id, value in (("digital_patch_fades", "loss"), ("eot_recovers", "gain"), ("eot_recovers", "recovered"),
-                            ("patch_not_occlusion", "over_random")):
+                            ("patch_not_occlusion", "over_shuffled")):
         claim = result.get_claim(claim_id)
         assert [r[value] for r in claim.evidence.runs] == pytest.approx([r[value] for r in runs])
         assert claim.values[value] == pytest.approx(sum(r[value] for r in runs) / len(runs))
@@ -85,3 +86,13 @@ def test_patch_comparisons_are_decided_over_independent_optimisations(result):
     small, big = q02.PROFILES["tiny"].sizes[0], q02.PROFILES["tiny"].sizes[-1]
     assert (size_runs[0]["small"], size_runs[0]["big"]) == (sizes[small], sizes[big])
     assert len(result.get_claim("bigger_patch_succeeds_more").evidence.runs) == len(size_runs) == len(runs)
+
+
+def test_the_shuffled_control_keeps_every_colour_and_loses_the_pattern():
+    import torch
+    patch = torch.rand(3, 10, 10)
+    mixed = q02.shuffled(patch, 0)
+    # each pixel (a colour of three channels) is still there, once; their positions are not
+    assert sorted(map(tuple, mixed.flatten(1).T.tolist())) == sorted(map(tuple, patch.flatten(1).T.tolist()))
+    assert not torch.equal(mixed, patch)
+    assert torch.equal(q02.shuffled(patch, 0), mixed) and not torch.equal(q02.shuffled(patch, 1), mixed)
