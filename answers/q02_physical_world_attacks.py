@@ -256,13 +256,13 @@ def capture_over_runs(exp: Experiment, model, runs: RunPatches, x, y, capture) -
     # the control that shares everything with the patch but its pattern: the same pixels shuffled (same colours,
     # same area covered, same printability). A random patch only shows that covering the image is not enough; a
     # target class that the patch's colours alone call up would pass that control and fail this one
-    res.finding("patch_not_occlusion", f"起作用的是补丁的图案，而不只是遮挡或颜色：把 EOT 补丁的像素位置打乱（颜色与遮挡面积都不变）后，"
+    res.finding("patch_not_occlusion", f"起作用的是补丁像素的排列，而不只是遮挡或它用了哪些颜色：把 EOT 补丁的像素位置打乱（每种颜色的像素数与遮挡面积都不变）后，"
                 f"最强拍摄下平均只把 {mean['shuffled_captured']:.0%} 的图送到目标类，原补丁 {mean['eot_captured']:.0%}，"
                 f"每一次都更高（{len(rows)} 次独立优化，各次打乱→原补丁：{each('shuffled_captured', 'eot_captured')}；"
                 f"同样大小的随机补丁 {mean['random_captured']:.0%}）",
-                "it is the patch's pattern, not only occlusion or its colours: the EOT patch with its pixels shuffled "
-                "(same colours, same area covered) sends fewer scenes to the target than the patch itself, in every "
-                "independent optimisation",
+                "it is the arrangement of the patch's pixels, not only occlusion or which colours it uses: the EOT "
+                "patch with its pixels shuffled (the same colour histogram, the same area covered) sends fewer scenes "
+                "to the target than the patch itself, in every independent optimisation",
                 {"eot": mean["eot_captured"], "shuffled_captured": mean["shuffled_captured"],
                  "random_captured": mean["random_captured"], "over_shuffled": mean["over_shuffled"]},
                 "over_shuffled > 0", evidence=ev.over_run_rows(rows, "over_shuffled"),

@@ -34,6 +34,10 @@ def test_the_strongest_capture_is_the_same_scenes_in_every_table(result):
 def test_patch_table_and_figures(result):
     keys = [r["key"] for r in result.tables["patches"].rows]
     assert keys == [*q02.PATCHES, *q02.CONTROLS]
+    # the shuffled control is run 0's EOT patch rearranged: the same colours (printability), another pattern
+    by = {r["key"]: r for r in result.tables["patches"].rows}
+    assert by["shuffled"]["non_printability"] == pytest.approx(by["eot"]["non_printability"], rel=1e-5)
+    assert by["shuffled"]["total_variation"] != by["eot"]["total_variation"]
     assert {"severity_curve", "scenes", "size_curve"} <= set(result.figures)
     areas = [r["area"] for r in result.tables["size"].rows]
     assert areas == sorted(areas) and all(0 < a < 1 for a in areas)
