@@ -52,11 +52,13 @@ def queried_model(attack: Attack) -> nn.Module:
 @dataclass
 class Evaluation:
     """Per-image correctness ``correct[defense][attack]`` (bool tensors over the same images), clean
-    correctness ``clean[defense]`` and the attacker's model calls per image ``calls[defense][attack]``."""
+    correctness ``clean[defense]``, the attacker's model calls per image ``calls[defense][attack]`` and the
+    images of every shared (non-adaptive) attack, ``adversarial[attack]``, for controls shown the same images."""
 
     clean: dict[str, torch.Tensor] = field(default_factory=dict)
     correct: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
+    adversarial: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def accuracy(self, defense: str, attack: str | None = None) -> float:
         """Accuracy of ``defense`` under ``attack`` (clean when None)."""
@@ -79,6 +81,7 @@ def evaluate(defenses: Sequence[Defense], attacks: Mapping[str, AttackPlan], x: 
     for name, plan in attacks.items():
         if isinstance(plan, Attack):
             shared[name] = _craft(plan, x, y, batch)
+            result.adversarial[name] = shared[name][0]
     for d in defenses:
         result.clean[d.key] = d.classify(x) == y
         result.correct[d.key], result.calls[d.key] = {}, {}
