@@ -93,8 +93,8 @@ def _fine_tune(m: nn.Module, x, y, cfg: Settings, seed: int) -> str:
     return ""
 
 
-def _fine_prune(m: nn.Module, x, y, cfg: Settings, seed: int) -> str:
-    _, pruned = repair.fine_prune(m, m.features, x, y, max_drop=PRUNE_BUDGET, epochs=cfg.epochs, lr=cfg.lr,
+def _fine_prune(m: nn.Module, x, y, cfg: Settings, seed: int, budget: float = PRUNE_BUDGET) -> str:
+    _, pruned = repair.fine_prune(m, m.features, x, y, max_drop=budget, epochs=cfg.epochs, lr=cfg.lr,
                                   drop_after=DROP_AFTER, seed=seed, progress=False)
     return f"剪去 {pruned:.0%} 通道"
 
@@ -105,8 +105,8 @@ def _nad(m: nn.Module, x, y, cfg: Settings, seed: int) -> str:
     return ""
 
 
-def _anp(m: nn.Module, x, y, cfg: Settings, seed: int) -> str:
-    _, pruned = repair.anp(m, x, y, max_drop=PRUNE_BUDGET, eps=ANP_EPS, steps=cfg.anp_steps, batch_size=ANP_BATCH,
+def _anp(m: nn.Module, x, y, cfg: Settings, seed: int, budget: float = PRUNE_BUDGET) -> str:
+    _, pruned = repair.anp(m, x, y, max_drop=budget, eps=ANP_EPS, steps=cfg.anp_steps, batch_size=ANP_BATCH,
                            seed=seed)
     return f"剪去 {pruned:.0%} 神经元"
 
@@ -119,6 +119,7 @@ REPAIRS: dict[str, tuple[str, Callable[..., str]]] = {
     "anp": ("对抗神经元剪枝 ANP [@wu2021adversarial]", _anp),
 }
 FINE_TUNING_BASED = ("fine_tune", "fine_prune", "nad")
+AT_BOUND = "_at_bound"   # suffix of a pruning repair allowed to lose as much clean accuracy as NAD is held to
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -127,7 +128,7 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                            meta={"target": CLASS_NAMES[TARGET], "ca_margin": CA_MARGIN, "repaired_asr": REPAIRED_ASR,
                                  "poison_ratio": BACKDOOR.ratio, "trigger": BACKDOOR.trigger,
                                  "train_epochs": zoo.spec("badnets", profile, seed).epochs, "lr": cfg.lr,
-                                 "drop_after": DROP_AFTER, "prune_budget": PRUNE_BUDGET, "anp_eps": ANP_EPS,
+                                 "drop_after": DROP_AFTER, "prune_budget": PRUNE_BUDGET, "nad_ca_bound": NAD_CA_BOUND, "anp_eps": ANP_EPS,
                                  "clean_label_set": cfg.fractions[1], "clean_label_share": CLEAN_LABEL_FRACTION,
                                  "clean_label_eps": CLEAN_LABEL_EPS, "anp_steps": cfg.anp_steps,
                                  "anp_batch": ANP_BATCH, "patched_share": PATCHED_SHARE, "patch": PATCH, "size_threshold": SIZE_THRESHOLD,
@@ -162,12 +163,13 @@ def clean_set(exp: Experiment, pool: torch.Tensor, fraction: float,
 
 
 def repaired(exp: Experiment, cfg: Settings, model: nn.Module, key: str, x, y,
-             seed: int | None = None) -> tuple[nn.Module, dict]:
-    """A repaired copy of ``model`` and what it cost: seconds, and images through the model (teacher included)."""
+             seed: int | None = None, **budget: float) -> tuple[nn.Module, dict]:
+    """A repaired copy of ``model`` and what it cost: seconds, and images through the model (teacher included).
+    A pruning repair takes its clean-accuracy ``budget`` (default :data:`PRUNE_BUDGET`)."""
     copy = repair.copy_model(model)
     with count_calls(copy) as calls:
         t0 = time.perf_counter()
-        remark = REPAIRS[key][1](copy, x, y, cfg, exp.seed if seed is None else seed)
+        remark = REPAIRS[key][1](copy, x, y, cfg, exp.seed if seed is None else seed, **budget)
         seconds = time.perf_counter() - t0
     return copy.eval(), {"seconds": seconds, "images": calls.images, "remark": remark}
 
@@ -198,6 +200,7 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
     fit(repair.copy_model(bad), *warm, epochs=1, lr=cfg.lr, progress=False)
     for fraction in cfg.fractions:
         x, y = clean_set(exp, pool, fraction)
+        state["clean_set"] = (x, y)   # the largest, last: section 1b repeats its repairs on it
         for key, (label, _) in REPAIRS.items():
             model, cost = repaired(exp, cfg, bad, key, x, y)
             after[key, fraction] = s = scored(exp, model)
@@ -208,7 +211,7 @@ def repairs(exp: Experiment, cfg: Settings, bad: nn.Module, pool: torch.Tensor, 
     epoch = one_epoch_seconds(exp, cfg, bad)     # timed after the repairs: the process is as warm as it was for them
     for i, t in seconds.items():
         rows[i]["time_vs_epoch"] = t / epoch
-    state.update(before=before, after=after, epoch=epoch)
+    state.update(before=before, after=after, epoch=epoch, bad=bad)
     res.table("repairs", f"四种修复 × {len(cfg.fractions)} 种干净集大小：CA、ASR、RA 与代价（后门模型：{BACKDOOR.ratio:.0%} 投毒，"
               f"{BACKDOOR.trigger}×{BACKDOOR.trigger} 触发器，目标类 {CLASS_NAMES[TARGET]}；{len(exp.x)} 张测试图）"
               "(four repairs × clean-set sizes)", rows,
@@ -242,30 +245,43 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
     """Each pruning or distilling repair at the largest clean set, over independent runs: a repair's outcome
     depends on the backdoored model and on the repair's own randomness, so each run trains its own backdoored
     model (the zoo's recipe with the run's seed, on data drawn with that seed) and repairs it with that seed;
-    run 0 is section 1's model and repairs."""
+    run 0 is section 1's model and repairs. The pruning repairs stop at their accuracy budget and NAD has none, so
+    each pruning repair is also run with the bound NAD is held to, :data:`NAD_CA_BOUND`, as its budget
+    (``…_at_bound``): how they fare under the same limit on what a repair may cost (shown beside the finding)."""
     res, fraction = exp.res, cfg.fractions[-1]
     rows = []
     for r, seed in enumerate(exp.run_seeds(cfg.runs)):
         if r == 0:
             before, after = state["before"], {k: state["after"][k, fraction] for k in REPAIRS}
+            model, (x, y), score = state["bad"], state["clean_set"], lambda m: scored(exp, m)  # noqa: E731
         else:
             model, split = exp.model_of_run("badnets", seed, f"BadNets (zoo, seed {seed})")
             xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
             x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
             before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
             state.setdefault("other_runs", []).append(BackdoorRun(r, seed, model, split, x, y, xt, yt, before.asr))
-            after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)
-                     for k in REPAIRS}
+            score = lambda m, xt=xt, yt=yt: backdoor.scores(m, xt, yt, TRIGGER, TARGET)  # noqa: E731
+            after = {k: score(repaired(exp, cfg, model, k, x, y, seed)[0]) for k in REPAIRS}
+        for key in PRUNING:
+            after[key + AT_BOUND] = score(repaired(exp, cfg, model, key, x, y, seed, budget=NAD_CA_BOUND)[0])
         for key, s in after.items():
-            rows.append({"run": r, "seed": seed, "key": key, "修复 repair": REPAIRS[key][0], "asr_before": before.asr,
-                         "asr_after": s.asr, "ca_before": before.ca, "ca_drop": before.ca - s.ca})
-    res.table("repair_runs", f"每种修复在 {len(rows) // len(REPAIRS)} 次独立运行中的结果（每次运行：用该次的种子生成数据、"
+            # every repaired model a finding rests on is recorded, so a collapsed one fails the health check
+            res.model(f"{key} repaired" + (f" (seed {seed})" if r else ""), s.ca, exp.split.num_classes)
+            base = key.removesuffix(AT_BOUND)
+            rows.append({"run": r, "seed": seed, "key": key,
+                         "修复 repair": REPAIRS[base][0] + (f"（预算放宽到 {NAD_CA_BOUND:.0%}）" if key != base else ""),
+                         "budget": NAD_CA_BOUND if key != base else PRUNE_BUDGET if key in PRUNING else None,
+                         "asr_before": before.asr, "asr_after": s.asr, "ca_before": before.ca,
+                         "ca_drop": before.ca - s.ca})
+    res.table("repair_runs", f"每种修复在 {cfg.runs} 次独立运行中的结果（每次运行：用该次的种子生成数据、"
               f"训练一个后门模型，再用同一个种子在 {fraction:.0%} 干净数据上修复；run 0 是第 1 节的模型）"
               "(each repair over independent runs)", rows,
-              note="ca_drop：修复前后干净准确率之差（正数 = 下降）。修复的效果随后门模型和修复自身的随机性而变，"
+              note="ca_drop：修复前后干净准确率之差（正数 = 下降）。budget：剪枝类修复在干净集准确率下降多少之前停下——"
+                   f"默认 {PRUNE_BUDGET:.0%}；标着“预算放宽到 {NAD_CA_BOUND:.0%}”的两行用 NAD 必须守住的同一上限，"
+                   "好在同样的限制下与 NAD 比较（剪枝在干净集上量准确率，之后的微调可能再挽回一些，所以它们的 ca_drop 可能小于预算）。修复的效果随后门模型和修复自身的随机性而变，"
                    "所以“某种修复有效吗”以运行为单位判定，而不是以一次运行的测试图为单位。")
     state["repair_runs"] = rows
-    by = {key: [r for r in rows if r["key"] == key] for key in REPAIRS}
+    by = {key: [r for r in rows if r["key"] == key] for key in (*REPAIRS, *(k + AT_BOUND for k in PRUNING))}
     seeds = [r["seed"] for r in by["nad"]]
     remaining = {key: [r["asr_after"] / r["asr_before"] for r in mine] for key, mine in by.items()}
     name, runs = REPAIRS["fine_prune"][0].split(" [")[0], [{"remaining": v} for v in remaining["fine_prune"]]
@@ -291,31 +307,39 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
                 null={"asr_after": LEFT / 2},
                 small_scale="at tiny (width-8 model, 5 epochs at a gentler learning rate) fine-tuning lowers ASR to "
                             "about the 90% bound itself")
-    # the pruning repairs stop at PRUNE_BUDGET of clean accuracy and NAD has no such budget, so "NAD removes more"
-    # could be bought by wrecking the model: the finding also bounds NAD's clean-accuracy cost in every run
-    gaps = [{**{f"{key}_minus_nad": remaining[key][i] - remaining["nad"][i] for key in PRUNING},
+    # The pruning repairs stop at PRUNE_BUDGET of clean accuracy and NAD has no budget, so the finding is about the
+    # repairs as a defender runs them (their default settings), with NAD's cost bounded in every run. It is decided
+    # against fine-pruning only: against ANP, measured under three kernel levels, NAD removed more in every run at
+    # two levels and in three of five at the third (where NAD itself left most of the backdoor in two runs), so
+    # the count against ANP, and how the pruning repairs fare when allowed the loss NAD is held to, are shown, not
+    # decided
+    gaps = [{"fine_prune_minus_nad": remaining["fine_prune"][i] - remaining["nad"][i],
              "nad_ca_drop": by["nad"][i]["ca_drop"]} for i in range(len(seeds))]
-    names = [f"{key}_minus_nad" for key in PRUNING]
-    evidence = ev.over_runs(gaps, names[0], seeds=seeds)
-    for name in names[1:]:
-        evidence = evidence + ev.over_runs(gaps, name)
-    evidence = evidence + ev.over_runs(gaps, "nad_ca_drop", null=NAD_CA_BOUND)
-    drops = {key: statistics.mean(r["ca_drop"] for r in by[key]) for key in ("nad", *PRUNING)}
-    res.finding("nad_beats_pruning",
-                f"NAD 去掉的后门比剪枝后微调和 ANP 都多：{len(gaps)} 次独立运行中，NAD 修复后的 ASR 是修复前的 "
+    evidence = (ev.over_runs(gaps, "fine_prune_minus_nad", seeds=seeds)
+                + ev.over_runs(gaps, "nad_ca_drop", null=NAD_CA_BOUND))
+    drops = {key: statistics.mean(r["ca_drop"] for r in by[key]) for key in by}
+    ahead = {key: sum(remaining[key][i] > remaining["nad"][i] for i in range(len(seeds))) for key in by if key != "nad"}
+    res.finding("nad_beats_fine_pruning",
+                f"按各自的默认设置（剪枝在干净集准确率掉 {PRUNE_BUDGET * 100:.0f} 个百分点前停下，NAD 没有预算），NAD 去掉的后门"
+                f"比剪枝后微调多：{len(gaps)} 次独立运行，修复后的 ASR 占修复前的比例——NAD "
                 + "、".join(f"{v:.0%}" for v in remaining["nad"])
-                + "（ANP：" + "、".join(f"{v:.0%}" for v in remaining["anp"]) + "——ANP 留下多少也随运行而变）"
-                + f"，降到 {REPAIRED_ASR:.0%} 以下的有 {sum(r['asr_after'] < REPAIRED_ASR for r in by['nad'])} 次。"
-                f"代价是更多的干净准确率：NAD 的 CA 平均下降 {drops['nad'] * 100:.1f} 个百分点（每次："
-                + "、".join(f"{r['ca_drop'] * 100:.1f}" for r in by["nad"])
-                + f"），两种剪枝只有 {drops['fine_prune'] * 100:.1f} 和 {drops['anp'] * 100:.1f}（它们在 "
-                f"{PRUNE_BUDGET * 100:.0f} 个百分点处停下）；但模型仍然可用，每次都低于 {NAD_CA_BOUND * 100:.0f} 个百分点",
-                f"NAD removes more of the backdoor than fine-pruning and than ANP, in every one of {len(gaps)} independent "
-                f"runs, without wrecking the model: its clean-accuracy cost stays below {NAD_CA_BOUND * 100:.0f} points "
-                "in each (larger than the pruning repairs', which stop at their budget)",
-                {**{n: statistics.mean(g[n] for g in gaps) for n in names}, "nad_ca_drop": drops["nad"]},
-                " and ".join(f"{n} > 0" for n in names) + f" and nad_ca_drop < {NAD_CA_BOUND}",
-                evidence=evidence, null={names[0]: 0.0})
+                + "；剪枝后微调 " + "、".join(f"{v:.0%}" for v in remaining["fine_prune"])
+                + f"（NAD 降到 {REPAIRED_ASR:.0%} 以下的有 {sum(r['asr_after'] < REPAIRED_ASR for r in by['nad'])} 次），"
+                f"NAD 的 CA 平均下降 {drops['nad'] * 100:.1f} 个百分点（剪枝后微调 {drops['fine_prune'] * 100:.1f}），"
+                f"每次都低于 {NAD_CA_BOUND * 100:.0f} 个百分点。以下只展示、不判定：NAD 比 ANP 去掉得多的有 "
+                f"{ahead['anp']} 次（ANP 留下 " + "、".join(f"{v:.0%}" for v in remaining["anp"]) + "）；把两种剪枝的预算放宽到"
+                f"同样的 {NAD_CA_BOUND * 100:.0f} 个百分点时，NAD 比它们去掉得多的分别有 {ahead['fine_prune' + AT_BOUND]} 次与 "
+                f"{ahead['anp' + AT_BOUND]} 次（CA 平均下降 {drops['fine_prune' + AT_BOUND] * 100:.1f} 与 "
+                f"{drops['anp' + AT_BOUND] * 100:.1f} 个百分点）",
+                f"at their default settings (fine-pruning stops before clean-set accuracy falls {PRUNE_BUDGET * 100:.0f} "
+                f"points, NAD has no budget) NAD removes more of the backdoor than fine-pruning in every one of "
+                f"{len(gaps)} independent runs, while its own clean-accuracy cost stays below {NAD_CA_BOUND * 100:.0f} "
+                "points; against ANP, and against both pruning repairs allowed as much loss, the count is shown, not "
+                "decided",
+                {"fine_prune_minus_nad": statistics.mean(g["fine_prune_minus_nad"] for g in gaps),
+                 "nad_ca_drop": drops["nad"], "runs_ahead_of_anp": ahead["anp"]},
+                f"fine_prune_minus_nad > 0 and nad_ca_drop < {NAD_CA_BOUND}",
+                evidence=evidence, null={"fine_prune_minus_nad": 0.0})
 
 
 # ---------------------------------------------------------------- 2. the "clean" set carries clean-label poison

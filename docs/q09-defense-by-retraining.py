@@ -111,7 +111,10 @@ result.show("repair_runs")
 
 # %% tags=["hide-input"]
 runs = result.tables["repair_runs"].rows
-left = {k: [r["asr_after"] / r["asr_before"] for r in runs if r["key"] == k] for k in names}
+left = {k: [r["asr_after"] / r["asr_before"] for r in runs if r["key"] == k] for k in [*names, *(f"{p}_at_bound" for p in ("fine_prune", "anp"))]}
+ahead = {k: sum(a > b for a, b in zip(left[k], left["nad"])) for k in ("anp", "fine_prune_at_bound", "anp_at_bound")}
+spent = {k: sum(r["ca_drop"] for r in runs if r["key"] == key) / len({r["run"] for r in runs})
+         for k, key in (("nad", "nad"), ("fine_prune", "fine_prune_at_bound"), ("anp", "anp_at_bound"))}
 n_runs = len({r["run"] for r in runs})
 Markdown(
     f"{n_runs} 次独立运行中，修复后的 ASR 占修复前的比例：" + "；".join(
@@ -119,10 +122,14 @@ Markdown(
     + ("剪枝后微调每一次都留下了后门的大部分。" if outcome["fine_prune_leaves_backdoor"] == "holds"
        else "剪枝后微调这一次没有每次都留下后门的大部分（见判定表）。")
     + f"ANP 修复后留下的比例在 {min(left['anp']):.0%}–{max(left['anp']):.0%} 之间。"
-    + (f"NAD 每一次都比它们去掉得多，但它留下多少随运行而变（{min(left['nad']):.0%}–{max(left['nad']):.0%}）："
-       "助教说 NAD “确保已知后门被消除”——在我们的模型上它是最有效的一种，却不能“确保”；"
-       "它的干净准确率代价也比两种剪枝大（剪枝有准确率预算，NAD 没有），但每次都远小于把模型毁掉。"
-       if outcome["nad_beats_pruning"] == "holds" else "NAD 这一次没有每次都比剪枝去掉得多（见判定表）。")
+    + (f"按各自的默认设置，NAD 每一次都比剪枝后微调去掉得多，但它留下多少随运行而变（{min(left['nad']):.0%}–{max(left['nad']):.0%}）："
+       "助教说 NAD “确保已知后门被消除”——在我们的模型上它不能“确保”；它的干净准确率代价每次都远小于把模型毁掉。"
+       if outcome["nad_beats_fine_pruning"] == "holds" else "按各自的默认设置，NAD 没有每次都比剪枝后微调去掉得多（见判定表）。")
+    + f"与 ANP 比，NAD 在 {ahead['anp']} 次运行里去掉得更多。剪枝有准确率预算（{meta['prune_budget']:.0%}）、NAD 没有，"
+    f"所以每次运行再让两种剪枝在 NAD 必须守住的同一上限内各做一次（表中“预算放宽到 {meta['nad_ca_bound']:.0%}”两行）："
+    f"那样 NAD 比剪枝后微调去掉得多的有 {ahead['fine_prune_at_bound']} 次、比 ANP 多的有 {ahead['anp_at_bound']} 次，"
+    f"它们的 CA 平均下降 {spent['fine_prune']:.1%} 与 {spent['anp']:.1%}（NAD {spent['nad']:.1%}）。"
+    "与 ANP 的比较在不同 CPU 的舍入下结果不同（我们在三种内核级别下各跑过一次，见 README），所以这些只展示、不下结论。"
     + ("\n\n（解释，未单独测量：剪枝后微调剪的是在干净数据上不活跃的通道，而我们的触发器很小、很显眼，由仍然活跃的通道承载；"
        f"ANP 在干净集准确率下降 {meta['prune_budget'] * 100:.0f} 个百分点前就停下，只剪掉很少的神经元——论文用预先定好的掩码阈值，"
        "并对已知触发器画出不同阈值下 ASR 与准确率的折中；不知道触发器的防御者只能看干净准确率。）")

@@ -10,7 +10,7 @@ from answers import q09_defense_by_retraining as q09
 from answers.experiment import Experiment
 from answers.lab import zoo
 
-CLAIMS = ["fine_prune_leaves_backdoor", "fine_tune_leaves_backdoor", "nad_beats_pruning",
+CLAIMS = ["fine_prune_leaves_backdoor", "fine_tune_leaves_backdoor", "nad_beats_fine_pruning",
           "clean_label_keeps_labels", "poisoned_clean_set_leaves_backdoor", "ac_separates_poison", "patch_survives_fine_tuning",
           "new_patch_partly_returns", "backdoor_survives_transfer"]
 
@@ -45,21 +45,33 @@ def test_every_repair_at_every_size_is_in_the_table_with_the_work_it_did(result)
 def test_repairs_are_decided_over_runs_each_with_its_own_backdoored_model(result):
     runs = result.tables["repair_runs"].rows
     seeds = sorted({r["seed"] for r in runs})
-    assert len(seeds) == CFG.runs >= 2 and {r["key"] for r in runs} == set(q09.REPAIRS)
+    matched = {k + q09.AT_BOUND for k in q09.PRUNING}
+    assert len(seeds) == CFG.runs >= 2 and {r["key"] for r in runs} == set(q09.REPAIRS) | matched
     # each run trained its own backdoored model on its own data: the ASR before repair differs between runs
     before = {r["seed"]: r["asr_before"] for r in runs}
     assert len(set(before.values())) == len(seeds)
-    remaining = {k: [r["asr_after"] / r["asr_before"] for r in runs if r["key"] == k] for k in q09.REPAIRS}
+    remaining = {k: [r["asr_after"] / r["asr_before"] for r in runs if r["key"] == k] for k in {*q09.REPAIRS, *matched}}
     claim = result.get_claim("fine_prune_leaves_backdoor")
     assert [x["remaining"] for x in claim.evidence.runs] == remaining["fine_prune"]
     assert claim.evidence.to_dict()["design"]["seeds"] == seeds
-    nad = result.get_claim("nad_beats_pruning")
-    assert [x["anp_minus_nad"] for x in nad.evidence.runs] == [a - n for a, n in zip(remaining["anp"], remaining["nad"])]
+    nad = result.get_claim("nad_beats_fine_pruning")
+    # NAD against fine-pruning as a defender runs it (its default budget) decides the finding; against ANP and
+    # against both pruning repairs allowed the loss NAD is held to, the runs NAD is ahead in are counted, not tested
+    assert [x["fine_prune_minus_nad"] for x in nad.evidence.runs] == [
+        a - n for a, n in zip(remaining["fine_prune"], remaining["nad"])]
+    assert nad.values["runs_ahead_of_anp"] == sum(a > n for a, n in zip(remaining["anp"], remaining["nad"]))
+    assert "anp_minus_nad" not in nad.rule
+    for seed in seeds:
+        row = {r["key"]: r for r in runs if r["seed"] == seed}
+        assert {row[k]["budget"] for k in matched} == {q09.NAD_CA_BOUND} and q09.NAD_CA_BOUND > q09.PRUNE_BUDGET
+        assert all(row[k]["budget"] == q09.PRUNE_BUDGET for k in q09.PRUNING)
     # NAD has no accuracy budget: its clean-accuracy cost in every run is part of the finding
     assert [x["nad_ca_drop"] for x in nad.evidence.runs] == [r["ca_drop"] for r in runs if r["key"] == "nad"]
     assert any("nad_ca_drop" in name for name in nad.evidence.tests)
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"BadNets (zoo, seed {s})" in models for s in seeds[1:])
+    # every repaired model is recorded (so a repair that wrecks the model fails the health check)
+    assert {f"{r['key']} repaired" + (f" (seed {r['seed']})" if r["run"] else "") for r in runs} <= set(models)
     tuned = result.get_claim("fine_tune_leaves_backdoor")
     assert [x["asr_after"] for x in tuned.evidence.runs] == [r["asr_after"] for r in runs if r["key"] == "fine_tune"]
     assert [x["ca_drop"] for x in tuned.evidence.runs] == [r["ca_drop"] for r in runs if r["key"] == "fine_tune"]
@@ -128,3 +140,20 @@ def test_clean_label_finding_is_decided_over_the_repair_runs(result):
         [r["asr_poisoned_set"] / r["asr_before"] for r in runs])
     models = [m["name"] for m in result.meta["models"]]
     assert all(f"attacker's own model (seed {r['seed']})" in models for r in runs[1:])
+
+
+
+def test_the_budget_reaches_each_pruning_repair(monkeypatch):
+    """A pruning repair run with a budget stops on that budget, and without one on the default: the comparison
+    under NAD's bound must not quietly run the default twice."""
+    from answers.lab import models
+    seen: list[tuple[str, float]] = []
+    monkeypatch.setattr(q09.repair, "fine_prune",
+                        lambda m, layer, x, y, *, max_drop, **kw: seen.append(("fine_prune", max_drop)) or (m, 0.0))
+    monkeypatch.setattr(q09.repair, "anp", lambda m, x, y, *, max_drop, **kw: seen.append(("anp", max_drop)) or (m, 0.0))
+    model = models.build("small_cnn", width=4).eval()
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    for key in q09.PRUNING:
+        q09.repaired(None, CFG, model, key, x, y, seed=0)
+        q09.repaired(None, CFG, model, key, x, y, seed=0, budget=q09.NAD_CA_BOUND)
+    assert seen == [(k, b) for k in q09.PRUNING for b in (q09.PRUNE_BUDGET, q09.NAD_CA_BOUND)]
