@@ -273,7 +273,8 @@ def _inference_claims(res: Result, cfg: Settings, rows, correct, none_correct, c
     # that the adversarially trained model takes one call per image is the same wrapper as the undefended one:
     # true by construction, so the table shows it (counted) and no check restates it
     # a non-adaptive perturbation is fragile: any change to the input may undo some of it. So a preprocessing
-    # defense is credited only with what it does beyond Gaussian noise of the same clean cost (noise_controls),
+    # defense is credited only with what it does beyond the strongest Gaussian noise costing no more clean accuracy
+    # (noise_controls),
     # on the half of the images the noise level was not chosen on
     d = ev.DECIDE
     for key in ("jpeg", "median"):
