@@ -208,6 +208,12 @@ def test_evaluate_shares_a_naive_attack_and_builds_adaptive_ones_per_defense(tra
         assert worst.dtype == torch.bool and len(worst) == len(x)
         assert float(worst.float().mean()) <= min(e.accuracy(d, a) for a in ("naive", "adaptive"))
     assert e.accuracy("none") == metrics.clean_accuracy(model, x, y)
+    # the shared attack's images are kept, and they are what every defense was shown (a control can be shown them
+    # too); a per-defense attack has no one set of images to keep
+    assert set(e.adversarial) == {"naive"} and e.adversarial["naive"].shape == x.shape
+    assert (e.adversarial["naive"] - x).abs().max() <= 4 / 255 + 1e-6 and not torch.equal(e.adversarial["naive"], x)
+    for d in defenses:
+        assert torch.equal(e.correct[d.key]["naive"], d.classify(e.adversarial["naive"]) == y)
 
 
 def test_one_defense_list_and_one_abstain_rule(trained):
