@@ -128,7 +128,8 @@ def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: boo
                            meta={"target": CLASS_NAMES[TARGET], "ca_margin": CA_MARGIN, "repaired_asr": REPAIRED_ASR,
                                  "poison_ratio": BACKDOOR.ratio, "trigger": BACKDOOR.trigger,
                                  "train_epochs": zoo.spec("badnets", profile, seed).epochs, "lr": cfg.lr,
-                                 "drop_after": DROP_AFTER, "prune_budget": PRUNE_BUDGET, "nad_ca_bound": NAD_CA_BOUND, "anp_eps": ANP_EPS,
+                                 "drop_after": DROP_AFTER, "prune_budget": PRUNE_BUDGET, "nad_ca_bound": NAD_CA_BOUND,
+                                 "anp_eps": ANP_EPS,
                                  "clean_label_set": cfg.fractions[1], "clean_label_share": CLEAN_LABEL_FRACTION,
                                  "clean_label_eps": CLEAN_LABEL_EPS, "anp_steps": cfg.anp_steps,
                                  "anp_batch": ANP_BATCH, "patched_share": PATCHED_SHARE, "patch": PATCH, "size_threshold": SIZE_THRESHOLD,
@@ -278,7 +279,8 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
               "(each repair over independent runs)", rows,
               note="ca_drop：修复前后干净准确率之差（正数 = 下降）。budget：剪枝类修复在干净集准确率下降多少之前停下——"
                    f"默认 {PRUNE_BUDGET:.0%}；标着“预算放宽到 {NAD_CA_BOUND:.0%}”的两行用 NAD 必须守住的同一上限，"
-                   "好在同样的限制下与 NAD 比较（剪枝在干净集上量准确率，之后的微调可能再挽回一些，所以它们的 ca_drop 可能小于预算）。修复的效果随后门模型和修复自身的随机性而变，"
+                   "好在同样的限制下与 NAD 比较（剪枝在干净集上量准确率，之后的微调可能再挽回一些，所以它们的 ca_drop "
+                   "可能小于预算）。修复的效果随后门模型和修复自身的随机性而变，"
                    "所以“某种修复有效吗”以运行为单位判定，而不是以一次运行的测试图为单位。")
     state["repair_runs"] = rows
     by = {key: [r for r in rows if r["key"] == key] for key in (*REPAIRS, *(k + AT_BOUND for k in PRUNING))}
