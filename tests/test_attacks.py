@@ -86,3 +86,17 @@ def test_attacks_accept_randomized_models(trained):
     model, x, y = trained
     adv = PGD(_Noisy(model), eps=4 / 255, steps=2, eot=3)(x[:4], y[:4])
     assert (adv - x[:4]).abs().max() <= 4 / 255 + 1e-6
+
+
+def test_square_masks_are_one_size_by_size_square_anywhere_in_the_image():
+    from answers.lab.attacks import square_mask
+    n, h, w, size = 3000, 8, 6, 3
+    m = square_mask(n, h, w, size, torch.Generator().manual_seed(0))
+    assert m.shape == (n, 1, h, w) and bool(((m == 0) | (m == 1)).all())
+    rows, cols = m[:, 0].amax(2), m[:, 0].amax(1)          # which rows and columns each square covers
+    # exactly size × size pixels, in size consecutive rows and columns: one square, never cut by the border
+    assert bool((m.sum((1, 2, 3)) == size * size).all())
+    assert bool((rows.sum(1) == size).all()) and bool((cols.sum(1) == size).all())
+    # every position is possible, the first and the last included
+    assert set(rows.argmax(1).tolist()) == set(range(h - size + 1))
+    assert set(cols.argmax(1).tolist()) == set(range(w - size + 1))
