@@ -100,3 +100,76 @@ def test_square_masks_are_one_size_by_size_square_anywhere_in_the_image():
     # every position is possible, the first and the last included
     assert set(rows.argmax(1).tolist()) == set(range(h - size + 1))
     assert set(cols.argmax(1).tolist()) == set(range(w - size + 1))
+
+
+class _Linear(nn.Module):
+    """A linear classifier of two classes on the flattened image, its gradients as small as ``scale`` makes them."""
+
+    def __init__(self, pixels: int, scale: float = 1.0):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(2, pixels, generator=torch.Generator().manual_seed(1)) * scale)
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w.T
+
+
+def test_pgd_random_start_is_uniform_in_the_linf_ball_and_every_iterate_stays_an_image():
+    seen = []
+
+    class Spy(_Linear):
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return super().forward(x)
+    # images at the ends of the pixel range: a step that leaves [0, 1] would show in what the model is given
+    x = torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)])
+    y = torch.zeros(8, dtype=torch.long)
+    torch.manual_seed(0)
+    PGD(Spy(3 * 64), eps=8 / 255, alpha=2 / 255, steps=3)(x, y)
+    assert len(seen) == 3 and all(float(s.min()) >= 0 and float(s.max()) <= 1 for s in seen)
+    start = PGD(_Linear(3 * 64), eps=0.1, steps=0)(torch.full((64, 3, 8, 8), 0.5), torch.zeros(64, dtype=torch.long))
+    delta = start - 0.5
+    # uniform in [-ε, ε]: both signs, spread over the interval, hardly any at the bound (a clipped Gaussian puts a
+    # third of its draws there)
+    assert float(delta.min()) < -0.09 and float(delta.max()) > 0.09 and float(delta.abs().max()) <= 0.1 + 1e-6
+    assert float((delta.abs() >= 0.1 - 1e-6).float().mean()) < 0.01
+    assert abs(float(delta.abs().mean()) - 0.05) < 0.005      # the mean |δ| of a uniform draw is ε / 2
+
+
+def test_one_l2_step_has_the_step_size_whatever_the_gradients_scale():
+    x, y = torch.full((4, 3, 8, 8), 0.5), torch.zeros(4, dtype=torch.long)
+    for scale in (1e-4, 1.0, 1e3):
+        adv = PGD(_Linear(3 * 64, scale), eps=1.0, alpha=0.25, steps=1, norm="L2", random_start=False)(x, y)
+        assert torch.allclose((adv - x).flatten(1).norm(dim=1), torch.full((4,), 0.25), atol=1e-4)
+
+
+def test_l2_projection_keeps_a_perturbation_inside_the_ball_and_shrinks_one_outside_onto_it():
+    pgd = PGD(_Linear(12), eps=0.5, norm="L2")
+    inside = torch.full((1, 3, 2, 2), 0.05)          # norm 0.17
+    assert torch.allclose(pgd._project(inside), inside)
+    outside = torch.full((1, 3, 2, 2), 1.0)          # norm 3.46
+    assert torch.allclose(pgd._project(outside).flatten(1).norm(dim=1), torch.tensor([0.5]))
+
+
+def test_fgsm_leaves_the_pixels_the_model_ignores_and_eot_averages_its_passes():
+    from answers.lab.attacks import FGSM
+
+    class LeftHalf(_Linear):
+        def forward(self, x):
+            return super().forward(x * (torch.arange(x.shape[-1]) < x.shape[-1] // 2))
+    x, y = torch.full((2, 1, 4, 4), 0.5), torch.zeros(2, dtype=torch.long)
+    adv = FGSM(LeftHalf(16), eps=0.1)(x, y)
+    assert torch.equal(adv[..., 2:], x[..., 2:]) and torch.allclose((adv - x)[..., :2].abs(), torch.tensor(0.1))
+
+    class Noisy(_Linear):
+        def forward(self, x):
+            return super().forward(x + torch.randn_like(x))
+    model, xx = Noisy(16), torch.rand(2, 1, 4, 4)
+    attack = FGSM(model, eot=3)
+    torch.manual_seed(5)
+    got = attack.loss_grad(xx, y)
+    torch.manual_seed(5)
+    passes = []
+    for _ in range(3):
+        xi = xx.clone().requires_grad_(True)
+        passes.append(torch.autograd.grad(torch.nn.functional.cross_entropy(model(xi), y, reduction="sum"), xi)[0])
+    assert torch.allclose(got, torch.stack(passes).mean(0))
