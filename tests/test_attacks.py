@@ -173,3 +173,46 @@ def test_fgsm_leaves_the_pixels_the_model_ignores_and_eot_averages_its_passes():
         xi = xx.clone().requires_grad_(True)
         passes.append(torch.autograd.grad(torch.nn.functional.cross_entropy(model(xi), y, reduction="sum"), xi)[0])
     assert torch.allclose(got, torch.stack(passes).mean(0))
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_patch_pgd_keeps_of_its_tries_the_patch_with_the_attackers_best_loss(targeted):
+    """With no steps the patches are the random starts: replayed from the attack's own generator, the one kept for
+    each image is the try with the highest loss (untargeted) or the lowest loss on the target (targeted); only the
+    square changes, and what the model is shown stays an image."""
+    from answers.lab.attacks import PatchPGD, square_mask
+    model = _Linear(3 * 64, 0.3)
+    x, y = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(2)), torch.ones(16, dtype=torch.long)
+    adv = PatchPGD(model, size=3, steps=0, tries=3, seed=4, targeted=targeted)(x, y)
+    g = torch.Generator().manual_seed(4)
+    tries = []
+    for _ in range(3):
+        mask = square_mask(16, 8, 8, 3, g)
+        tries.append(x * (1 - mask) + torch.rand(x.shape, generator=g) * mask)
+    losses = torch.stack([torch.nn.functional.cross_entropy(model(t), y, reduction="none") for t in tries])
+    pick = (losses.argmin(0) if targeted else losses.argmax(0))
+    assert torch.allclose(adv, torch.stack(tries)[pick, torch.arange(16)])
+    assert bool(((adv != x).flatten(1).sum(1) <= 3 * 9).all())
+
+
+def test_patch_pgd_steps_move_only_the_patch_and_stay_in_the_pixel_range():
+    from answers.lab.attacks import PatchPGD
+    seen = []
+
+    class Spy(_Linear):
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return super().forward(x)
+    x, y = torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)]), torch.zeros(8, dtype=torch.long)
+    adv = PatchPGD(Spy(3 * 64), size=3, steps=4, alpha=0.3, tries=1, seed=0)(x, y)
+    assert all(float(s.min()) >= 0 and float(s.max()) <= 1 for s in seen)
+    changed = (adv != x).any(1)                       # (n, h, w): the pixels the attack touched
+    assert bool((changed.flatten(1).sum(1) <= 9).all()) and bool(changed.any())
+
+
+def test_in_batches_attacks_a_single_image_too():
+    from answers.lab.attacks import FGSM, in_batches
+    x, y = torch.full((1, 1, 4, 4), 0.5), torch.zeros(1, dtype=torch.long)
+    adv = in_batches(FGSM(_Linear(16), eps=0.1), x, y)
+    assert adv.shape == x.shape and not torch.equal(adv, x)
+    assert in_batches(FGSM(_Linear(16)), x[:0], y[:0]).shape == (0, 1, 4, 4)
