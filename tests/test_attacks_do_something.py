@@ -224,3 +224,37 @@ def test_gaussian_noise_has_its_sigma(sigma):
     x = torch.rand(64, 3, 32, 32)
     d = GaussianNoise(sigma)(x) - x
     assert float(d.std()) == pytest.approx(sigma, rel=0.02) and abs(float(d.mean())) < 0.01 * sigma
+
+
+def test_pixel_deflection_copies_pixels_from_anywhere_in_their_window_all_over_the_image():
+    """Each deflected pixel takes the value of a neighbour at most ``window`` rows and columns away: on an image that
+    encodes each pixel's own position, every offset of the window shows up, both signs, and destinations and
+    sources reach every row and column, the borders included."""
+    import torch
+
+    from answers.lab.defenses import PixelDeflection
+    h = w = 12
+    r = 3
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    x = torch.stack([rows, cols, torch.zeros_like(rows)]).float()[None].repeat(300, 1, 1, 1)
+    torch.manual_seed(0)
+    out = PixelDeflection(deflections=20, window=r, denoise=False)(x)
+    dr, dc = (out[:, 0] - rows).long(), (out[:, 1] - cols).long()
+    moved = (dr != 0) | (dc != 0)
+    assert int(dr.abs().max()) <= r and int(dc.abs().max()) <= r and bool(moved.any())
+    assert set(dr[moved].unique().tolist()) == set(range(-r, r + 1)) == set(dc[moved].unique().tolist())
+    every = set(range(h))
+    assert set(rows.expand_as(moved)[moved].tolist()) == every == set(cols.expand_as(moved)[moved].tolist())
+    assert set(out[:, 0][moved].long().tolist()) == every == set(out[:, 1][moved].long().tolist())
+
+
+def test_pixel_deflection_output_keeps_the_images_range():
+    import torch
+
+    from answers.lab.defenses import PixelDeflection
+    x = torch.zeros(8, 3, 32, 32)
+    x[..., 16:] = 1.0                                  # black and white halves: both ends must survive
+    torch.manual_seed(0)
+    out = PixelDeflection()(x)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert float(out.min()) == 0.0 and float(out.max()) == 1.0
