@@ -254,17 +254,18 @@ def repair_runs(exp: Experiment, cfg: Settings, state: dict) -> None:
     for r, seed in enumerate(exp.run_seeds(cfg.runs)):
         if r == 0:
             before, after = state["before"], {k: state["after"][k, fraction] for k in REPAIRS}
-            model, (x, y), score = state["bad"], state["clean_set"], lambda m: scored(exp, m)  # noqa: E731
+            model, (x, y), xt, yt = state["bad"], state["clean_set"], exp.x, exp.y
         else:
             model, split = exp.model_of_run("badnets", seed, f"BadNets (zoo, seed {seed})")
             xt, yt = split.x_test.to(exp.device), split.y_test.to(exp.device)
             x, y = clean_set(exp, clean_pool(exp, split, seed), fraction, split)
             before = backdoor.scores(model, xt, yt, TRIGGER, TARGET)
             state.setdefault("other_runs", []).append(BackdoorRun(r, seed, model, split, x, y, xt, yt, before.asr))
-            score = lambda m, xt=xt, yt=yt: backdoor.scores(m, xt, yt, TRIGGER, TARGET)  # noqa: E731
-            after = {k: score(repaired(exp, cfg, model, k, x, y, seed)[0]) for k in REPAIRS}
+            after = {k: backdoor.scores(repaired(exp, cfg, model, k, x, y, seed)[0], xt, yt, TRIGGER, TARGET)
+                     for k in REPAIRS}
         for key in PRUNING:
-            after[key + AT_BOUND] = score(repaired(exp, cfg, model, key, x, y, seed, budget=NAD_CA_BOUND)[0])
+            after[key + AT_BOUND] = backdoor.scores(repaired(exp, cfg, model, key, x, y, seed, budget=NAD_CA_BOUND)[0],
+                                                    xt, yt, TRIGGER, TARGET)
         for key, s in after.items():
             # every repaired model a finding rests on is recorded, so a collapsed one fails the health check
             res.model(f"{key} repaired" + (f" (seed {seed})" if r else ""), s.ca, exp.split.num_classes)
