@@ -58,7 +58,6 @@ SIZE = 10                  # the main patch side: 10×10 of 32×32 pixels, about
 TV, PRINTABILITY = 1.0, 1.0
 SHUFFLE = 13               # generator offset of the shuffled control's permutation
 SCENES = 11                # generator offset of the evaluation scenes: every table sees the same positions and cameras
-RARELY = 0.10              # "rarely reaches the target": in fewer than one scene in ten
 CLOTH_MARGIN = 0.10         # a gain this large (in targeted success) would count as "clearly stronger"
 PATCHES = {                # key -> (label, trained through the capture?, with the cloth warp?, printability terms?)
     "digital": ("仅数字 digital", False, False, False),
@@ -66,6 +65,8 @@ PATCHES = {                # key -> (label, trained through the capture?, with t
     "eot_cloth": ("EOT 拍摄 + 布料 cloth", True, True, False),
     "eot_print": ("EOT 拍摄 + 可打印 printable", True, False, True),
 }
+CONTROLS = {                # key -> label: the two patches of the same size that are not adversarial
+    "random": "随机对照 random", "shuffled": "打乱像素的 EOT 补丁 shuffled EOT"}
 
 
 def run(profile: str = "site", seed: int = 0, device: str = "cpu", progress: bool | None = None) -> Result:
@@ -145,8 +146,6 @@ def train_patches(exp: Experiment, cfg: Settings, model) -> dict[str, torch.Tens
                   note="total_variation：相邻像素差的平均；non_printability：每个像素到最近的可打印颜色的平均距离。")
     return out
 
-
-CONTROLS = {"random": "随机对照 random", "shuffled": "打乱像素的 EOT 补丁 shuffled EOT"}
 
 
 def shuffled(patch: torch.Tensor, seed: int) -> torch.Tensor:
