@@ -113,19 +113,28 @@ class _Linear(nn.Module):
         return x.flatten(1) @ self.w.T
 
 
-def test_pgd_random_start_is_uniform_in_the_linf_ball_and_every_iterate_stays_an_image():
-    seen = []
+class _Seeing(_Linear):
+    """:class:`_Linear` that keeps every input it is given (``seen``)."""
 
-    class Spy(_Linear):
-        def forward(self, x):
-            seen.append(x.detach().clone())
-            return super().forward(x)
-    # images at the ends of the pixel range: a step that leaves [0, 1] would show in what the model is given
-    x = torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)])
-    y = torch.zeros(8, dtype=torch.long)
+    def __init__(self, pixels: int):
+        super().__init__(pixels)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return super().forward(x)
+
+
+def _black_and_white() -> tuple[torch.Tensor, torch.Tensor]:
+    """Images at both ends of the pixel range (a step that leaves [0, 1] shows in what the model is given)."""
+    return torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)]), torch.zeros(8, dtype=torch.long)
+
+
+def test_pgd_random_start_is_uniform_in_the_linf_ball_and_every_iterate_stays_an_image():
+    model, (x, y) = _Seeing(3 * 64), _black_and_white()
     torch.manual_seed(0)
-    PGD(Spy(3 * 64), eps=8 / 255, alpha=2 / 255, steps=3)(x, y)
-    assert len(seen) == 3 and all(float(s.min()) >= 0 and float(s.max()) <= 1 for s in seen)
+    PGD(model, eps=8 / 255, alpha=2 / 255, steps=3)(x, y)
+    assert len(model.seen) == 3 and all(float(s.min()) >= 0 and float(s.max()) <= 1 for s in model.seen)
     start = PGD(_Linear(3 * 64), eps=0.1, steps=0)(torch.full((64, 3, 8, 8), 0.5), torch.zeros(64, dtype=torch.long))
     delta = start - 0.5
     # uniform in [-ε, ε]: both signs, spread over the interval, hardly any at the bound (a clipped Gaussian puts a
@@ -197,15 +206,9 @@ def test_patch_pgd_keeps_of_its_tries_the_patch_with_the_attackers_best_loss(tar
 
 def test_patch_pgd_steps_move_only_the_patch_and_stay_in_the_pixel_range():
     from answers.lab.attacks import PatchPGD
-    seen = []
-
-    class Spy(_Linear):
-        def forward(self, x):
-            seen.append(x.detach().clone())
-            return super().forward(x)
-    x, y = torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)]), torch.zeros(8, dtype=torch.long)
-    adv = PatchPGD(Spy(3 * 64), size=3, steps=4, alpha=0.3, tries=1, seed=0)(x, y)
-    assert all(float(s.min()) >= 0 and float(s.max()) <= 1 for s in seen)
+    model, (x, y) = _Seeing(3 * 64), _black_and_white()
+    adv = PatchPGD(model, size=3, steps=4, alpha=0.3, tries=1, seed=0)(x, y)
+    assert len(model.seen) > 0 and all(float(s.min()) >= 0 and float(s.max()) <= 1 for s in model.seen)
     changed = (adv != x).any(1)                       # (n, h, w): the pixels the attack touched
     assert bool((changed.flatten(1).sum(1) <= 9).all()) and bool(changed.any())
 
